@@ -1,0 +1,3 @@
+"""prcast: a command-line press office."""
+
+__version__ = "0.1.0"

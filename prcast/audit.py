@@ -1,0 +1,158 @@
+"""The audit log: append-only JSON Lines, hash-chained, each record durable before the action it announces.
+
+Each line is the canonical JSON of a record. A record holds `seq`, `ts`,
+`type`, its data, `prev` (the hash of the record before it) and `hash` (the
+SHA-256 of its own canonical JSON without `hash`). Changing any byte of a
+record therefore breaks that record's own hash, and verification names it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prcast.errors import AuditError
+from prcast.secrets import redact
+
+GENESIS = "0" * 64
+
+
+def canonical(obj: Any) -> str:
+    """The one JSON form that is hashed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Verified:
+    records: int
+    head: str
+
+
+class AuditLog:
+    """The workspace's audit log file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _tail(self, f: Any) -> tuple[int, str, int]:
+        """(last seq, last hash, length of the intact prefix) of the open file."""
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return 0, GENESIS, 0
+        chunk = 1 << 16
+        while True:
+            start = max(0, size - chunk)
+            f.seek(start)
+            data = f.read(size - start)
+            end = data.rfind(b"\n")
+            if end == -1 and start > 0:
+                chunk *= 4
+                continue
+            intact = start + end + 1 if end >= 0 else 0
+            if intact == 0:
+                return 0, GENESIS, 0
+            prev_nl = data.rfind(b"\n", 0, end)
+            if prev_nl == -1 and start > 0:
+                chunk *= 4
+                continue
+            last = json.loads(data[prev_nl + 1 : end])
+            return int(last["seq"]), str(last["hash"]), intact
+
+    def append(self, type: str, **data: Any) -> dict[str, Any]:
+        """Append one record and fsync it; returns the record as written."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                seq, prev, intact = self._tail(f)
+                size = os.fstat(f.fileno()).st_size
+                torn = size - intact
+                if torn:
+                    # a crash mid-append: the torn record's action never started (records are
+                    # written before their action), so the fragment is dropped and that is recorded
+                    f.truncate(intact)
+                    rec = self._write(f, seq + 1, prev, "audit.torn_tail_removed", {"bytes": torn})
+                    seq, prev = rec["seq"], rec["hash"]
+                return self._write(f, seq + 1, prev, type, data)
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def _write(
+        self, f: Any, seq: int, prev: str, type: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = _scrub(dict(data))
+        record.update(
+            seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"), type=type, prev=prev
+        )
+        record["hash"] = record_hash(record)
+        f.write((canonical(record) + "\n").encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+        return record
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record in order (unverified; see `verify`)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+
+    def verify(self) -> Verified:
+        """Check every record's hash and chain; AuditError names the first bad record."""
+        prev = GENESIS
+        count = 0
+        if not self.path.exists():
+            return Verified(0, GENESIS)
+        with open(self.path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                where = f"{self.path}: record {number} (line {number})"
+                if not raw.endswith(b"\n"):
+                    raise AuditError(f"{where}: incomplete record (no line end)", record=number)
+                try:
+                    text = raw[:-1].decode("utf-8")
+                    record = json.loads(text)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    raise AuditError(f"{where}: not a valid JSON record", record=number) from None
+                if not isinstance(record, dict):
+                    raise AuditError(f"{where}: not a JSON object", record=number)
+                if canonical(record) != text:
+                    raise AuditError(f"{where}: not in canonical form (edited?)", record=number)
+                if record.get("seq") != number:
+                    raise AuditError(
+                        f"{where}: sequence number {record.get('seq')} out of order", record=number
+                    )
+                if record.get("hash") != record_hash(record):
+                    raise AuditError(
+                        f"{where}: hash does not match its content (altered)", record=number
+                    )
+                if record.get("prev") != prev:
+                    raise AuditError(
+                        f"{where}: does not chain to record {number - 1}", record=number
+                    )
+                prev = record["hash"]
+                count = number
+        return Verified(count, prev)

@@ -1,0 +1,25 @@
+"""Channel adapters. `open_channel` turns a channel's config into a working adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prcast.channels.base import Channel, Post, Receipt
+from prcast.config import ChannelConfig, OutboxConfig
+from prcast.errors import InputError
+
+__all__ = ["Channel", "Post", "Receipt", "open_channel"]
+
+
+def open_channel(
+    config: ChannelConfig, workspace_root: Path, templates: Path | None = None
+) -> Channel:
+    """The adapter for `config`; InputError for a type that cannot deliver yet."""
+    if isinstance(config, OutboxConfig):
+        from prcast.channels.outbox import OutboxChannel
+
+        return OutboxChannel(config, workspace_root, templates)
+    raise InputError(
+        f'channel "{config.name}": delivery to {config.type} is not available in this version of prcast',
+        hint="render and check work for it; send to an outbox channel, or leave it out with --channel",
+    )

@@ -1,0 +1,83 @@
+"""The prcast command line. Each command module parses, calls the core, prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from prcast import __version__
+from prcast.cli import audit, publish, report, workspace
+from prcast.cli.common import Settings, print_error
+from prcast.errors import PrcastError
+
+
+class PrcastGroup(TyperGroup):
+    """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrcastError as exc:
+            settings = ctx.find_object(Settings)
+            if settings is not None and settings.debug:
+                raise
+            print_error(exc)
+            ctx.exit(int(exc.exit_code))
+
+
+app = typer.Typer(
+    cls=PrcastGroup,
+    name="prcast",
+    help=(
+        "prcast, a command-line press office: write a release once, publish it to every "
+        "channel, keep an audit log that holds up afterwards.\n\n"
+        "[bold]Example:[/bold] prcast init press && cd press && prcast send releases/example.md --yes\n\n"
+        "Exit codes: 0 all delivered, 1 some delivery failed, 2 bad input, 3 audit log broken."
+    ),
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prcast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            envvar="PRCAST_WORKSPACE",
+            help="Workspace folder (default: the nearest folder upwards with a channels.toml).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """prcast, a command-line press office."""
+    ctx.obj = Settings(workspace=workspace_dir, debug=debug)
+
+
+workspace.register(app)
+publish.register(app)
+app.add_typer(audit.app, name="audit")
+report.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

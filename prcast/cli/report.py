@@ -1,0 +1,99 @@
+"""`prcast report`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prcast.cli.common import console, print_json, workspace
+
+
+class Format(StrEnum):
+    text = "text"
+    md = "md"
+    html = "html"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        ctx: typer.Context,
+        run_id: Annotated[
+            str | None, typer.Argument(help="Run id (default: the latest run).")
+        ] = None,
+        fmt: Annotated[
+            Format, typer.Option("--format", "-f", help="text, md, html or json.")
+        ] = Format.text,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Write to this file.")
+        ] = None,
+        list_runs_: Annotated[bool, typer.Option("--list", help="List the runs instead.")] = False,
+    ) -> None:
+        """What went where, when, with which remote ids and URLs; failures with reasons.
+        Built only from the audit log and the state store, and says whether the audit chain verified.
+
+        [bold]Example:[/bold] prcast report --format html -o report.html
+        """
+        from prcast import report as core
+
+        ws = workspace(ctx)
+        if list_runs_:
+            runs = core.list_runs(ws)
+            if fmt is Format.json:
+                print_json([r.__dict__ for r in runs])
+            else:
+                for r in runs:
+                    console().print(f"{r.id}  {r.status:<10}  {r.updated_at[:19]}  {r.release_id}")
+            return
+        rep = core.build_report(ws, run_id)
+        if fmt is Format.text and output is None:
+            _print_text(rep)
+            return
+        if fmt is Format.json:
+            import json
+
+            text = json.dumps(rep.as_dict(), ensure_ascii=False, indent=2) + "\n"
+        elif fmt is Format.html:
+            text = core.to_html(rep)
+        else:
+            text = core.to_markdown(rep)
+        if output:
+            output.write_text(text, encoding="utf-8")
+            console().print(f"Report written to {output}")
+        else:
+            typer.echo(text, nl=False)
+
+
+def _print_text(rep: object) -> None:
+    from rich.table import Table
+
+    from prcast.report import Report
+
+    assert isinstance(rep, Report)
+    run = rep.run
+    con = console()
+    con.print(f"[bold]Delivery report: {run.release_id}[/bold]  run {run.id} ({run.status})")
+    con.print(f"Release {run.release_path}")
+    con.print(f"Planned {run.created_at[:19]} UTC, last activity {run.updated_at[:19]} UTC")
+    table = Table()
+    for col in ("Channel", "Target", "Part", "Status", "Remote id / URL", "Sent at (UTC)", "Error"):
+        table.add_column(col, overflow="fold")
+    for r in rep.rows:
+        style = {"delivered": "green", "failed": "red", "in-doubt": "yellow"}.get(r.status, "")
+        table.add_row(
+            r.channel,
+            r.target,
+            f"{r.part}/{r.parts}",
+            f"[{style}]{r.status}[/{style}]" if style else r.status,
+            r.url or r.remote_id or "",
+            (r.finished_at or "")[:19],
+            r.error or "",
+        )
+    con.print(table)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(rep.counts.items()))
+    con.print(f"Deliveries: {summary}")
+    con.print(("[green]" if rep.audit_ok else "[bold red]") + rep.audit_message)

@@ -1,0 +1,422 @@
+"""Plan and run deliveries: one Delivery per channel x target x part, deterministic keys,
+durable state before every send, so a repeated or resumed run never sends twice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from prcast.audit import AuditLog, canonical
+from prcast.channels import Channel, Post, Receipt, open_channel
+from prcast.errors import InputError, PrcastError
+from prcast.release import Link, Media, Release, load_release
+from prcast.render import Rendering, render_release
+from prcast.secrets import redact
+from prcast.store import (
+    ATTEMPTING,
+    DELIVERED,
+    FAILED,
+    IN_DOUBT,
+    PLANNED,
+    SKIPPED,
+    DeliveryRow,
+    RunRow,
+    Store,
+    now,
+)
+from prcast.workspace import Workspace
+
+PUBLIC = "public"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def delivery_key(run_id: str, channel: str, target: str, part: int) -> str:
+    """The idempotency key of one delivery: stable for (run, channel, target, part)."""
+    return _sha(f"{run_id}\x00{channel}\x00{target}\x00{part}")[:32]
+
+
+def post_to_dict(post: Post) -> dict[str, Any]:
+    return {
+        "channel": post.channel,
+        "release_id": post.release_id,
+        "title": post.title,
+        "text": post.text,
+        "index": post.index,
+        "total": post.total,
+        "length": post.length,
+        "limit": post.limit,
+        "language": post.language,
+        "links": [[link.url, link.title] for link in post.links],
+        "hashtags": list(post.hashtags),
+        "media": [[str(m.path), m.alt] for m in post.media],
+        "embargo": post.embargo.isoformat() if post.embargo else None,
+    }
+
+
+def post_from_dict(d: dict[str, Any]) -> Post:
+    return Post(
+        channel=d["channel"],
+        release_id=d["release_id"],
+        title=d["title"],
+        text=d["text"],
+        index=d["index"],
+        total=d["total"],
+        length=d["length"],
+        limit=d["limit"],
+        language=d["language"],
+        links=tuple(Link(u, t) for u, t in d["links"]),
+        hashtags=tuple(d["hashtags"]),
+        media=tuple(Media(Path(p), alt) for p, alt in d["media"]),
+        embargo=datetime.fromisoformat(d["embargo"]) if d["embargo"] else None,
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: str
+    seq: int
+    channel: str
+    target: str
+    post: Post
+    parent_key: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a send would do: the run id and its deliveries, nothing sent yet."""
+
+    run_id: str
+    release: Release
+    renderings: tuple[Rendering, ...]
+    deliveries: tuple[Delivery, ...]
+
+
+def make_plan(release: Release, renderings: Sequence[Rendering]) -> Plan:
+    """Plan a run. The run id is derived from the release and the exact posts, so sending
+    the same release again continues the same run instead of publishing again."""
+    content = canonical([[r.channel.name, PUBLIC, [p.text for p in r.posts]] for r in renderings])
+    run_id = "run-" + _sha(f"{release.id}\x00{content}")[:12]
+    deliveries: list[Delivery] = []
+    for r in renderings:
+        parent = None
+        for post in r.posts:
+            key = delivery_key(run_id, r.channel.name, PUBLIC, post.index)
+            deliveries.append(
+                Delivery(key, len(deliveries) + 1, r.channel.name, PUBLIC, post, parent)
+            )
+            parent = key
+    return Plan(run_id, release, tuple(renderings), tuple(deliveries))
+
+
+def prepare(ws: Workspace, release_arg: str, channels: Sequence[str] = ()) -> Plan:
+    """Load, validate and render a release for its channels, and plan the run."""
+    release = load_release(ws.release_path(release_arg))
+    config = ws.config
+    if channels:
+        names = list(channels)
+        for name in names:
+            config.channel(name)
+    elif release.channels is not None:
+        names = list(release.channels)
+        for name in names:
+            if name not in config.channels:
+                from prcast.errors import did_you_mean
+
+                raise release.error(
+                    "channels",
+                    f'unknown channel "{name}"{did_you_mean(name, config.channels)}',
+                    hint=f"channels in channels.toml: {', '.join(config.channels)}",
+                )
+    else:
+        names = list(config.channels)
+    renderings = render_release(release, [config.channels[n] for n in names], ws.templates_dir)
+    return make_plan(release, renderings)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of a run, for the CLI's progress display."""
+
+    kind: str  # planned | delivered | failed | skipped | in-doubt
+    channel: str
+    key: str = ""
+    part: int = 0
+    parts: int = 0
+    message: str = ""
+    total: int = 0
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    new_run: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.counts.get(FAILED) or self.counts.get(IN_DOUBT) or self.counts.get(SKIPPED)
+        )
+
+
+def check_embargo(posts: Sequence[Post], at: datetime | None = None) -> None:
+    """Refuse to send anything before its embargo."""
+    at = at or datetime.now(UTC)
+    for post in posts:
+        if post.embargo and post.embargo > at:
+            raise InputError(
+                f'release "{post.release_id}" is under embargo until {post.embargo.isoformat()}: nothing was sent',
+                hint="send it after the embargo (scheduling comes with `prcast schedule`)",
+            )
+
+
+def record_plan(ws: Workspace, plan: Plan) -> bool:
+    """Store the planned run and audit it; False when the run already exists."""
+    store = Store(ws.store_path)
+    try:
+        if store.run(plan.run_id):
+            return False
+        stamp = now()
+        release = plan.release
+        AuditLog(ws.audit_path).append(
+            "run.planned",
+            run=plan.run_id,
+            release=release.id,
+            release_path=str(release.path),
+            release_sha256=release.sha256,
+            channels=[r.channel.name for r in plan.renderings],
+            deliveries=[
+                {
+                    "key": d.key,
+                    "channel": d.channel,
+                    "target": d.target,
+                    "part": d.post.index,
+                    "parts": d.post.total,
+                    "text_sha256": _sha(d.post.text),
+                }
+                for d in plan.deliveries
+            ],
+        )
+        store.insert_run(
+            RunRow(
+                plan.run_id, release.id, str(release.path), release.sha256, stamp, stamp, PLANNED
+            ),
+            [
+                DeliveryRow(
+                    d.key,
+                    plan.run_id,
+                    d.seq,
+                    d.channel,
+                    d.target,
+                    d.post.index,
+                    d.post.total,
+                    d.parent_key,
+                    post_to_dict(d.post),
+                    PLANNED,
+                    None,
+                    None,
+                    None,
+                    0,
+                    stamp,
+                )
+                for d in plan.deliveries
+            ],
+        )
+        return True
+    finally:
+        store.close()
+
+
+class _Runner:
+    def __init__(
+        self,
+        ws: Workspace,
+        store: Store,
+        audit: AuditLog,
+        run_id: str,
+        on_event: Callable[[Event], None],
+        resend_in_doubt: bool,
+    ) -> None:
+        self.ws, self.store, self.audit, self.run_id = ws, store, audit, run_id
+        self.on_event = on_event
+        self.resend_in_doubt = resend_in_doubt
+
+    def _mark(self, row: DeliveryRow, status: str, message: str, **audit_data: Any) -> None:
+        self.audit.append(
+            f"delivery.{status}",
+            run=self.run_id,
+            key=row.key,
+            channel=row.channel,
+            target=row.target,
+            part=row.part,
+            reason=message,
+            **audit_data,
+        )
+        self.store.update_delivery(row.key, status, error=message)
+        self.on_event(Event(status, row.channel, row.key, row.part, row.parts, message))
+
+    async def thread(self, channel: Channel, rows: list[DeliveryRow]) -> None:
+        """Deliver one thread's parts in order: a reply needs its parent's remote id."""
+        parent: Receipt | None = None
+        blocked = ""
+        for row in rows:
+            if row.status == DELIVERED:
+                parent = Receipt(row.remote_id or "", row.url)
+                continue
+            if blocked:
+                self._mark(row, SKIPPED, blocked)
+                continue
+            if (
+                row.status in (ATTEMPTING, IN_DOUBT)
+                and not channel.dedupes
+                and not self.resend_in_doubt
+            ):
+                self._mark(row, IN_DOUBT, "sent before without a recorded answer; not sent again")
+                blocked = f"part {row.part} is in doubt"
+                continue
+            post = post_from_dict(row.post)
+            self.audit.append(
+                "delivery.attempted",
+                run=self.run_id,
+                key=row.key,
+                channel=row.channel,
+                target=row.target,
+                part=row.part,
+                parts=row.parts,
+                text_sha256=_sha(post.text),
+            )
+            self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
+            try:
+                receipt = await channel.publish(post, row.key, parent)
+            except (
+                Exception
+            ) as exc:  # any adapter failure is this delivery's failure, not the run's
+                message = redact(
+                    str(exc) if isinstance(exc, PrcastError) else f"{type(exc).__name__}: {exc}"
+                )
+                self._mark(row, FAILED, message)
+                blocked = f"part {row.part} failed"
+                continue
+            self.audit.append(
+                "delivery.succeeded",
+                run=self.run_id,
+                key=row.key,
+                channel=row.channel,
+                target=row.target,
+                part=row.part,
+                remote_id=receipt.remote_id,
+                url=receipt.url,
+                duplicate=receipt.duplicate,
+            )
+            self.store.update_delivery(
+                row.key, DELIVERED, remote_id=receipt.remote_id, url=receipt.url
+            )
+            self.on_event(
+                Event(DELIVERED, row.channel, row.key, row.part, row.parts, receipt.url or "")
+            )
+            parent = receipt
+
+
+def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[DeliveryRow]:
+    """An answer that reached the audit log but not the store (a crash in between) counts."""
+    doubtful = {r.key for r in rows if r.status == ATTEMPTING}
+    if not doubtful:
+        return rows
+    for rec in audit.records():
+        if rec.get("type") == "delivery.succeeded" and rec.get("key") in doubtful:
+            store.update_delivery(
+                rec["key"], DELIVERED, remote_id=rec.get("remote_id"), url=rec.get("url")
+            )
+    return store.deliveries(rows[0].run_id)
+
+
+def run_deliveries(
+    ws: Workspace,
+    run_id: str,
+    on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    resend_in_doubt: bool = False,
+    new_run: bool = False,
+) -> Outcome:
+    """Deliver every delivery of a run that is not delivered yet."""
+    store = Store(ws.store_path)
+    audit = AuditLog(ws.audit_path)
+    try:
+        if store.run(run_id) is None:
+            raise InputError(
+                f'no run "{run_id}" in this workspace', hint="`prcast report --list` shows the runs"
+            )
+        rows = _reconcile(store, audit, store.deliveries(run_id))
+        pending = [r for r in rows if r.status != DELIVERED]
+        outcome = Outcome(run_id, new_run)
+        if pending:
+            check_embargo([post_from_dict(r.post) for r in pending])
+            names = sorted({r.channel for r in pending})
+            channels = {
+                n: open_channel(ws.config.channel(n), ws.root, ws.templates_dir) for n in names
+            }
+            for name in names:
+                on_event(Event("planned", name, total=sum(1 for r in rows if r.channel == name)))
+            audit.append(
+                "run.started" if new_run else "run.resumed", run=run_id, pending=len(pending)
+            )
+            store.set_run_status(run_id, "running")
+            runner = _Runner(ws, store, audit, run_id, on_event, resend_in_doubt)
+
+            async def main() -> None:
+                try:
+                    threads = groupby(
+                        sorted(rows, key=lambda r: (r.channel, r.target, r.part)),
+                        key=lambda r: (r.channel, r.target),
+                    )
+                    await asyncio.gather(
+                        *(
+                            runner.thread(channels[ch], list(group))
+                            for (ch, _), group in threads
+                            if ch in channels
+                        )
+                    )
+                finally:
+                    for channel in channels.values():
+                        await channel.close()
+
+            asyncio.run(main())
+        final = store.deliveries(run_id)
+        for r in final:
+            outcome.counts[r.status] = outcome.counts.get(r.status, 0) + 1
+        status = "complete" if outcome.ok else "incomplete"
+        if pending:
+            audit.append("run.finished", run=run_id, status=status, counts=outcome.counts)
+        store.set_run_status(run_id, status)
+        return outcome
+    finally:
+        store.close()
+
+
+def preflight(ws: Workspace, plan: Plan) -> None:
+    """Everything that can refuse a send before anything is stored or sent."""
+    check_embargo([d.post for d in plan.deliveries])
+    for r in plan.renderings:
+        open_channel(r.channel, ws.root, ws.templates_dir)
+
+
+def send(
+    ws: Workspace,
+    plan: Plan,
+    on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    resend_in_doubt: bool = False,
+) -> Outcome:
+    """Record the plan (once) and deliver what is not delivered yet."""
+    preflight(ws, plan)
+    new = record_plan(ws, plan)
+    return run_deliveries(ws, plan.run_id, on_event, resend_in_doubt=resend_in_doubt, new_run=new)

@@ -1,0 +1,187 @@
+"""Render a release per channel with jinja2 and split it into Posts within each limit."""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from prcast.channels.base import Post
+from prcast.config import ChannelConfig
+from prcast.errors import InputError
+from prcast.release import Release
+from prcast.text import count, split
+from prcast.text.split import SplitError
+
+DEFAULT_TEMPLATES = {
+    "outbox": "outbox.md.j2",
+    "mastodon": "microblog.txt.j2",
+    "bluesky": "microblog.txt.j2",
+    "x": "microblog.txt.j2",
+    "matrix": "matrix.txt.j2",
+    "webhook": "webhook.txt.j2",
+    "email": "email.txt.j2",
+}
+
+
+def shipped_templates_dir() -> Path:
+    """The default templates: packaged in the wheel, or the repository's top-level folder."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "templates"
+    return packaged if packaged.is_dir() else here.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """One channel's rendering of a release."""
+
+    channel: ChannelConfig
+    template: str
+    text: str
+    posts: tuple[Post, ...]
+
+
+def environment(workspace_templates: Path | None) -> jinja2.Environment:
+    """The jinja2 environment: workspace templates override shipped ones by name."""
+    paths = (
+        [str(workspace_templates)] if workspace_templates and workspace_templates.is_dir() else []
+    )
+    paths.append(str(shipped_templates_dir()))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _template_location(
+    tb: types.TracebackType | None, template: jinja2.Template
+) -> tuple[str, int | None]:
+    filename = template.filename or template.name or "?"
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return filename, line
+
+
+def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    """Render one template; missing variables and syntax errors name the template file and line."""
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise InputError(
+            f'template "{name}" not found', hint="templates live in the workspace templates/ folder"
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise InputError(
+            f"template syntax error: {exc.message}", path=exc.filename or name, line=exc.lineno
+        ) from None
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as exc:
+        filename, line = _template_location(exc.__traceback__, template)
+        raise InputError(
+            f"undefined variable in template: {exc.message}",
+            path=filename,
+            line=line,
+            hint="variables: " + ", ".join(sorted(context)),
+        ) from None
+    except jinja2.TemplateError as exc:
+        filename, line = _template_location(exc.__traceback__, template)
+        raise InputError(f"template error: {exc}", path=filename, line=line) from None
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s")
+
+
+def reflow(markdown: str) -> str:
+    """Markdown paragraphs as single lines (soft line breaks become spaces); lists keep their lines."""
+    paragraphs = re.split(r"\n\s*\n", markdown.strip())
+    out = []
+    for para in paragraphs:
+        lines = [line.strip() for line in para.splitlines()]
+        out.append("\n".join(lines) if any(_LIST_ITEM.match(x) for x in lines) else " ".join(lines))
+    return "\n\n".join(out)
+
+
+def context(release: Release, channel: ChannelConfig) -> dict[str, Any]:
+    """What a template sees."""
+    return {
+        "release": release,
+        "channel": channel,
+        "title": release.title,
+        "summary": release.summary,
+        "body": release.body,
+        "body_text": reflow(release.body),
+        "links": release.links,
+        "hashtags": release.hashtags,
+        "hashtag_line": " ".join("#" + h for h in release.hashtags),
+        "media": release.media,
+        "embargo": release.embargo,
+        "contact": release.contact,
+        "language": release.language,
+    }
+
+
+def _line_of_word(release: Release, word: str) -> int | None:
+    try:
+        text = release.path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    pos = text.find(word)
+    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
+
+
+def render_channel(env: jinja2.Environment, release: Release, channel: ChannelConfig) -> Rendering:
+    """Render and split one channel's posts."""
+    name = channel.template or DEFAULT_TEMPLATES[channel.type]
+    text = render_template(env, name, context(release, channel)).strip()
+    measure = functools.partial(count, channel.rule)
+    try:
+        parts = split(text, channel.limit, measure)
+    except SplitError as exc:
+        word = exc.detail.split('"')[1] if '"' in exc.detail else ""
+        raise InputError(
+            f'channel "{channel.name}": {exc.detail}',
+            path=release.path,
+            line=_line_of_word(release, word.removesuffix("...")),
+            hint=exc.hint,
+        ) from None
+    posts = tuple(
+        Post(
+            channel=channel.name,
+            release_id=release.id,
+            title=release.title,
+            text=part,
+            index=i,
+            total=len(parts),
+            length=measure(part),
+            limit=channel.limit,
+            language=release.language,
+            links=release.links,
+            hashtags=release.hashtags,
+            media=release.media if i == 1 else (),
+            embargo=release.embargo,
+        )
+        for i, part in enumerate(parts, start=1)
+    )
+    return Rendering(channel=channel, template=name, text=text, posts=posts)
+
+
+def render_release(
+    release: Release, channels: Sequence[ChannelConfig], workspace_templates: Path | None
+) -> list[Rendering]:
+    """Render a release for each of `channels`."""
+    env = environment(workspace_templates)
+    return [render_channel(env, release, ch) for ch in channels]

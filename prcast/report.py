@@ -1,0 +1,178 @@
+"""Reports of a run, built only from the state store and the audit log."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from prcast.audit import AuditLog
+from prcast.errors import AuditError, InputError
+from prcast.store import RunRow, Store
+from prcast.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    channel: str
+    target: str
+    part: int
+    parts: int
+    status: str
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    attempts: int
+    attempted_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    run: RunRow
+    rows: list[ReportRow]
+    counts: dict[str, int]
+    audit_ok: bool
+    audit_message: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run": asdict(self.run),
+            "counts": self.counts,
+            "audit": {"verified": self.audit_ok, "message": self.audit_message},
+            "deliveries": [asdict(r) for r in self.rows],
+            "events": self.events,
+        }
+
+
+def list_runs(ws: Workspace) -> list[RunRow]:
+    store = Store(ws.store_path)
+    try:
+        return store.runs()
+    finally:
+        store.close()
+
+
+def build_report(ws: Workspace, run_id: str | None = None) -> Report:
+    """The report of `run_id`, or of the most recently active run."""
+    store = Store(ws.store_path)
+    try:
+        run = store.run(run_id) if run_id else store.latest_run()
+        if run is None:
+            raise InputError(
+                f'no run "{run_id}" in this workspace'
+                if run_id
+                else "no runs yet in this workspace",
+                hint="send a release first: prcast send releases/example.md",
+            )
+        deliveries = store.deliveries(run.id)
+    finally:
+        store.close()
+    log = AuditLog(ws.audit_path)
+    try:
+        verified = log.verify()
+        audit_ok, audit_message = True, f"audit chain verified ({verified.records} records)"
+    except AuditError as exc:
+        audit_ok, audit_message = False, f"AUDIT CHAIN BROKEN: {exc}"
+    attempted: dict[str, str] = {}
+    finished: dict[str, str] = {}
+    events = []
+    for rec in log.records():
+        if rec.get("run") != run.id:
+            continue
+        events.append(
+            {"seq": rec["seq"], "ts": rec["ts"], "type": rec["type"], "key": rec.get("key")}
+        )
+        key = rec.get("key")
+        if not key:
+            continue
+        if rec["type"] == "delivery.attempted":
+            attempted.setdefault(key, rec["ts"])
+        elif rec["type"] in (
+            "delivery.succeeded",
+            "delivery.failed",
+            "delivery.in-doubt",
+            "delivery.skipped",
+        ):
+            finished[key] = rec["ts"]
+    rows = [
+        ReportRow(
+            d.channel,
+            d.target,
+            d.part,
+            d.parts,
+            d.status,
+            d.remote_id,
+            d.url,
+            d.error,
+            d.attempts,
+            attempted.get(d.key),
+            finished.get(d.key),
+        )
+        for d in deliveries
+    ]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return Report(run, rows, counts, audit_ok, audit_message, events)
+
+
+def _summary(report: Report) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+
+
+def to_markdown(report: Report) -> str:
+    run = report.run
+    out = [
+        f"# Delivery report: {run.release_id}",
+        "",
+        f"- Run: `{run.id}` ({run.status})",
+        f"- Release: `{run.release_path}` (sha256 `{run.release_sha256[:16]}…`)",
+        f"- Planned: {run.created_at}; last activity: {run.updated_at}",
+        f"- Deliveries: {_summary(report)}",
+        f"- Audit: {report.audit_message}",
+        "",
+        "| Channel | Target | Part | Status | Remote id / URL | Sent at | Error |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report.rows:
+        where = r.url or r.remote_id or ""
+        err = (r.error or "").replace("|", "\\|")
+        out.append(
+            f"| {r.channel} | {r.target} | {r.part}/{r.parts} | {r.status} | {where} | {r.finished_at or ''} | {err} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def to_html(report: Report) -> str:
+    run = report.run
+    e = html.escape
+    rows = "\n".join(
+        f'<tr class="{e(r.status)}"><td>{e(r.channel)}</td><td>{e(r.target)}</td><td>{r.part}/{r.parts}</td>'
+        f"<td>{e(r.status)}</td><td>{_link(r)}</td><td>{e(r.finished_at or '')}</td><td>{e(r.error or '')}</td></tr>"
+        for r in report.rows
+    )
+    audit_class = "ok" if report.audit_ok else "broken"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Delivery report: {e(run.release_id)}</title>
+<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}.failed td,.in-doubt td{{background:#fdd}}
+.broken{{color:#b00;font-weight:bold}}.ok{{color:#070}}</style></head><body>
+<h1>Delivery report: {e(run.release_id)}</h1>
+<ul><li>Run: <code>{e(run.id)}</code> ({e(run.status)})</li>
+<li>Release: <code>{e(run.release_path)}</code></li>
+<li>Planned: {e(run.created_at)}; last activity: {e(run.updated_at)}</li>
+<li>Deliveries: {e(_summary(report))}</li>
+<li class="{audit_class}">Audit: {e(report.audit_message)}</li></ul>
+<table><thead><tr><th>Channel</th><th>Target</th><th>Part</th><th>Status</th><th>Remote</th><th>Sent at</th><th>Error</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>
+"""
+
+
+def _link(r: ReportRow) -> str:
+    if r.url:
+        return f'<a href="{html.escape(r.url)}">{html.escape(r.remote_id or r.url)}</a>'
+    return html.escape(r.remote_id or "")

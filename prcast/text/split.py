@@ -1,0 +1,112 @@
+"""Split an over-long post into a numbered thread.
+
+Parts break at paragraph, then sentence, then word boundaries; the part
+number (` (2/5)`) is counted inside the limit; a URL, mention or hashtag is a
+single whitespace-free token and is never broken.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prcast.errors import InputError
+
+_TOKEN = re.compile(r"(\s*)(\S+)")
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+#: a part may end at a weaker boundary only if a stronger one would leave it under this share
+_MIN_FILL = 0.5
+
+PARAGRAPH, LINE, SENTENCE, WORD = 4, 3, 2, 1
+
+
+class SplitError(InputError):
+    """A single token is longer than the limit: it cannot be split."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    word: str
+    strength: int  # of the boundary before this token
+
+
+def _tokens(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    for m in _TOKEN.finditer(text):
+        sep, word = m.group(1), m.group(2)
+        if not tokens or sep.count("\n") >= 2:
+            strength = PARAGRAPH
+        elif "\n" in sep:
+            strength = LINE
+        elif _SENTENCE_END.search(tokens[-1].word):
+            strength = SENTENCE
+        else:
+            strength = WORD
+        tokens.append(_Token(word, strength))
+    return tokens
+
+
+def _join(tokens: list[_Token], start: int, end: int) -> str:
+    out = [tokens[start].word]
+    for t in tokens[start + 1 : end]:
+        out.append("\n\n" if t.strength == PARAGRAPH else "\n" if t.strength == LINE else " ")
+        out.append(t.word)
+    return "".join(out)
+
+
+def _suffix(index: int, total: int) -> str:
+    return f" ({index}/{total})"
+
+
+def _pack(tokens: list[_Token], limit: int, measure: Callable[[str], int], total: int) -> list[str]:
+    parts: list[str] = []
+    i = 0
+    while i < len(tokens):
+        suffix = _suffix(len(parts) + 1, total)
+        lengths: list[int] = []  # lengths[k] = length of tokens[i : i + k + 1] without suffix
+        j = i
+        while j < len(tokens):
+            candidate = _join(tokens, i, j + 1)
+            if measure(candidate + suffix) > limit:
+                break
+            lengths.append(measure(candidate))
+            j += 1
+        if j == i:
+            word = tokens[i].word
+            shown = word if len(word) <= 60 else word[:57] + "..."
+            raise SplitError(
+                f'"{shown}" is longer than the limit of {limit} on its own and cannot be split',
+                hint="shorten it (a long URL can go behind a shortener or into the outbox page)",
+            )
+        if j == len(tokens):
+            parts.append(_join(tokens, i, j))
+            break
+        # break before token b, i < b <= j; prefer strong boundaries if the part stays full enough
+        longest = lengths[-1]
+        best = j
+        best_strength = tokens[j].strength
+        for b in range(j - 1, i, -1):
+            if lengths[b - i - 1] < longest * _MIN_FILL:
+                break
+            if tokens[b].strength > best_strength:
+                best, best_strength = b, tokens[b].strength
+        parts.append(_join(tokens, i, best))
+        i = best
+    return parts
+
+
+def split(text: str, limit: int, measure: Callable[[str], int]) -> list[str]:
+    """`text` as one post if it fits, else as numbered parts each within `limit`."""
+    text = text.strip()
+    if measure(text) <= limit:
+        return [text]
+    tokens = _tokens(text)
+    total = 2
+    for _ in range(8):
+        parts = _pack(tokens, limit, measure, total)
+        if len(parts) <= total:
+            break
+        total = len(parts)
+    # fewer parts than guessed: relabelling with a smaller total never lengthens a suffix
+    return [p + _suffix(k, len(parts)) for k, p in enumerate(parts, start=1)]

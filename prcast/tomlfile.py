@@ -1,0 +1,115 @@
+"""TOML parsing that remembers where each key stands, so errors can name a line."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prcast.errors import InputError
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - the design card keeps tomli for old Pythons
+    import tomllib
+else:  # pragma: no cover - exercised only on old Pythons
+    import tomli as tomllib
+
+KeyPath = tuple[str | int, ...]
+
+_LINE_COL = re.compile(r"\(at line (\d+), column \d+\)")
+_KEY_LINE = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+_HEADER = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def _split_dotted(key: str) -> list[str]:
+    parts: list[str] = []
+    for m in re.finditer(r'"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', key):
+        parts.append(next(g for g in m.groups() if g is not None))
+    return parts
+
+
+@dataclass
+class TomlDocument:
+    """A parsed TOML document plus a map from key paths to 1-based line numbers."""
+
+    data: dict[str, Any]
+    path: Path
+    line_offset: int = 0
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def line_of(self, key: Sequence[str | int]) -> int | None:
+        """The line where `key` (or its nearest parent) is defined."""
+        k: KeyPath = tuple(key)
+        while k:
+            if k in self.lines:
+                return self.lines[k] + self.line_offset
+            k = k[:-1]
+        return None
+
+    def error(self, key: Sequence[str | int], message: str, hint: str | None = None) -> InputError:
+        """An InputError pointing at `key`'s line in this document."""
+        return InputError(message, path=self.path, line=self.line_of(key), hint=hint)
+
+
+def _index_lines(text: str) -> dict[KeyPath, int]:
+    lines: dict[KeyPath, int] = {}
+    table: KeyPath = ()
+    array_counts: dict[KeyPath, int] = {}
+    in_multiline: str | None = None
+    depth = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw
+        if in_multiline:
+            if line.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        if depth > 0:
+            depth += _bracket_delta(line)
+            continue
+        header = _HEADER.match(line)
+        if header and not _KEY_LINE.match(line):
+            names = tuple(_split_dotted(header.group(2)))
+            if header.group(1) == "[[":
+                index = array_counts.get(names, 0)
+                array_counts[names] = index + 1
+                table = (*names, index)
+                lines.setdefault(names, number)
+            else:
+                table = names
+            lines[table] = number
+            continue
+        m = _KEY_LINE.match(line)
+        if not m:
+            continue
+        key = (*table, *_split_dotted(m.group(1)))
+        lines.setdefault(key, number)
+        rest = line[m.end() :]
+        for quote in ('"""', "'''"):
+            if rest.count(quote) % 2 == 1:
+                in_multiline = quote
+        if not in_multiline:
+            depth = max(0, _bracket_delta(rest))
+    return lines
+
+
+def _bracket_delta(s: str) -> int:
+    s = re.sub(r'"(?:\\.|[^"\\])*"|\'[^\']*\'', "", s)
+    s = s.split("#", 1)[0]
+    return s.count("[") + s.count("{") - s.count("]") - s.count("}")
+
+
+def parse_toml(text: str, path: Path, line_offset: int = 0) -> TomlDocument:
+    """Parse TOML text; a syntax error becomes an InputError with file and line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = _LINE_COL.search(msg)
+        line = int(m.group(1)) + line_offset if m else None
+        detail = _LINE_COL.sub("", msg).strip()
+        raise InputError(f"invalid TOML: {detail}", path=path, line=line) from None
+    return TomlDocument(data=data, path=path, line_offset=line_offset, lines=_index_lines(text))

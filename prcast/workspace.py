@@ -1,0 +1,128 @@
+"""Find, load and scaffold a workspace: channels.toml, releases/, lists/, templates/, .prcast/."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from prcast.config import Config, load_config
+from prcast.errors import InputError, WorkspaceError
+
+MARKER = "channels.toml"
+STATE_DIR = ".prcast"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def channels_file(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.root / "releases"
+
+    @property
+    def lists_dir(self) -> Path:
+        return self.root / "lists"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def audit_path(self) -> Path:
+        return self.state_dir / "audit.jsonl"
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / "state.db"
+
+    @functools.cached_property
+    def config(self) -> Config:
+        return load_config(self.channels_file)
+
+    def release_path(self, name: str) -> Path:
+        """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""
+        given = Path(name)
+        for candidate in (
+            given,
+            self.root / given,
+            self.releases_dir / given,
+            self.releases_dir / f"{name}.md",
+        ):
+            if candidate.is_file():
+                return candidate.resolve()
+        raise InputError(
+            f'release "{name}" not found',
+            hint=f"give a path, or a file name in {self.releases_dir}",
+        )
+
+
+def find_workspace(explicit: Path | None = None, start: Path | None = None) -> Workspace:
+    """The workspace named by --workspace / $PRCAST_WORKSPACE, else the nearest one upwards."""
+    if explicit is None and os.environ.get("PRCAST_WORKSPACE"):
+        explicit = Path(os.environ["PRCAST_WORKSPACE"])
+    if explicit is not None:
+        root = explicit.resolve()
+        if not (root / MARKER).is_file():
+            raise WorkspaceError(
+                f"{root} is not a prcast workspace (no {MARKER})",
+                hint=f"create one with `prcast init {explicit}`",
+            )
+        return Workspace(root)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / MARKER).is_file():
+            return Workspace(folder)
+    raise WorkspaceError(
+        f"no prcast workspace here or above {here}",
+        hint="run `prcast init DIR` to create one, or pass --workspace DIR",
+    )
+
+
+def scaffold_source(name: str) -> Path:
+    """A file the scaffold copies: packaged in the wheel, or from the repository."""
+    from prcast.render import shipped_templates_dir
+
+    shipped = shipped_templates_dir()
+    packaged = shipped / "scaffold" / name
+    if packaged.is_file():
+        return packaged
+    return shipped.parent / name
+
+
+def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Path]]:
+    """Create a workspace with a working outbox channel and an example release."""
+    ws = Workspace(root.resolve())
+    if ws.channels_file.exists() and not force:
+        raise WorkspaceError(
+            f"{ws.root} already holds a workspace ({MARKER} exists)",
+            hint="use --force to write the example files again (your other files are kept)",
+        )
+    created: list[Path] = []
+    for folder in (ws.root, ws.releases_dir, ws.lists_dir, ws.templates_dir, ws.state_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        ws.channels_file: scaffold_source("channels.toml").read_text(encoding="utf-8"),
+        ws.releases_dir / "example.md": scaffold_source("example.md").read_text(encoding="utf-8"),
+        ws.lists_dir / "README.md": "Press lists and recipient groups live here.\n",
+        ws.templates_dir / "README.md": (
+            "Templates here override prcast's shipped ones by file name,\n"
+            "e.g. microblog.txt.j2 for Mastodon, Bluesky and X, release.md.j2 for full texts.\n"
+        ),
+        ws.state_dir
+        / "README": "prcast state: state.db (runs) and audit.jsonl (audit log). Back up; never edit.\n",
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+        created.append(path)
+    return ws, created
