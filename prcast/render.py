@@ -56,7 +56,7 @@ def environment(workspace_templates: Path | None) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        autoescape=jinja2.select_autoescape(["html", "xml", "html.j2", "xml.j2"]),
         keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -66,11 +66,14 @@ def environment(workspace_templates: Path | None) -> jinja2.Environment:
 def _template_location(
     tb: types.TracebackType | None, template: jinja2.Template
 ) -> tuple[str, int | None]:
+    """The innermost template frame (an included template's, if that is where it failed)."""
     filename = template.filename or template.name or "?"
     line = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+        if (
+            "__jinja_exception__" in tb.tb_frame.f_globals
+        ):  # a frame jinja2 rewrote to template lines
+            filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
     return filename, line
 

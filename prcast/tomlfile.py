@@ -80,6 +80,8 @@ def _index_lines(text: str) -> dict[KeyPath, int]:
                 lines.setdefault(names, number)
             else:
                 table = names
+            for n in range(1, len(names)):  # implicit super-tables: [a.b] also defines a
+                lines.setdefault(names[:n], number)
             lines[table] = number
             continue
         m = _KEY_LINE.match(line)

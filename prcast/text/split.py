@@ -15,10 +15,9 @@ from prcast.errors import InputError
 
 _TOKEN = re.compile(r"(\s*)(\S+)")
 _SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
-#: a part may end at a weaker boundary only if a stronger one would leave it under this share
-_MIN_FILL = 0.5
-
 PARAGRAPH, LINE, SENTENCE, WORD = 4, 3, 2, 1
+#: a part ends at a stronger boundary when that keeps at least this share of what would fit
+_MIN_FILL = {PARAGRAPH: 0.33, LINE: 0.4, SENTENCE: 0.5, WORD: 0.0}
 
 
 class SplitError(InputError):
@@ -87,10 +86,9 @@ def _pack(tokens: list[_Token], limit: int, measure: Callable[[str], int], total
         best = j
         best_strength = tokens[j].strength
         for b in range(j - 1, i, -1):
-            if lengths[b - i - 1] < longest * _MIN_FILL:
-                break
-            if tokens[b].strength > best_strength:
-                best, best_strength = b, tokens[b].strength
+            strength = tokens[b].strength
+            if strength > best_strength and lengths[b - i - 1] >= longest * _MIN_FILL[strength]:
+                best, best_strength = b, strength
         parts.append(_join(tokens, i, best))
         i = best
     return parts

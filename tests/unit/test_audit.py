@@ -1,0 +1,114 @@
+import itertools
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from prcast.audit import AuditLog, canonical, record_hash
+from prcast.errors import AuditError
+from prcast.secrets import MASK, register
+
+
+def make_log(path: Path, n: int = 4) -> AuditLog:
+    log = AuditLog(path)
+    for i in range(n):
+        log.append("test.event", run="run-1", n=i, text="Grüße, 日本 ✓")
+    return log
+
+
+def test_records_chain_and_verify(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "audit.jsonl")
+    records = list(log.records())
+    assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    assert records[0]["prev"] == "0" * 64
+    for a, b in itertools.pairwise(records):
+        assert b["prev"] == a["hash"] == record_hash(a)
+    assert log.verify().records == 4
+
+
+def test_changing_any_byte_of_any_record_fails_naming_that_record(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    make_log(path, 3)
+    original = path.read_bytes()
+    starts = [0]
+    for i, b in enumerate(original):
+        if b == ord("\n"):
+            starts.append(i + 1)
+    for pos in range(len(original)):
+        record = max(k for k, s in enumerate(starts) if s <= pos) + 1
+        for replacement in {
+            original[pos] ^ 0x01,
+            ord("x") if original[pos] != ord("x") else ord("y"),
+        }:
+            tampered = bytearray(original)
+            tampered[pos] = replacement
+            path.write_bytes(bytes(tampered))
+            with pytest.raises(AuditError) as info:
+                AuditLog(path).verify()
+            assert info.value.record == record, (pos, bytes([replacement]))
+            assert f"record {record}" in info.value.message
+    path.write_bytes(original)
+    assert AuditLog(path).verify().records == 3
+
+
+def test_deleting_a_record_breaks_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    make_log(path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[2])
+    with pytest.raises(AuditError) as info:
+        AuditLog(path).verify()
+    assert info.value.record == 2
+
+
+def test_torn_tail_is_removed_and_recorded_on_next_append(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = make_log(path, 2)
+    with open(path, "ab") as f:
+        f.write(b'{"half a rec')
+    with pytest.raises(AuditError):
+        log.verify()
+    log.append("after.crash")
+    types = [r["type"] for r in log.records()]
+    assert types == ["test.event", "test.event", "audit.torn_tail_removed", "after.crash"]
+    assert log.verify().records == 4
+
+
+def test_known_secrets_never_reach_the_log(tmp_path: Path) -> None:
+    register("tok-very-secret-123")
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append(
+        "delivery.failed",
+        reason="401 for token tok-very-secret-123",
+        nested={"k": ["tok-very-secret-123"]},
+    )
+    text = (tmp_path / "audit.jsonl").read_text(encoding="utf-8")
+    assert "tok-very-secret-123" not in text
+    assert MASK in text
+    assert log.verify().records == 1
+
+
+def test_records_are_canonical_json_lines(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "audit.jsonl", 1)
+    line = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    assert canonical(json.loads(line)) == line
+    assert log.verify().head == json.loads(line)["hash"]
+
+
+def _append_many(path: str, who: int) -> None:
+    log = AuditLog(Path(path))
+    for i in range(25):
+        log.append("race", who=who, i=i)
+
+
+def test_concurrent_appenders_keep_one_valid_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(path), w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert AuditLog(path).verify().records == 100
