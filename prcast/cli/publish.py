@@ -173,8 +173,7 @@ def register(app: typer.Typer) -> None:
         channel: ChannelOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Preview every channel's posts with platform-accurate counts (count/limit).
-        Over-long text is shown as the numbered thread that would be sent. Nothing is sent.
+        """Preview every channel's posts with platform-accurate counts (count/limit). Over-long text is shown as the numbered thread that would be sent. Nothing is sent.
 
         [bold]Example:[/bold] prcast render releases/example.md --channel press-room
         """
@@ -213,8 +212,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
 
-        Sending the same release again continues the same run: what was delivered is never
-        sent twice. Exit code 0 when all is delivered, 1 when a delivery failed, 2 for bad input.
+        Sending the same release again continues the same run: what was delivered is never sent twice. Exit code 0 when all is delivered, 1 when a delivery failed, 2 for bad input.
 
         [bold]Example:[/bold] prcast send releases/example.md --yes
         """

@@ -33,8 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         list_runs_: Annotated[bool, typer.Option("--list", help="List the runs instead.")] = False,
     ) -> None:
-        """What went where, when, with which remote ids and URLs; failures with reasons.
-        Built only from the audit log and the state store, and says whether the audit chain verified.
+        """What went where, when, with which remote ids and URLs; failures with reasons. Built only from the audit log and the state store, and says whether the audit chain verified.
 
         [bold]Example:[/bold] prcast report --format html -o report.html
         """

@@ -20,8 +20,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--force", help="Write the example files again.")
         ] = False,
     ) -> None:
-        """Create a workspace: channels.toml with a working outbox channel, an example release,
-        lists/, templates/ and the state folder .prcast/.
+        """Create a workspace: channels.toml with a working outbox channel, an example release, lists/, templates/ and the state folder .prcast/.
 
         [bold]Example:[/bold] prcast init press && cd press && prcast render releases/example.md
         """

@@ -1,0 +1,5 @@
+"""`python -m prcast` runs the command line."""
+
+from prcast.cli import main
+
+main()
