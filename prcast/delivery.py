@@ -250,17 +250,19 @@ class _Runner:
         self.on_event = on_event
         self.resend_in_doubt = resend_in_doubt
 
-    def _mark(self, row: DeliveryRow, status: str, message: str, **audit_data: Any) -> None:
+    def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
         self.audit.append(
-            f"delivery.{status}",
+            type,
             run=self.run_id,
             key=row.key,
             channel=row.channel,
             target=row.target,
             part=row.part,
-            reason=message,
-            **audit_data,
+            **data,
         )
+
+    def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
+        self._record(row, f"delivery.{status}", reason=message)
         self.store.update_delivery(row.key, status, error=message)
         self.on_event(Event(status, row.channel, row.key, row.part, row.parts, message))
 
@@ -275,44 +277,26 @@ class _Runner:
             if blocked:
                 self._mark(row, SKIPPED, blocked)
                 continue
-            if (
-                row.status in (ATTEMPTING, IN_DOUBT)
-                and not channel.dedupes
-                and not self.resend_in_doubt
-            ):
+            in_doubt = row.status in (ATTEMPTING, IN_DOUBT)
+            if in_doubt and not channel.dedupes and not self.resend_in_doubt:
                 self._mark(row, IN_DOUBT, "sent before without a recorded answer; not sent again")
                 blocked = f"part {row.part} is in doubt"
                 continue
             post = post_from_dict(row.post)
-            self.audit.append(
-                "delivery.attempted",
-                run=self.run_id,
-                key=row.key,
-                channel=row.channel,
-                target=row.target,
-                part=row.part,
-                parts=row.parts,
-                text_sha256=_sha(post.text),
-            )
+            self._record(row, "delivery.attempted", parts=row.parts, text_sha256=_sha(post.text))
             self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
             try:
                 receipt = await channel.publish(post, row.key, parent)
-            except (
-                Exception
-            ) as exc:  # any adapter failure is this delivery's failure, not the run's
-                message = redact(
+            except Exception as exc:  # an adapter's failure is this delivery's, not the run's
+                detail = (
                     str(exc) if isinstance(exc, PrcastError) else f"{type(exc).__name__}: {exc}"
                 )
-                self._mark(row, FAILED, message)
+                self._mark(row, FAILED, redact(detail))
                 blocked = f"part {row.part} failed"
                 continue
-            self.audit.append(
+            self._record(
+                row,
                 "delivery.succeeded",
-                run=self.run_id,
-                key=row.key,
-                channel=row.channel,
-                target=row.target,
-                part=row.part,
                 remote_id=receipt.remote_id,
                 url=receipt.url,
                 duplicate=receipt.duplicate,

@@ -24,6 +24,10 @@ ChannelOpt = Annotated[
         help="Only this channel (repeatable). Default: the release's channels, else all.",
     ),
 ]
+ResendOpt = Annotated[
+    bool,
+    typer.Option("--resend-in-doubt", help="Send again posts whose earlier attempt got no answer."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON instead of panels.")]
 
 
@@ -202,12 +206,7 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Plan and show, send nothing.")
         ] = False,
-        resend_in_doubt: Annotated[
-            bool,
-            typer.Option(
-                "--resend-in-doubt", help="Send again posts whose earlier attempt got no answer."
-            ),
-        ] = False,
+        resend_in_doubt: ResendOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
@@ -250,12 +249,7 @@ def register(app: typer.Typer) -> None:
         run_id: Annotated[
             str | None, typer.Argument(help="Run id (default: the latest run).")
         ] = None,
-        resend_in_doubt: Annotated[
-            bool,
-            typer.Option(
-                "--resend-in-doubt", help="Send again posts whose earlier attempt got no answer."
-            ),
-        ] = False,
+        resend_in_doubt: ResendOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Finish an interrupted or failed run: deliver what is not delivered, never twice.
