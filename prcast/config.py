@@ -31,6 +31,8 @@ class ChannelConfig:
     #: counting rule for text/counting.py and the default limit
     rule: ClassVar[str] = "plain"
     default_limit: ClassVar[int] = 5000
+    #: the server publishes its limits (fetched on send, cached for render)
+    server_limits: ClassVar[bool] = False
     template: str | None = None
     max_length: int | None = None
 
@@ -57,6 +59,7 @@ class MastodonConfig(ChannelConfig):
     type: ClassVar[str] = "mastodon"
     rule: ClassVar[str] = "mastodon"
     default_limit: ClassVar[int] = 500
+    server_limits: ClassVar[bool] = True
     instance: str = ""
     token: SecretRef | None = None
     visibility: str = field(

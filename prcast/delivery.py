@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from prcast import limits
 from prcast.audit import AuditLog, canonical
 from prcast.channels import Channel, Post, Receipt, open_channel
 from prcast.errors import InputError, PrcastError
@@ -59,6 +60,8 @@ def post_to_dict(post: Post) -> dict[str, Any]:
         "hashtags": list(post.hashtags),
         "media": [[str(m.path), m.alt] for m in post.media],
         "embargo": post.embargo.isoformat() if post.embargo else None,
+        "content_warning": post.content_warning,
+        "planned_at": post.planned_at,
     }
 
 
@@ -77,6 +80,8 @@ def post_from_dict(d: dict[str, Any]) -> Post:
         hashtags=tuple(d["hashtags"]),
         media=tuple(Media(Path(p), alt) for p, alt in d["media"]),
         embargo=datetime.fromisoformat(d["embargo"]) if d["embargo"] else None,
+        content_warning=d.get("content_warning"),
+        planned_at=d.get("planned_at", ""),
     )
 
 
@@ -106,19 +111,26 @@ def make_plan(release: Release, renderings: Sequence[Rendering]) -> Plan:
     content = canonical([[r.channel.name, PUBLIC, [p.text for p in r.posts]] for r in renderings])
     run_id = "run-" + _sha(f"{release.id}\x00{content}")[:12]
     deliveries: list[Delivery] = []
+    planned_at = now()
     for r in renderings:
         parent = None
         for post in r.posts:
             key = delivery_key(run_id, r.channel.name, PUBLIC, post.index)
+            stamped = replace(post, planned_at=planned_at)
             deliveries.append(
-                Delivery(key, len(deliveries) + 1, r.channel.name, PUBLIC, post, parent)
+                Delivery(key, len(deliveries) + 1, r.channel.name, PUBLIC, stamped, parent)
             )
             parent = key
     return Plan(run_id, release, tuple(renderings), tuple(deliveries))
 
 
-def prepare(ws: Workspace, release_arg: str, channels: Sequence[str] = ()) -> Plan:
-    """Load, validate and render a release for its channels, and plan the run."""
+def prepare(
+    ws: Workspace, release_arg: str, channels: Sequence[str] = (), *, refresh_limits: bool = False
+) -> Plan:
+    """Load, validate and render a release for its channels, and plan the run.
+
+    With `refresh_limits`, each channel's server is asked for its current limits first
+    (a send does this); otherwise the limits cached by the last send or `channels test`."""
     release = load_release(ws.release_path(release_arg))
     config = ws.config
     if channels:
@@ -138,7 +150,12 @@ def prepare(ws: Workspace, release_arg: str, channels: Sequence[str] = ()) -> Pl
                 )
     else:
         names = list(config.channels)
-    renderings = render_release(release, [config.channels[n] for n in names], ws.templates_dir)
+    configs = [config.channels[n] for n in names]
+    if refresh_limits:
+        published = asyncio.run(limits.refresh_limits(ws, configs))
+    else:
+        published = limits.cached_limits(ws)
+    renderings = render_release(release, configs, ws.templates_dir, published)
     return make_plan(release, renderings)
 
 
@@ -272,7 +289,7 @@ class _Runner:
         blocked = ""
         for row in rows:
             if row.status == DELIVERED:
-                parent = Receipt(row.remote_id or "", row.url)
+                parent = Receipt(row.remote_id or "", row.url, extra=row.receipt or {})
                 continue
             if blocked:
                 self._mark(row, SKIPPED, blocked)
@@ -300,9 +317,14 @@ class _Runner:
                 remote_id=receipt.remote_id,
                 url=receipt.url,
                 duplicate=receipt.duplicate,
+                receipt=receipt.extra,
             )
             self.store.update_delivery(
-                row.key, DELIVERED, remote_id=receipt.remote_id, url=receipt.url
+                row.key,
+                DELIVERED,
+                remote_id=receipt.remote_id,
+                url=receipt.url,
+                receipt=receipt.extra,
             )
             self.on_event(
                 Event(DELIVERED, row.channel, row.key, row.part, row.parts, receipt.url or "")
@@ -318,7 +340,11 @@ def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[D
     for rec in audit.records():
         if rec.get("type") == "delivery.succeeded" and rec.get("key") in doubtful:
             store.update_delivery(
-                rec["key"], DELIVERED, remote_id=rec.get("remote_id"), url=rec.get("url")
+                rec["key"],
+                DELIVERED,
+                remote_id=rec.get("remote_id"),
+                url=rec.get("url"),
+                receipt=rec.get("receipt"),
             )
     return store.deliveries(rows[0].run_id)
 

@@ -24,6 +24,7 @@ FIELDS = (
     "audience",
     "contact",
     "language",
+    "content_warning",
 )
 _HASHTAG = re.compile(r"^\w+$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -67,6 +68,7 @@ class Release:
     audience: tuple[str, ...] = ()
     contact: Contact | None = None
     language: str = "en"
+    content_warning: str | None = None
     sha256: str = ""
     #: line number of each front-matter field, for later errors (e.g. an unknown channel)
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
@@ -250,6 +252,9 @@ def parse_release(text: str, path: Path) -> Release:
         audience=_strings(doc, "audience", data["audience"]) if "audience" in data else (),
         contact=_contact(doc, data["contact"]) if "contact" in data else None,
         language=language,
+        content_warning=_text(doc, ("content_warning",), data["content_warning"])
+        if "content_warning" in data
+        else None,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         lines={str(k[0]): doc.line_of(k) or 1 for k in doc.lines if len(k) == 1},
     )

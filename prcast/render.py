@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import types
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from prcast.channels.base import Post
+from prcast.channels.base import Limits, Post
 from prcast.config import ChannelConfig
 from prcast.errors import InputError
 from prcast.release import Release
-from prcast.text import count, split
+from prcast.text import split
+from prcast.text.counting import measurer
 from prcast.text.split import SplitError
 
 DEFAULT_TEMPLATES = {
@@ -134,6 +134,7 @@ def context(release: Release, channel: ChannelConfig) -> dict[str, Any]:
         "embargo": release.embargo,
         "contact": release.contact,
         "language": release.language,
+        "content_warning": release.content_warning,
     }
 
 
@@ -146,13 +147,29 @@ def _line_of_word(release: Release, word: str) -> int | None:
     return text.count("\n", 0, pos) + 1 if pos >= 0 else None
 
 
-def render_channel(env: jinja2.Environment, release: Release, channel: ChannelConfig) -> Rendering:
+def effective_limits(channel: ChannelConfig, published: Limits | None) -> Limits:
+    """The limits a channel's posts must meet: channels.toml's max_length, else what the
+    server published, else the platform default."""
+    if published is None:
+        return Limits(max_length=channel.limit)
+    return replace(published, max_length=channel.max_length or published.max_length)
+
+
+def render_channel(
+    env: jinja2.Environment,
+    release: Release,
+    channel: ChannelConfig,
+    published: Limits | None = None,
+) -> Rendering:
     """Render and split one channel's posts."""
     name = channel.template or DEFAULT_TEMPLATES[channel.type]
     text = render_template(env, name, context(release, channel)).strip()
-    measure = functools.partial(count, channel.rule)
+    limits = effective_limits(channel, published)
+    measure = measurer(
+        channel.rule, url_length=limits.url_length, spoiler_text=release.content_warning or ""
+    )
     try:
-        parts = split(text, channel.limit, measure)
+        parts = split(text, limits.max_length, measure)
     except SplitError as exc:
         word = exc.detail.split('"')[1] if '"' in exc.detail else ""
         raise InputError(
@@ -170,12 +187,13 @@ def render_channel(env: jinja2.Environment, release: Release, channel: ChannelCo
             index=i,
             total=len(parts),
             length=measure(part),
-            limit=channel.limit,
+            limit=limits.max_length,
             language=release.language,
             links=release.links,
             hashtags=release.hashtags,
             media=release.media if i == 1 else (),
             embargo=release.embargo,
+            content_warning=release.content_warning,
         )
         for i, part in enumerate(parts, start=1)
     )
@@ -183,8 +201,12 @@ def render_channel(env: jinja2.Environment, release: Release, channel: ChannelCo
 
 
 def render_release(
-    release: Release, channels: Sequence[ChannelConfig], workspace_templates: Path | None
+    release: Release,
+    channels: Sequence[ChannelConfig],
+    workspace_templates: Path | None,
+    published: Mapping[str, Limits] | None = None,
 ) -> list[Rendering]:
-    """Render a release for each of `channels`."""
+    """Render a release for each of `channels`, within the limits their servers published."""
     env = environment(workspace_templates)
-    return [render_channel(env, release, ch) for ch in channels]
+    published = published or {}
+    return [render_channel(env, release, ch, published.get(ch.name)) for ch in channels]

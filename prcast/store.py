@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     url TEXT,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    receipt TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries(run_id, seq);
 """
@@ -72,6 +73,8 @@ class DeliveryRow:
     error: str | None
     attempts: int
     updated_at: str
+    #: what a reply needs besides the remote id (JSON object), e.g. Bluesky's cid
+    receipt: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class Store:
                 ),
             )
             db.executemany(
-                "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 [
                     (
                         d.key,
@@ -169,7 +172,16 @@ class Store:
         rows = self.db.execute(
             "SELECT * FROM deliveries WHERE run_id = ? ORDER BY seq", (run_id,)
         ).fetchall()
-        return [DeliveryRow(**{**dict(r), "post": json.loads(r["post"])}) for r in rows]
+        return [
+            DeliveryRow(
+                **{
+                    **dict(r),
+                    "post": json.loads(r["post"]),
+                    "receipt": json.loads(r["receipt"]) if r["receipt"] else None,
+                }
+            )
+            for r in rows
+        ]
 
     def update_delivery(
         self,
@@ -180,9 +192,20 @@ class Store:
         url: str | None = None,
         error: str | None = None,
         attempt: bool = False,
+        receipt: dict[str, str] | None = None,
     ) -> None:
         self.db.execute(
             "UPDATE deliveries SET status = ?, remote_id = COALESCE(?, remote_id), url = COALESCE(?, url),"
-            " error = ?, attempts = attempts + ?, updated_at = ? WHERE key = ?",
-            (status, remote_id, url, error, 1 if attempt else 0, now(), key),
+            " error = ?, attempts = attempts + ?, updated_at = ?, receipt = COALESCE(?, receipt)"
+            " WHERE key = ?",
+            (
+                status,
+                remote_id,
+                url,
+                error,
+                1 if attempt else 0,
+                now(),
+                json.dumps(receipt) if receipt else None,
+                key,
+            ),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prcast.channels.base import Channel, Post, Receipt
-from prcast.config import ChannelConfig, OutboxConfig
+from prcast.config import ChannelConfig, MastodonConfig, OutboxConfig
 from prcast.errors import InputError
 
 __all__ = ["Channel", "Post", "Receipt", "open_channel"]
@@ -19,6 +19,10 @@ def open_channel(
         from prcast.channels.outbox import OutboxChannel
 
         return OutboxChannel(config, workspace_root, templates)
+    if isinstance(config, MastodonConfig):
+        from prcast.channels.mastodon import MastodonChannel
+
+        return MastodonChannel(config)
     raise InputError(
         f'channel "{config.name}": delivery to {config.type} is not available in this version of prcast',
         hint="render and check work for it; send to an outbox channel, or leave it out with --channel",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prcast.channels.base import Post, Receipt
+from prcast.channels.base import ChannelError, Post, Receipt
 from prcast.config import OutboxConfig
 from prcast.fileio import write_atomic
 
@@ -88,6 +88,16 @@ class OutboxChannel:
         items = [json.loads(p.read_text(encoding="utf-8")) for p in self.posts_dir.glob("*.json")]
         items.sort(key=lambda e: (e["published"], e["release"], e["part"]), reverse=True)
         return items
+
+    async def verify(self) -> str:
+        """The folder exists (or can be made) and is writable."""
+        probe = self.root / ".prcast-write-test"
+        try:
+            write_atomic(probe, b"ok", durable=False)
+            probe.unlink()
+        except OSError as exc:
+            raise ChannelError(self.name, f"cannot write to {self.root}: {exc.strerror}") from None
+        return f"folder {self.root}"
 
     async def close(self) -> None:
         self.rebuild()

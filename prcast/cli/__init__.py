@@ -7,25 +7,38 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from prcast import __version__
 from prcast.cli import audit, publish, report, workspace
 from prcast.cli.common import Settings, print_error
-from prcast.errors import PrcastError
+from prcast.errors import ExitCode, PrcastError
 
 
 class PrcastGroup(TyperGroup):
     """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
+        settings = ctx.find_object(Settings)
         try:
             return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
         except PrcastError as exc:
-            settings = ctx.find_object(Settings)
             if settings is not None and settings.debug:
                 raise
             print_error(exc)
             ctx.exit(int(exc.exit_code))
+        except Exception as exc:
+            if settings is not None and settings.debug:
+                raise
+            kind = (
+                "I/O error"
+                if isinstance(exc, OSError)
+                else f"internal error ({type(exc).__name__})"
+            )
+            print_error(PrcastError(f"{kind}: {exc}", hint="run with --debug for the traceback"))
+            ctx.exit(int(ExitCode.DELIVERY_FAILED))
 
 
 app = typer.Typer(

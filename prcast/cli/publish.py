@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
         from prcast.delivery import send as send_plan
 
         ws = workspace(ctx)
-        plan = prepare(ws, release, channel or ())
+        plan = prepare(ws, release, channel or (), refresh_limits=True)
         preflight(ws, plan)
         if not as_json:
             _plan_summary(plan)

@@ -77,6 +77,15 @@ RULES: dict[str, Callable[[str], int]] = {
 }
 
 
+def measurer(
+    rule: str, *, url_length: int = MASTODON_URL_LENGTH, spoiler_text: str = ""
+) -> Callable[[str], int]:
+    """The length function of a channel: its rule, with the server's URL length and content warning."""
+    if rule == "mastodon" and (url_length != MASTODON_URL_LENGTH or spoiler_text):
+        return lambda text: mastodon_length(text, spoiler_text, url_length)
+    return lambda text: count(rule, text)
+
+
 @lru_cache(maxsize=4096)
 def count(rule: str, text: str) -> int:
     """The length of `text` under the named counting rule."""

@@ -120,7 +120,7 @@ def test_channel_without_an_adapter_refuses_before_anything_is_sent(
         )
     result = cli("send", "example", "--yes")
     assert result.exit_code == 2
-    assert "not available" in result.stderr
+    assert "environment variable PRCAST_T is not set" in result.stderr
     assert outbox_entries(ws) == []
     rendered = cli("render", "example", "--json")
     assert rendered.exit_code == 0

@@ -1,0 +1,140 @@
+"""Mastodon: statuses, threads by in_reply_to_id, media with alt text, Idempotency-Key."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from typing import Any
+
+import httpx
+
+from prcast import __version__
+from prcast.channels.base import ChannelError, Limits, Post, Receipt, check
+from prcast.config import MastodonConfig
+
+#: how long to wait for the server to finish processing an uploaded image
+MEDIA_WAIT_SECONDS = 60.0
+
+
+class MastodonChannel:
+    """A Mastodon account (or any server with the Mastodon client API)."""
+
+    dedupes = True  # Mastodon keeps Idempotency-Key for an hour and answers with the same status
+
+    def __init__(self, config: MastodonConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.name = config.name
+        self.config = config
+        self._client = client
+        self._token: str | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            assert self.config.token is not None  # required by the schema
+            self._token = self.config.token.resolve()
+            self._client = httpx.AsyncClient(
+                base_url=self.config.instance.rstrip("/"),
+                headers={
+                    "Authorization": f"Bearer {self._token}",
+                    "User-Agent": f"prcast/{__version__}",
+                },
+                timeout=httpx.Timeout(30.0, connect=10.0),
+            )
+        return self._client
+
+    async def verify(self) -> str:
+        r = check(
+            await self.client.get("/api/v1/accounts/verify_credentials"),
+            self.name,
+            "verify_credentials",
+        )
+        account = r.json()
+        return f"@{account.get('acct')} on {self.config.instance}"
+
+    async def fetch_limits(self) -> Limits:
+        """Limits as the server publishes them (GET /api/v2/instance)."""
+        r = check(await self.client.get("/api/v2/instance"), self.name, "reading instance limits")
+        conf: dict[str, Any] = r.json().get("configuration", {})
+        statuses = conf.get("statuses", {})
+        media = conf.get("media_attachments", {})
+        return Limits(
+            max_length=int(statuses.get("max_characters", 500)),
+            url_length=int(statuses.get("characters_reserved_per_url", 23)),
+            max_media=int(statuses.get("max_media_attachments", 4)),
+            media_bytes=media.get("image_size_limit"),
+            alt_length=media.get("description_limit"),
+        )
+
+    async def _upload(self, path: Any, alt: str) -> str:
+        data = path.read_bytes()
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        r = check(
+            await self.client.post(
+                "/api/v2/media", files={"file": (path.name, data, mime)}, data={"description": alt}
+            ),
+            self.name,
+            f"uploading {path.name}",
+        )
+        media = r.json()
+        media_id = str(media["id"])
+        if r.status_code == 202 or media.get("url") is None:
+            await self._wait_processed(media_id)
+        return media_id
+
+    async def _wait_processed(self, media_id: str) -> None:
+        delay, waited = 0.2, 0.0
+        while waited < MEDIA_WAIT_SECONDS:
+            r = await self.client.get(f"/api/v1/media/{media_id}")
+            if r.status_code == 200 and r.json().get("url"):
+                return
+            if r.status_code not in (200, 206):
+                check(r, self.name, "waiting for media processing")
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)
+        raise ChannelError(
+            self.name,
+            f"media {media_id} was still processing after {MEDIA_WAIT_SECONDS:.0f}s",
+            transient=True,
+        )
+
+    async def publish(self, post: Post, key: str, reply_to: Receipt | None = None) -> Receipt:
+        media_ids = [await self._upload(m.path, m.alt) for m in post.media]
+        return await self._status(post.text, key, reply_to, media_ids, self.config.visibility, post)
+
+    async def send_direct(self, recipients: list[str], post: Post, key: str) -> Receipt:
+        """A direct message: visibility direct, mentioning each recipient (`@user@host`)."""
+        mentions = " ".join(r if r.startswith("@") else f"@{r}" for r in recipients)
+        return await self._status(f"{mentions} {post.text}", key, None, [], "direct", post)
+
+    async def _status(
+        self,
+        text: str,
+        key: str,
+        reply_to: Receipt | None,
+        media_ids: list[str],
+        visibility: str,
+        post: Post,
+    ) -> Receipt:
+        body: dict[str, Any] = {
+            "status": text,
+            "visibility": visibility,
+            "language": (self.config.language or post.language).split("-")[0],
+        }
+        if post.content_warning:
+            body["spoiler_text"] = post.content_warning
+        if reply_to:
+            body["in_reply_to_id"] = reply_to.remote_id
+        if media_ids:
+            body["media_ids"] = media_ids
+        r = check(
+            await self.client.post("/api/v1/statuses", json=body, headers={"Idempotency-Key": key}),
+            self.name,
+            "posting status",
+        )
+        status = r.json()
+        return Receipt(remote_id=str(status["id"]), url=status.get("url") or status.get("uri"))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
