@@ -1,0 +1,210 @@
+"""Real servers for the channel adapters, started (and stopped) by fixtures."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from prcast.workspace import Workspace
+
+LINK = "https://press.example.org/launch-2026"
+BODY = (
+    "Example Corp today opens its new repair workshop in Leipzig, with forty new jobs for technicians. "
+    "From 1 December, schools in the region can have laptops repaired free of charge; the workshop "
+    "expects to repair 5,000 devices in its first year and to train twelve apprentices.\n\n"
+    '"Repairing is the most direct way to keep devices in use," says Jana Example, head of the '
+    "workshop. Größere Schulen können Sammeltermine buchen. 🛠️ The workshop works with local "
+    "recyclers so that parts that cannot be repaired are reused.\n\n"
+    f"Details and photos: {LINK} #repair — questions to {{mention}} please."
+)
+
+
+def tiny_png(path: Path) -> Path:
+    """A valid 2x2 PNG, made here so the tests carry no binary files."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+    path.write_bytes(png)
+    return path
+
+
+def write_release(ws: Workspace, mention: str, name: str = "launch") -> Path:
+    """A release with a long body, a link, a hashtag, a mention and an image."""
+    tiny_png(ws.releases_dir / "workshop.png")
+    path = ws.releases_dir / f"{name}.md"
+    path.write_text(
+        "+++\n"
+        'title = "Repair workshop opens in Leipzig"\n'
+        'language = "en"\n'
+        'hashtags = ["Leipzig"]\n'
+        "[[media]]\n"
+        'path = "workshop.png"\n'
+        'alt = "Two technicians repairing a laptop at a workbench"\n'
+        "+++\n" + BODY.replace("{mention}", mention) + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def add_channel(ws: Workspace, toml: str) -> None:
+    with open(ws.channels_file, "a", encoding="utf-8") as f:
+        f.write("\n" + toml.strip() + "\n")
+
+
+@pytest.fixture(scope="session")
+def mastodon_server() -> Iterator[str]:
+    """mastodon-mock: an independent, stateful implementation of the Mastodon REST API."""
+    from mastodon_mock.testing.server import MockServer
+
+    with MockServer() as server:
+        yield server.base_url
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 120.0) -> None:
+    """Poll `url` until it answers 200, failing early (with the server's log) if the server dies."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {seconds}s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@dataclass(frozen=True)
+class Homeserver:
+    url: str
+
+    def register(self, username: str) -> str:
+        """A new user's access token (open registration, as configured below)."""
+        import httpx
+
+        r = httpx.post(
+            f"{self.url}/_matrix/client/v3/register",
+            json={
+                "username": username,
+                "password": "pw-" + username * 2,
+                "auth": {"type": "m.login.dummy"},
+            },
+        )
+        r.raise_for_status()
+        return str(r.json()["access_token"])
+
+    def create_room(self, token: str, preset: str = "private_chat") -> str:
+        import httpx
+
+        r = httpx.post(
+            f"{self.url}/_matrix/client/v3/createRoom",
+            json={"preset": preset, "name": "Field staff"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        r.raise_for_status()
+        return str(r.json()["room_id"])
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
+    """A real Synapse homeserver (matrix-synapse from PyPI) with SQLite on 127.0.0.1."""
+    import yaml
+
+    data = tmp_path_factory.mktemp("synapse")
+    port = free_port()
+    config = data / "homeserver.yaml"
+    subprocess.run(
+        [sys.executable, "-m", "synapse.app.homeserver", "--server-name", "localhost",
+         "--config-path", str(config), "--generate-config", "--report-stats=no",
+         "--data-directory", str(data)],
+        check=True, capture_output=True, cwd=data,
+    )  # fmt: skip
+    settings = yaml.safe_load(config.read_text())
+    log_config = data / "log.yaml"
+    log_config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "formatters": {
+                    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+                },
+                "handlers": {
+                    "file": {
+                        "class": "logging.FileHandler",
+                        "filename": str(data / "synapse.log"),
+                        "formatter": "plain",
+                    }
+                },
+                "root": {"level": "WARNING", "handlers": ["file"]},
+            }
+        )
+    )
+    relaxed = {"per_second": 1000, "burst_count": 1000}
+    settings.update(
+        listeners=[
+            {"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+             "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}
+        ],
+        enable_registration=True,
+        enable_registration_without_verification=True,
+        trusted_key_servers=[],
+        suppress_key_server_warning=True,
+        log_config=str(log_config),
+        rc_message=relaxed,
+        rc_registration=relaxed,
+        rc_login={"address": relaxed, "account": relaxed, "failed_attempts": relaxed},
+        rc_joins={"local": relaxed, "remote": relaxed},
+    )  # fmt: skip
+    config.write_text(yaml.safe_dump(settings))
+    out = data / "stdout.log"
+    with open(out, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=data,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(f"{url}/_matrix/client/versions", process, out)
+        yield Homeserver(url)
+    finally:
+        stop(process)
