@@ -99,12 +99,21 @@ class MatrixConfig(ChannelConfig):
     token: SecretRef | None = None
 
 
+#: message length limits of the chat services whose webhook formats prcast speaks
+WEBHOOK_LIMITS = {"json": 100_000, "slack": 40_000, "discord": 2_000, "teams": 28_000}
+
+
 @dataclass(frozen=True)
 class WebhookConfig(ChannelConfig):
     type: ClassVar[str] = "webhook"
     default_limit: ClassVar[int] = 100_000
     url: str = ""
     secret: SecretRef | None = None
+    format: str = field(default="json", metadata=_choices(*WEBHOOK_LIMITS))
+
+    @property
+    def limit(self) -> int:
+        return self.max_length or WEBHOOK_LIMITS[self.format]
 
 
 @dataclass(frozen=True)

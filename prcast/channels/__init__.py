@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from prcast.channels.base import Channel, Post, Receipt
-from prcast.config import ChannelConfig, MastodonConfig, MatrixConfig, OutboxConfig
+from prcast.config import (
+    ChannelConfig,
+    MastodonConfig,
+    MatrixConfig,
+    OutboxConfig,
+    WebhookConfig,
+)
 from prcast.errors import InputError
 
 __all__ = ["Channel", "Post", "Receipt", "open_channel"]
@@ -27,6 +33,10 @@ def open_channel(
         from prcast.channels.matrix import MatrixChannel
 
         return MatrixChannel(config)
+    if isinstance(config, WebhookConfig):
+        from prcast.channels.webhook import WebhookChannel
+
+        return WebhookChannel(config)
     raise InputError(
         f'channel "{config.name}": delivery to {config.type} is not available in this version of prcast',
         hint="render and check work for it; send to an outbox channel, or leave it out with --channel",
