@@ -11,6 +11,7 @@ from prcast.config import (
     MatrixConfig,
     OutboxConfig,
     WebhookConfig,
+    XConfig,
 )
 from prcast.errors import InputError
 
@@ -37,6 +38,10 @@ def open_channel(
         from prcast.channels.webhook import WebhookChannel
 
         return WebhookChannel(config)
+    if isinstance(config, XConfig):
+        from prcast.channels.x import XChannel
+
+        return XChannel(config)
     raise InputError(
         f'channel "{config.name}": delivery to {config.type} is not available in this version of prcast',
         hint="render and check work for it; send to an outbox channel, or leave it out with --channel",

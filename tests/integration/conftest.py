@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,3 +263,14 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture(scope="session")
+def x_server() -> Iterator[tuple[str, Any]]:
+    """The shared X API v2 test server (tests/servers/x_api.py) and its state."""
+    from tests.servers import ThreadedServer
+    from tests.servers.x_api import create_app
+
+    app = create_app()
+    with ThreadedServer(app) as url:
+        yield url, app.state.x
