@@ -33,6 +33,9 @@ class ChannelConfig:
     default_limit: ClassVar[int] = 5000
     #: the server publishes its limits (fetched on send, cached for render)
     server_limits: ClassVar[bool] = False
+    #: images per post and bytes per image the service accepts (None: no limit known)
+    max_media: ClassVar[int | None] = None
+    media_bytes: ClassVar[int | None] = None
     template: str | None = None
     max_length: int | None = None
 
@@ -60,6 +63,7 @@ class MastodonConfig(ChannelConfig):
     rule: ClassVar[str] = "mastodon"
     default_limit: ClassVar[int] = 500
     server_limits: ClassVar[bool] = True
+    max_media: ClassVar[int | None] = 4
     instance: str = ""
     token: SecretRef | None = None
     visibility: str = field(
@@ -73,6 +77,8 @@ class BlueskyConfig(ChannelConfig):
     type: ClassVar[str] = "bluesky"
     rule: ClassVar[str] = "bluesky"
     default_limit: ClassVar[int] = 300
+    max_media: ClassVar[int | None] = 4
+    media_bytes: ClassVar[int | None] = 1_000_000
     service: str = "https://bsky.social"
     handle: str = ""
     app_password: SecretRef | None = None
@@ -83,6 +89,8 @@ class XConfig(ChannelConfig):
     type: ClassVar[str] = "x"
     rule: ClassVar[str] = "x"
     default_limit: ClassVar[int] = 280
+    max_media: ClassVar[int | None] = 4
+    media_bytes: ClassVar[int | None] = 5 * 1024 * 1024
     api_base: str = "https://api.x.com"
     consumer_key: SecretRef | None = None
     consumer_secret: SecretRef | None = None

