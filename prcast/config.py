@@ -44,6 +44,19 @@ class ChannelConfig:
         """The post length limit in this channel's counting rule."""
         return self.max_length or self.default_limit
 
+    def secrets(self) -> list[SecretRef]:
+        """The secrets this channel names (never their values)."""
+        found = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return [v for v in found if isinstance(v, SecretRef)]
+
+    def where(self) -> str:
+        """Where this channel delivers, for people: server and account, room, URL or folder."""
+        for attr in ("instance", "service", "homeserver", "url", "api_base", "host", "path"):
+            if value := getattr(self, attr, None):
+                account = getattr(self, "handle", None) or getattr(self, "room", None)
+                return f"{value} {account}" if account else str(value)
+        return ""
+
 
 @dataclass(frozen=True)
 class OutboxConfig(ChannelConfig):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from prcast.channels.base import Channel, Post, Receipt
+from prcast.channels.base import Channel, Limits, Post, Receipt
 from prcast.config import (
     BlueskyConfig,
     ChannelConfig,
@@ -51,3 +52,44 @@ def open_channel(
         f'channel "{config.name}": delivery to {config.type} is not available in this version of prcast',
         hint="render and check work for it; send to an outbox channel, or leave it out with --channel",
     )
+
+
+@dataclass(frozen=True)
+class ChannelCheck:
+    """The outcome of checking one channel's credentials and reachability."""
+
+    name: str
+    type: str
+    ok: bool
+    detail: str
+    limits: Limits | None = None
+
+
+async def check_channel(
+    config: ChannelConfig, workspace_root: Path, templates: Path | None = None
+) -> ChannelCheck:
+    """Log in / ask who we are, without posting anything. Never raises; never shows a secret."""
+    import httpx
+
+    from prcast.errors import PrcastError
+    from prcast.secrets import redact
+
+    limits: Limits | None = None
+    try:
+        channel = open_channel(config, workspace_root, templates)
+        try:
+            detail = await channel.verify()
+            if config.server_limits:
+                limits = await channel.fetch_limits()  # type: ignore[attr-defined]
+                detail += f"; limit {limits.max_length} characters, URLs count {limits.url_length}"
+        finally:
+            await channel.close()
+    except PrcastError as exc:
+        return ChannelCheck(config.name, config.type, False, redact(exc.message))
+    except httpx.HTTPError as exc:
+        return ChannelCheck(
+            config.name, config.type, False, redact(f"cannot reach the service: {exc}")
+        )
+    except OSError as exc:
+        return ChannelCheck(config.name, config.type, False, redact(f"{type(exc).__name__}: {exc}"))
+    return ChannelCheck(config.name, config.type, True, detail, limits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import subprocess
@@ -27,6 +28,14 @@ BODY = (
     "recyclers so that parts that cannot be repaired are reused.\n\n"
     f"Details and photos: {LINK} #repair — questions to {{mention}} please."
 )
+
+
+_names = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A fresh account name on the session-wide servers."""
+    return f"{prefix}{next(_names)}"
 
 
 def tiny_png(path: Path) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 import pytest
@@ -16,15 +15,14 @@ from prcast.secrets import SecretRef
 from prcast.text.counting import bluesky_length
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import LINK, PersonalDataServer, add_channel, write_release
+from tests.integration.conftest import LINK, PersonalDataServer, add_channel, unique, write_release
 
 
 @pytest.fixture
 def account(
     pds: PersonalDataServer, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[str, str]:
-    name = "p" + re.sub(r"[^a-z0-9]", "", request.node.name.lower())[-12:]
-    handle, did, app_password = pds.create_account(name)
+    handle, did, app_password = pds.create_account(unique("press"))
     monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
     return handle, did
 
@@ -58,7 +56,7 @@ def test_release_is_published_as_a_thread_with_facets_image_and_replies(
     ws: Workspace, cli: Invoke, pds: PersonalDataServer, account: tuple[str, str]
 ) -> None:
     handle, did = account
-    friend_handle, friend_did, _ = pds.create_account("friend" + did[-6:].lower())
+    friend_handle, friend_did, _ = pds.create_account(unique("friend"))
     add_channel(ws, f'[channels.bsky]\ntype = "bluesky"\nservice = "{pds.url}"\nhandle = "{handle}"\n'
                     'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
     write_release(ws, mention=f"@{friend_handle}")

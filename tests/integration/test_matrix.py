@@ -16,7 +16,7 @@ from prcast.config import MatrixConfig
 from prcast.secrets import SecretRef
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import LINK, Homeserver, add_channel, write_release
+from tests.integration.conftest import LINK, Homeserver, add_channel, unique, write_release
 
 
 def messages(hs: Homeserver, token: str, room: str) -> list[dict[str, Any]]:
@@ -33,8 +33,7 @@ def messages(hs: Homeserver, token: str, room: str) -> list[dict[str, Any]]:
 def staff(
     synapse: Homeserver, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> tuple[str, str]:
-    user = "press" + str(abs(hash(request.node.name)) % 10**8)
-    token = synapse.register(user)
+    token = synapse.register(unique("press"))
     monkeypatch.setenv("PRCAST_MATRIX_TOKEN", token)
     return token, synapse.create_room(token)
 
