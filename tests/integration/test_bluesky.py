@@ -145,3 +145,42 @@ def test_a_repeated_delivery_creates_one_record(
     assert first.remote_id == second.remote_id and second.duplicate
     assert [r["value"]["text"] for r in records(pds, did)] == ["Exactly once."]
     assert first.remote_id.endswith("/" + record_key("d" * 32, post.planned_at, 1))
+
+
+def test_the_session_is_refreshed_not_recreated(
+    pds: PersonalDataServer, account: tuple[str, str]
+) -> None:
+    handle, did = account
+
+    async def run() -> tuple[str, str, int]:
+        channel = BlueskyChannel(config(pds, handle))
+        logins = 0
+        original = channel._client.post
+
+        async def counting_post(url: str, **kwargs: Any) -> Any:
+            nonlocal logins
+            logins += url.endswith("createSession")
+            return await original(url, **kwargs)
+
+        channel._client.post = counting_post  # type: ignore[method-assign]
+        try:
+            await channel.publish(
+                Post(channel="bsky", release_id="r", title="t", text="before refresh"), "r1" * 16
+            )
+            before = channel._session["accessJwt"] if channel._session else ""
+            await channel._refresh()
+            after = channel._session["accessJwt"] if channel._session else ""
+            await channel.publish(
+                Post(channel="bsky", release_id="r", title="t", text="after refresh"), "r2" * 16
+            )
+        finally:
+            await channel.close()
+        return before, after, logins
+
+    before, after, logins = asyncio.run(run())
+    assert before != after
+    assert logins == 1
+    assert sorted(r["value"]["text"] for r in records(pds, did)) == [
+        "after refresh",
+        "before refresh",
+    ]

@@ -126,3 +126,25 @@ def test_a_bad_token_fails_the_delivery_with_the_servers_message(
     assert "wrong-token-value" not in result.output
     audit = masto_ws.audit_path
     assert not audit.exists() or "wrong-token-value" not in audit.read_text()
+
+
+def test_direct_message_mentions_the_recipients_and_is_direct(
+    mastodon_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRCAST_MASTODON_TOKEN", TOKEN)
+    config = MastodonConfig(
+        name="masto", instance=mastodon_server, token=SecretRef("PRCAST_MASTODON_TOKEN")
+    )
+    post = Post(channel="masto", release_id="r", title="t", text="Embargoed briefing at 10:00.")
+
+    async def send() -> str:
+        channel = MastodonChannel(config)
+        try:
+            return (await channel.send_direct(["@bob", "carol"], post, "dm-" + "b" * 29)).remote_id
+        finally:
+            await channel.close()
+
+    status = api(mastodon_server, f"/api/v1/statuses/{asyncio.run(send())}").json()
+    assert status["visibility"] == "direct"
+    assert {m["acct"] for m in status["mentions"]} == {"bob", "carol"}
+    assert plain(status["content"]).endswith("Embargoed briefing at 10:00.")

@@ -62,3 +62,43 @@ def test_too_long_token_names_the_release_line(ws: Workspace, tmp_path: Path) ->
 
 def test_reflow_joins_soft_breaks_but_keeps_lists() -> None:
     assert reflow("a\nb\n\n- x\n- y") == "a b\n\n- x\n- y"
+
+
+def test_server_published_limit_is_used_unless_channels_toml_sets_one(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from prcast.channels.base import Limits
+
+    path = tmp_path / "long.md"
+    path.write_text(
+        '+++\ntitle = "T"\n+++\n' + "Sentence number one is here. " * 60, encoding="utf-8"
+    )
+    masto = MastodonConfig(name="m", instance="https://m.example", token=SecretRef("X"))
+    release = load_release(path)
+    [r] = render_release(release, [masto], ws.templates_dir, {"m": Limits(max_length=1000)})
+    assert max(p.length for p in r.posts) > 500 and all(p.limit == 1000 for p in r.posts)
+    shorter = MastodonConfig(
+        name="m", instance="https://m.example", token=SecretRef("X"), max_length=300
+    )
+    [r] = render_release(release, [shorter], ws.templates_dir, {"m": Limits(max_length=1000)})
+    assert all(p.length <= 300 for p in r.posts)
+
+
+def test_too_many_or_too_large_images_are_bad_input(ws: Workspace, tmp_path: Path) -> None:
+    from prcast.config import BlueskyConfig
+
+    for i in range(5):
+        (tmp_path / f"i{i}.png").write_bytes(b"\x89PNG" + b"0" * 10)
+    media = "".join(f'[[media]]\npath = "i{i}.png"\nalt = "image {i}"\n' for i in range(5))
+    path = tmp_path / "many.md"
+    path.write_text(f'+++\ntitle = "T"\n{media}+++\nBody\n', encoding="utf-8")
+    bsky = BlueskyConfig(name="b", handle="x.test", app_password=SecretRef("X"))
+    with pytest.raises(InputError, match="at most 4 images"):
+        render_release(load_release(path), [bsky], ws.templates_dir)
+    (tmp_path / "big.png").write_bytes(b"0" * 1_000_001)
+    path.write_text(
+        '+++\ntitle = "T"\n[[media]]\npath = "big.png"\nalt = "big"\n+++\nBody\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="1,000,001 bytes"):
+        render_release(load_release(path), [bsky], ws.templates_dir)
