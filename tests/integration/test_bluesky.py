@@ -167,9 +167,9 @@ def test_the_session_is_refreshed_not_recreated(
             await channel.publish(
                 Post(channel="bsky", release_id="r", title="t", text="before refresh"), "r1" * 16
             )
-            before = channel._session["accessJwt"] if channel._session else ""
+            before = channel._session["refreshJwt"] if channel._session else ""
             await channel._refresh()
-            after = channel._session["accessJwt"] if channel._session else ""
+            after = channel._session["refreshJwt"] if channel._session else ""
             await channel.publish(
                 Post(channel="bsky", release_id="r", title="t", text="after refresh"), "r2" * 16
             )
