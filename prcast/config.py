@@ -44,6 +44,11 @@ class ChannelConfig:
         """The post length limit in this channel's counting rule."""
         return self.max_length or self.default_limit
 
+    @property
+    def audience_only(self) -> bool:
+        """The channel delivers to the release's audience (people), not to a public feed."""
+        return getattr(self, "visibility", None) == "direct"
+
     def secrets(self) -> list[SecretRef]:
         """The secrets this channel names (never their values)."""
         found = (getattr(self, f.name) for f in dataclasses.fields(self))
@@ -147,6 +152,19 @@ class EmailConfig(ChannelConfig):
     username: str | None = None
     password: SecretRef | None = None
     from_address: str = ""
+    reply_to: str | None = None
+    #: SMTP connections used at once (each is reused for many messages)
+    connections: int = 4
+    #: at most this many messages a minute (the provider's sending limit); none by default
+    max_per_minute: int | None = None
+    #: one-click unsubscribe URL ("{email}" is replaced); also sets List-Unsubscribe-Post
+    unsubscribe_url: str | None = None
+    #: a CA bundle to trust for the server's certificate (an internal CA)
+    ca_file: str | None = None
+
+    @property
+    def audience_only(self) -> bool:
+        return True
 
 
 CHANNEL_TYPES: dict[str, type[ChannelConfig]] = {

@@ -8,7 +8,6 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from prcast import limits
 from prcast.audit import AuditLog, canonical
 from prcast.channels import Channel, Post, Receipt, open_channel
 from prcast.errors import InputError, PrcastError
+from prcast.lists import PressList, Resolution
 from prcast.release import Link, Media, Release, load_release
 from prcast.render import Rendering, render_release
 from prcast.secrets import redact
@@ -26,6 +26,8 @@ from prcast.store import (
     IN_DOUBT,
     PLANNED,
     SKIPPED,
+    SUPPRESSED,
+    UNADDRESSED,
     DeliveryRow,
     RunRow,
     Store,
@@ -62,6 +64,12 @@ def post_to_dict(post: Post) -> dict[str, Any]:
         "embargo": post.embargo.isoformat() if post.embargo else None,
         "content_warning": post.content_warning,
         "planned_at": post.planned_at,
+        "target": post.target,
+        "group": post.group,
+        "recipients": list(post.recipients),
+        "recipient_name": post.recipient_name,
+        "subject": post.subject,
+        "html": post.html,
     }
 
 
@@ -82,6 +90,12 @@ def post_from_dict(d: dict[str, Any]) -> Post:
         embargo=datetime.fromisoformat(d["embargo"]) if d["embargo"] else None,
         content_warning=d.get("content_warning"),
         planned_at=d.get("planned_at", ""),
+        target=d.get("target", PUBLIC),
+        group=d.get("group", ""),
+        recipients=tuple(d.get("recipients", ())),
+        recipient_name=d.get("recipient_name", ""),
+        subject=d.get("subject", ""),
+        html=d.get("html", ""),
     )
 
 
@@ -108,24 +122,38 @@ class Plan:
 def make_plan(release: Release, renderings: Sequence[Rendering]) -> Plan:
     """Plan a run. The run id is derived from the release and the exact posts, so sending
     the same release again continues the same run instead of publishing again."""
-    content = canonical([[r.channel.name, PUBLIC, [p.text for p in r.posts]] for r in renderings])
+    content = canonical(
+        [[r.channel.name, [[p.target, p.text, p.subject] for p in r.posts]] for r in renderings]
+    )
     run_id = "run-" + _sha(f"{release.id}\x00{content}")[:12]
     deliveries: list[Delivery] = []
     planned_at = now()
     for r in renderings:
-        parent = None
+        parents: dict[str, str] = {}
         for post in r.posts:
-            key = delivery_key(run_id, r.channel.name, PUBLIC, post.index)
+            key = delivery_key(run_id, r.channel.name, post.target, post.index)
             stamped = replace(post, planned_at=planned_at)
             deliveries.append(
-                Delivery(key, len(deliveries) + 1, r.channel.name, PUBLIC, stamped, parent)
+                Delivery(
+                    key,
+                    len(deliveries) + 1,
+                    r.channel.name,
+                    post.target,
+                    stamped,
+                    parents.get(post.target),
+                )
             )
-            parent = key
+            parents[post.target] = key
     return Plan(run_id, release, tuple(renderings), tuple(deliveries))
 
 
 def prepare(
-    ws: Workspace, release_arg: str, channels: Sequence[str] = (), *, refresh_limits: bool = False
+    ws: Workspace,
+    release_arg: str,
+    channels: Sequence[str] = (),
+    *,
+    to: Sequence[str] = (),
+    refresh_limits: bool = False,
 ) -> Plan:
     """Load, validate and render a release for its channels, and plan the run.
 
@@ -151,11 +179,31 @@ def prepare(
     else:
         names = list(config.channels)
     configs = [config.channels[n] for n in names]
+    groups = list(to) or list(release.audience)
+    if not groups and not channels and release.channels is None:
+        # "every channel" means every channel the release can use: people need an audience
+        configs = [c for c in configs if not c.audience_only]
     if refresh_limits:
         published = asyncio.run(limits.refresh_limits(ws, configs))
     else:
         published = limits.cached_limits(ws)
-    renderings = render_release(release, configs, ws.templates_dir, published)
+    audience: list[Resolution] = []
+    if groups and any(c.audience_only for c in configs):
+        press = PressList(ws.lists_dir)
+        for group in groups:
+            try:
+                audience.append(press.resolve(group))
+            except InputError as exc:
+                if to or exc.path is not None:
+                    raise
+                raise release.error("audience", exc.detail, exc.hint) from None
+    elif to:
+        raise InputError(
+            f"the audience {', '.join(groups)} is addressed, but none of the channels "
+            f"({', '.join(c.name for c in configs)}) delivers to people",
+            hint='add an email channel (type = "email") or a Mastodon channel with visibility = "direct"',
+        )
+    renderings = render_release(release, configs, ws.templates_dir, published, audience)
     return make_plan(release, renderings)
 
 
@@ -204,6 +252,7 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
             return False
         stamp = now()
         release = plan.release
+        excluded = [(r.channel.name, e) for r in plan.renderings for e in r.excluded]
         AuditLog(ws.audit_path).append(
             "run.planned",
             run=plan.run_id,
@@ -212,45 +261,60 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
             release_sha256=release.sha256,
             channels=[r.channel.name for r in plan.renderings],
             deliveries=[
-                {
-                    "key": d.key,
-                    "channel": d.channel,
-                    "target": d.target,
-                    "part": d.post.index,
-                    "parts": d.post.total,
-                    "text_sha256": _sha(d.post.text),
-                }
+                {"key": d.key, "channel": d.channel, "target": d.target, "group": d.post.group,
+                 "part": d.post.index, "parts": d.post.total, "text_sha256": _sha(d.post.text)}
                 for d in plan.deliveries
             ],
-        )
+            excluded=[{"channel": ch, "group": e.group, "recipient": e.recipient, "reason": e.reason}
+                      for ch, e in excluded],
+        )  # fmt: skip
+        rows = [
+            DeliveryRow(d.key, plan.run_id, d.seq, d.channel, d.target, d.post.index, d.post.total,
+                        d.parent_key, post_to_dict(d.post), PLANNED, None, None, None, 0, stamp,
+                        grp=d.post.group)
+            for d in plan.deliveries
+        ]  # fmt: skip
+        seq = len(rows)
+        for channel, e in excluded:
+            seq += 1
+            status = SUPPRESSED if e.reason.startswith("suppressed") else UNADDRESSED
+            rows.append(
+                DeliveryRow(delivery_key(plan.run_id, channel, "excluded:" + e.recipient, 0), plan.run_id, seq,
+                            channel, e.recipient, 0, 0, None, {}, status, None, None, e.reason, 0, stamp,
+                            grp=e.group)
+            )  # fmt: skip
         store.insert_run(
             RunRow(
                 plan.run_id, release.id, str(release.path), release.sha256, stamp, stamp, PLANNED
             ),
-            [
-                DeliveryRow(
-                    d.key,
-                    plan.run_id,
-                    d.seq,
-                    d.channel,
-                    d.target,
-                    d.post.index,
-                    d.post.total,
-                    d.parent_key,
-                    post_to_dict(d.post),
-                    PLANNED,
-                    None,
-                    None,
-                    None,
-                    0,
-                    stamp,
-                )
-                for d in plan.deliveries
-            ],
+            rows,
         )
         return True
     finally:
         store.close()
+
+
+class Gate:
+    """Per channel: at most `concurrency` requests in flight, at most `per_minute` a minute."""
+
+    def __init__(self, concurrency: int, per_minute: int | None = None) -> None:
+        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_start = 0.0
+        self.pace = asyncio.Lock()
+
+    async def __aenter__(self) -> None:
+        await self.slots.acquire()
+        if self.interval:
+            async with self.pace:
+                loop = asyncio.get_running_loop()
+                delay = self.next_start - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self.next_start = max(loop.time(), self.next_start) + self.interval
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.slots.release()
 
 
 class _Runner:
@@ -266,6 +330,7 @@ class _Runner:
         self.ws, self.store, self.audit, self.run_id = ws, store, audit, run_id
         self.on_event = on_event
         self.resend_in_doubt = resend_in_doubt
+        self.gates: dict[str, Gate] = {}
 
     def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
         self.audit.append(
@@ -300,10 +365,15 @@ class _Runner:
                 blocked = f"part {row.part} is in doubt"
                 continue
             post = post_from_dict(row.post)
-            self._record(row, "delivery.attempted", parts=row.parts, text_sha256=_sha(post.text))
-            self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
             try:
-                receipt = await channel.publish(post, row.key, parent)
+                # the gate bounds how many requests are in flight: "attempted" is recorded only
+                # for a request that really leaves now, so a crash leaves few deliveries in doubt
+                async with self.gates[row.channel]:
+                    self._record(
+                        row, "delivery.attempted", parts=row.parts, text_sha256=_sha(post.text)
+                    )
+                    self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
+                    receipt = await channel.publish(post, row.key, parent)
             except Exception as exc:  # an adapter's failure is this delivery's, not the run's
                 detail = (
                     str(exc) if isinstance(exc, PrcastError) else f"{type(exc).__name__}: {exc}"
@@ -365,7 +435,11 @@ def run_deliveries(
             raise InputError(
                 f'no run "{run_id}" in this workspace', hint="`prcast report --list` shows the runs"
             )
-        rows = _reconcile(store, audit, store.deliveries(run_id))
+        rows = [
+            r
+            for r in _reconcile(store, audit, store.deliveries(run_id))
+            if r.status not in (SUPPRESSED, UNADDRESSED)
+        ]
         pending = [r for r in rows if r.status != DELIVERED]
         outcome = Outcome(run_id, new_run)
         if pending:
@@ -384,14 +458,19 @@ def run_deliveries(
 
             async def main() -> None:
                 try:
-                    threads = groupby(
-                        sorted(rows, key=lambda r: (r.channel, r.target, r.part)),
-                        key=lambda r: (r.channel, r.target),
-                    )
+                    threads: dict[tuple[str, str], list[DeliveryRow]] = {}
+                    for row in rows:  # in plan order; a thread's parts in part order
+                        threads.setdefault((row.channel, row.target), []).append(row)
+                    for name, channel in channels.items():
+                        config = ws.config.channel(name)
+                        runner.gates[name] = Gate(
+                            getattr(channel, "concurrency", 1),
+                            getattr(config, "max_per_minute", None),
+                        )
                     await asyncio.gather(
                         *(
-                            runner.thread(channels[ch], list(group))
-                            for (ch, _), group in threads
+                            runner.thread(channels[ch], sorted(group, key=lambda r: r.part))
+                            for (ch, _), group in threads.items()
                             if ch in channels
                         )
                     )
@@ -416,7 +495,8 @@ def preflight(ws: Workspace, plan: Plan) -> None:
     """Everything that can refuse a send before anything is stored or sent."""
     check_embargo([d.post for d in plan.deliveries])
     for r in plan.renderings:
-        open_channel(r.channel, ws.root, ws.templates_dir)
+        for secret in r.channel.secrets():
+            secret.resolve()
 
 
 def send(

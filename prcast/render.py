@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup
 
 from prcast.channels.base import Limits, Post
-from prcast.config import ChannelConfig
+from prcast.config import ChannelConfig, EmailConfig
 from prcast.errors import InputError
+from prcast.lists import Contact, Resolution
 from prcast.release import Release
 from prcast.text import split
 from prcast.text.counting import measurer
+from prcast.text.markup import to_html
 from prcast.text.split import SplitError
 
 DEFAULT_TEMPLATES = {
@@ -45,6 +49,8 @@ class Rendering:
     template: str
     text: str
     posts: tuple[Post, ...]
+    #: audience members this channel does not send to (suppressed, or no address for it)
+    excluded: tuple[Excluded, ...] = ()
 
 
 def environment(workspace_templates: Path | None) -> jinja2.Environment:
@@ -174,20 +180,15 @@ def check_media(release: Release, channel: ChannelConfig, published: Limits | No
             )
 
 
-def render_channel(
-    env: jinja2.Environment,
+def _thread(
     release: Release,
     channel: ChannelConfig,
-    published: Limits | None = None,
-) -> Rendering:
-    """Render and split one channel's posts."""
-    check_media(release, channel, published)
-    name = channel.template or DEFAULT_TEMPLATES[channel.type]
-    text = render_template(env, name, context(release, channel)).strip()
-    limits = effective_limits(channel, published)
-    measure = measurer(
-        channel.rule, url_length=limits.url_length, spoiler_text=release.content_warning or ""
-    )
+    text: str,
+    limits: Limits,
+    measure: Callable[[str], int],
+    **fields: Any,
+) -> list[Post]:
+    """`text` split into the numbered posts of one thread."""
     try:
         parts = split(text, limits.max_length, measure)
     except SplitError as exc:
@@ -198,7 +199,7 @@ def render_channel(
             line=_line_of_word(release, word.removesuffix("...")),
             hint=exc.hint,
         ) from None
-    posts = tuple(
+    return [
         Post(
             channel=channel.name,
             release_id=release.id,
@@ -214,10 +215,143 @@ def render_channel(
             media=release.media if i == 1 else (),
             embargo=release.embargo,
             content_warning=release.content_warning,
+            **fields,
         )
         for i, part in enumerate(parts, start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A recipient of the audience that this channel does not send to, and why."""
+
+    group: str
+    recipient: str
+    reason: str
+
+
+def audience_members(
+    audience: Sequence[Resolution],
+) -> tuple[list[tuple[str, Contact]], list[Excluded]]:
+    """Each reachable person once (in the first group that names them), and the suppressed."""
+    seen: set[str] = set()
+    members: list[tuple[str, Contact]] = []
+    excluded: list[Excluded] = []
+    for resolution in audience:
+        for r in resolution.recipients:
+            if r.contact.id not in seen:
+                seen.add(r.contact.id)
+                members.append((resolution.group, r.contact))
+        for r in resolution.suppressed:
+            if r.contact.id not in seen:
+                seen.add(r.contact.id)
+                excluded.append(Excluded(resolution.group, r.contact.id, r.reasons[-1]))
+    return members, excluded
+
+
+def render_channel(
+    env: jinja2.Environment,
+    release: Release,
+    channel: ChannelConfig,
+    published: Limits | None = None,
+    audience: Sequence[Resolution] = (),
+) -> Rendering:
+    """Render and split one channel's posts: a public thread, or one per recipient or batch."""
+    check_media(release, channel, published)
+    name = channel.template or DEFAULT_TEMPLATES[channel.type]
+    limits = effective_limits(channel, published)
+    measure = measurer(
+        channel.rule, url_length=limits.url_length, spoiler_text=release.content_warning or ""
     )
-    return Rendering(channel=channel, template=name, text=text, posts=posts)
+    base = context(release, channel)
+    if not channel.audience_only:
+        text = render_template(env, name, base).strip()
+        return Rendering(
+            channel, name, text, tuple(_thread(release, channel, text, limits, measure))
+        )
+    if not audience:
+        raise release.error(
+            "audience",
+            f'channel "{channel.name}" ({channel.type}) delivers to people, and the release names no audience',
+            hint='add audience = ["group"] to the release, or pass --to GROUP',
+        )
+    members, excluded = audience_members(audience)
+    if isinstance(channel, EmailConfig):
+        posts, no_address = _emails(env, release, channel, name, base, members, limits, measure)
+    else:
+        posts, no_address = _direct_messages(
+            env, release, channel, name, base, members, limits, measure
+        )
+    text = posts[0].text if posts else ""
+    return Rendering(channel, name, text, tuple(posts), tuple(excluded + no_address))
+
+
+def _emails(
+    env: jinja2.Environment,
+    release: Release,
+    channel: EmailConfig,
+    name: str,
+    base: dict[str, Any],
+    members: list[tuple[str, Contact]],
+    limits: Limits,
+    measure: Callable[[str], int],
+) -> tuple[list[Post], list[Excluded]]:
+    posts: list[Post] = []
+    missing: list[Excluded] = []
+    for group, contact in members:
+        if not contact.email:
+            missing.append(Excluded(group, contact.id, "no email address"))
+            continue
+        unsubscribe = (channel.unsubscribe_url or "").replace("{email}", quote(contact.email))
+        ctx = {**base, "recipient": contact, "group": group, "unsubscribe_url": unsubscribe}
+        text = render_template(env, name, ctx).strip()
+        subject = " ".join(render_template(env, "email_subject.txt.j2", ctx).split())
+        html = render_template(env, "email.html.j2", {**ctx, "content_html": Markup(to_html(text))})
+        [post] = _thread(release, channel, text, limits, measure, target=contact.email, group=group,
+                         recipients=(contact.email,), recipient_name=contact.name, subject=subject,
+                         html=html)  # fmt: skip
+        posts.append(post)
+    return posts, missing
+
+
+def _direct_messages(
+    env: jinja2.Environment,
+    release: Release,
+    channel: ChannelConfig,
+    name: str,
+    base: dict[str, Any],
+    members: list[tuple[str, Contact]],
+    limits: Limits,
+    measure: Callable[[str], int],
+) -> tuple[list[Post], list[Excluded]]:
+    """Direct messages mentioning the recipients, batched so the mentions take at most half a post."""
+    text = render_template(env, name, base).strip()
+    posts: list[Post] = []
+    missing: list[Excluded] = []
+    by_group: dict[str, list[str]] = {}
+    for group, contact in members:
+        if contact.mastodon:
+            by_group.setdefault(group, []).append(contact.mastodon)
+        else:
+            missing.append(Excluded(group, contact.id, "no Mastodon handle"))
+    batch_no = 0
+    for group, handles in by_group.items():
+        batch: list[str] = []
+        for handle in [*handles, None]:
+            full = handle is None or (
+                batch and measure(" ".join([*batch, handle])) > limits.max_length // 2
+            )
+            if full and batch:
+                batch_no += 1
+                prefix = " ".join(batch) + " "
+                posts += _thread(
+                    release, channel, text, limits, lambda t, p=prefix: measure(p + t),  # type: ignore[misc]
+                    target=f"dm-{batch_no}", group=group, recipients=tuple(batch),
+                )  # fmt: skip
+                batch = []
+            if handle is not None:
+                batch.append(handle)
+    return posts, missing
 
 
 def render_release(
@@ -225,8 +359,9 @@ def render_release(
     channels: Sequence[ChannelConfig],
     workspace_templates: Path | None,
     published: Mapping[str, Limits] | None = None,
+    audience: Sequence[Resolution] = (),
 ) -> list[Rendering]:
     """Render a release for each of `channels`, within the limits their servers published."""
     env = environment(workspace_templates)
     published = published or {}
-    return [render_channel(env, release, ch, published.get(ch.name)) for ch in channels]
+    return [render_channel(env, release, ch, published.get(ch.name), audience) for ch in channels]

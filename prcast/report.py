@@ -25,6 +25,7 @@ class ReportRow:
     attempts: int
     attempted_at: str | None
     finished_at: str | None
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,25 @@ class Report:
     audit_message: str
     events: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def groups(self) -> dict[str, dict[str, int]]:
+        """Per audience group: how many deliveries ended in each status."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.rows:
+            if r.group:
+                counts = out.setdefault(r.group, {})
+                counts[r.status] = counts.get(r.status, 0) + 1
+        return out
+
+    @property
+    def failed(self) -> list[ReportRow]:
+        return [r for r in self.rows if r.status in ("failed", "in-doubt", "skipped")]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": asdict(self.run),
             "counts": self.counts,
+            "groups": self.groups,
             "audit": {"verified": self.audit_ok, "message": self.audit_message},
             "deliveries": [asdict(r) for r in self.rows],
             "events": self.events,
@@ -109,6 +125,7 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
             d.attempts,
             attempted.get(d.key),
             finished.get(d.key),
+            d.grp,
         )
         for d in deliveries
     ]
@@ -122,6 +139,9 @@ def _summary(report: Report) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
 
 
+STATUSES = ("delivered", "failed", "in-doubt", "skipped", "suppressed", "no-address", "planned")
+
+
 def to_markdown(report: Report) -> str:
     run = report.run
     out = [
@@ -132,6 +152,20 @@ def to_markdown(report: Report) -> str:
         f"- Planned: {run.created_at}; last activity: {run.updated_at}",
         f"- Deliveries: {_summary(report)}",
         f"- Audit: {report.audit_message}",
+        "",
+    ]
+    if report.groups:
+        out += [
+            "## Per group",
+            "",
+            "| Group | " + " | ".join(STATUSES) + " |",
+            "| --- |" + " --- |" * len(STATUSES),
+        ]
+        for group, counts in report.groups.items():
+            out.append(f"| {group} | " + " | ".join(str(counts.get(s, 0)) for s in STATUSES) + " |")
+        out.append("")
+    out += [
+        "## Deliveries",
         "",
         "| Channel | Target | Part | Status | Remote id / URL | Sent at | Error |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -165,11 +199,24 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}.failed td,.in
 <li>Planned: {e(run.created_at)}; last activity: {e(run.updated_at)}</li>
 <li>Deliveries: {e(_summary(report))}</li>
 <li class="{audit_class}">Audit: {e(report.audit_message)}</li></ul>
+{_groups_html(report)}
 <table><thead><tr><th>Channel</th><th>Target</th><th>Part</th><th>Status</th><th>Remote</th><th>Sent at</th><th>Error</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table></body></html>
 """
+
+
+def _groups_html(report: Report) -> str:
+    if not report.groups:
+        return ""
+    e = html.escape
+    head = "".join(f"<th>{e(s)}</th>" for s in STATUSES)
+    body = "".join(
+        f"<tr><td>{e(g)}</td>" + "".join(f"<td>{c.get(s, 0)}</td>" for s in STATUSES) + "</tr>"
+        for g, c in report.groups.items()
+    )
+    return f"<h2>Per group</h2><table><thead><tr><th>Group</th>{head}</tr></thead><tbody>{body}</tbody></table><h2>Deliveries</h2>"
 
 
 def _link(r: ReportRow) -> str:

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
-    receipt TEXT
+    receipt TEXT,
+    grp TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries(run_id, seq);
 """
@@ -50,6 +51,10 @@ PLANNED, ATTEMPTING, DELIVERED, FAILED, IN_DOUBT, SKIPPED = (
     "in-doubt",
     "skipped",
 )
+#: audience members never sent to: on the suppression list, or no address for the channel
+SUPPRESSED, UNADDRESSED = "suppressed", "no-address"
+#: statuses a run is finished with and that need nothing more
+SETTLED = {DELIVERED, SUPPRESSED, UNADDRESSED}
 
 
 def now() -> str:
@@ -75,6 +80,8 @@ class DeliveryRow:
     updated_at: str
     #: what a reply needs besides the remote id (JSON object), e.g. Bluesky's cid
     receipt: dict[str, str] | None = None
+    #: the audience group a recipient was addressed through
+    grp: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ class Store:
                 ),
             )
             db.executemany(
-                "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
                     (
                         d.key,
@@ -158,6 +165,7 @@ class Store:
                         d.error,
                         d.attempts,
                         d.updated_at,
+                        d.grp,
                     )
                     for d in deliveries
                 ],

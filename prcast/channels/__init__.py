@@ -9,6 +9,7 @@ from prcast.channels.base import Channel, Limits, Post, Receipt
 from prcast.config import (
     BlueskyConfig,
     ChannelConfig,
+    EmailConfig,
     MastodonConfig,
     MatrixConfig,
     OutboxConfig,
@@ -32,6 +33,10 @@ def open_channel(
         from prcast.channels.bluesky import BlueskyChannel
 
         return BlueskyChannel(config)
+    if isinstance(config, EmailConfig):
+        from prcast.channels.email import EmailChannel
+
+        return EmailChannel(config)
     if isinstance(config, MastodonConfig):
         from prcast.channels.mastodon import MastodonChannel
 

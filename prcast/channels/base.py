@@ -35,6 +35,15 @@ class Post:
     content_warning: str | None = None
     #: when the run was planned (ISO 8601, UTC); stable across retries
     planned_at: str = ""
+    #: "public" for a channel's own feed; a recipient (email) or batch for deliveries to people
+    target: str = "public"
+    #: the audience group the recipients were addressed through
+    group: str = ""
+    #: who receives it: an email address, or the handles a direct message mentions
+    recipients: tuple[str, ...] = ()
+    recipient_name: str = ""
+    subject: str = ""
+    html: str = ""
 
 
 @dataclass(frozen=True)

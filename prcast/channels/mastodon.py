@@ -26,6 +26,8 @@ class MastodonChannel:
         self.config = config
         self._client = client
         self._token: str | None = None
+        self._instance_domain: str | None = None
+        self.concurrency = 2
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -41,6 +43,12 @@ class MastodonChannel:
                 timeout=httpx.Timeout(30.0, connect=10.0),
             )
         return self._client
+
+    async def _domain(self) -> str:
+        if self._instance_domain is None:
+            r = await self.client.get("/api/v2/instance")
+            self._instance_domain = str(r.json().get("domain", "")) if r.status_code == 200 else ""
+        return self._instance_domain
 
     async def verify(self) -> str:
         r = check(
@@ -99,13 +107,23 @@ class MastodonChannel:
         )
 
     async def publish(self, post: Post, key: str, reply_to: Receipt | None = None) -> Receipt:
+        if post.recipients:  # a direct message to the audience
+            return await self.send_direct(list(post.recipients), post, key, reply_to)
         media_ids = [await self._upload(m.path, m.alt) for m in post.media]
         return await self._status(post.text, key, reply_to, media_ids, self.config.visibility, post)
 
-    async def send_direct(self, recipients: list[str], post: Post, key: str) -> Receipt:
-        """A direct message: visibility direct, mentioning each recipient (`@user@host`)."""
-        mentions = " ".join(r if r.startswith("@") else f"@{r}" for r in recipients)
-        return await self._status(f"{mentions} {post.text}", key, None, [], "direct", post)
+    async def send_direct(
+        self, recipients: list[str], post: Post, key: str, reply_to: Receipt | None = None
+    ) -> Receipt:
+        """A direct message: visibility direct, mentioning each recipient (`@user@host`).
+        Accounts on this server are mentioned in their local form, `@user`."""
+        domain = await self._domain()
+        handles = [r if r.startswith("@") else f"@{r}" for r in recipients]
+        mentions = " ".join(h.removesuffix(f"@{domain}") if domain else h for h in handles)
+        media_ids = [await self._upload(m.path, m.alt) for m in post.media]
+        return await self._status(
+            f"{mentions} {post.text}", key, reply_to, media_ids, "direct", post
+        )
 
     async def _status(
         self,

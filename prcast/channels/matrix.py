@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import mimetypes
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,30 +14,10 @@ import httpx
 from prcast import __version__
 from prcast.channels.base import ChannelError, Post, Receipt, check
 from prcast.config import MatrixConfig
+from prcast.text.markup import to_html
 
-_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
 #: join rules under which only invited members can read along
 PRIVATE_JOIN_RULES = {"invite", "knock", "restricted", "private"}
-
-
-def to_html(text: str) -> str:
-    """The Markdown-ish release text as Matrix's org.matrix.custom.html."""
-    blocks = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        escaped = html.escape(para, quote=False)
-        escaped = _URL.sub(
-            lambda m: f'<a href="{html.escape(m.group(0))}">{m.group(0)}</a>', escaped
-        )
-        escaped = _BOLD.sub(r"<strong>\1</strong>", escaped)
-        if escaped.startswith("# "):
-            blocks.append(f"<h3>{escaped[2:]}</h3>")
-        elif all(line.startswith("- ") for line in escaped.splitlines()):
-            items = "".join(f"<li>{line[2:]}</li>" for line in escaped.splitlines())
-            blocks.append(f"<ul>{items}</ul>")
-        else:
-            blocks.append("<p>" + escaped.replace("\n", "<br>") + "</p>")
-    return "".join(blocks)
 
 
 class MatrixChannel:

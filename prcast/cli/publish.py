@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +29,12 @@ ResendOpt = Annotated[
     bool,
     typer.Option("--resend-in-doubt", help="Send again posts whose earlier attempt got no answer."),
 ]
+ToOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--to", help="Send to this press-list group (repeatable) instead of the release's audience."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON instead of panels.")]
 
 
@@ -46,13 +53,23 @@ def _show_renderings(renderings: list[Rendering]) -> None:
     con = console()
     for r in renderings:
         ch = r.channel
-        whole = count(ch.rule, r.text)
-        head = Text(f"{ch.name} ({ch.type}, {ch.rule} counting, limit {ch.limit}) ", style="bold")
-        if len(r.posts) > 1:
-            head.append(f"whole text {whole}/{ch.limit}: over the limit, ", style="red")
-            head.append(f"split into a thread of {len(r.posts)}", style="bold")
+        limit = r.posts[0].limit if r.posts else ch.limit
+        targets = list(dict.fromkeys(p.target for p in r.posts))
+        shown = [p for p in r.posts if p.target == targets[0]] if targets else []
+        head = Text(f"{ch.name} ({ch.type}, {ch.rule} counting, limit {limit}) ", style="bold")
+        if len(shown) > 1:
+            head.append(
+                f"whole text {count(ch.rule, r.text)}/{limit}: over the limit, ", style="red"
+            )
+            head.append(f"split into a thread of {len(shown)}", style="bold")
         con.print(head)
-        for post in r.posts:
+        if ch.audience_only and shown:
+            first = shown[0]
+            group = f" (group {first.group})" if first.group else ""
+            con.print(f"to {', '.join(first.recipients)}{group}", markup=False)
+            if first.subject:
+                con.print(f"Subject: {first.subject}", markup=False)
+        for post in shown:
             body = Text(post.text)
             if post.length > post.limit:
                 body.stylize("on red", post.limit)
@@ -64,6 +81,16 @@ def _show_renderings(renderings: list[Rendering]) -> None:
                     body, title=f"part {post.index}/{post.total}", subtitle=subtitle, expand=False
                 )
             )
+        if len(targets) > 1:
+            con.print(
+                f"... and {len(targets) - 1} more {'messages' if ch.type == 'email' else 'batches'}"
+            )
+        for e in r.excluded[:20]:
+            con.print(
+                f"not sent to {e.recipient} ({e.group}): {e.reason}", style="yellow", markup=False
+            )
+        if len(r.excluded) > 20:
+            con.print(f"... and {len(r.excluded) - 20} more not sent to", style="yellow")
 
 
 def _renderings_json(renderings: list[Rendering]) -> list[dict[str, object]]:
@@ -72,12 +99,22 @@ def _renderings_json(renderings: list[Rendering]) -> list[dict[str, object]]:
             "channel": r.channel.name,
             "type": r.channel.type,
             "rule": r.channel.rule,
-            "limit": r.channel.limit,
+            "limit": r.posts[0].limit if r.posts else r.channel.limit,
             "template": r.template,
             "posts": [
-                {"part": p.index, "parts": p.total, "text": p.text, "length": p.length}
+                {
+                    "part": p.index,
+                    "parts": p.total,
+                    "text": p.text,
+                    "length": p.length,
+                    "target": p.target,
+                    "group": p.group,
+                    "recipients": list(p.recipients),
+                    "subject": p.subject,
+                }
                 for p in r.posts
             ],
+            "excluded": [dataclasses.asdict(e) for e in r.excluded],
         }
         for r in renderings
     ]
@@ -127,8 +164,18 @@ def _plan_summary(plan: Plan) -> None:
     table.add_column("Channel")
     table.add_column("Type")
     table.add_column("Posts", justify="right")
+    table.add_column("Recipients", justify="right")
+    table.add_column("Not sent to", justify="right")
     for r in plan.renderings:
-        table.add_row(r.channel.name, r.channel.type, str(len(r.posts)))
+        people = len({p.target for p in r.posts}) if r.channel.audience_only else 0
+        reached = sum(len(p.recipients) for p in r.posts if p.index == 1) if people else 0
+        table.add_row(
+            r.channel.name,
+            r.channel.type,
+            str(len(r.posts)),
+            str(reached or ""),
+            str(len(r.excluded) or ""),
+        )
     console().print(table)
 
 
@@ -175,6 +222,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
         channel: ChannelOpt = None,
+        to: ToOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Preview every channel's posts with platform-accurate counts (count/limit). Over-long text is shown as the numbered thread that would be sent. Nothing is sent.
@@ -183,7 +231,7 @@ def register(app: typer.Typer) -> None:
         """
         from prcast.delivery import prepare
 
-        plan = prepare(workspace(ctx), release, channel or ())
+        plan = prepare(workspace(ctx), release, channel or (), to=to or ())
         if as_json:
             print_json(
                 {
@@ -200,6 +248,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
         channel: ChannelOpt = None,
+        to: ToOpt = None,
         yes: Annotated[
             bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")
         ] = False,
@@ -219,7 +268,7 @@ def register(app: typer.Typer) -> None:
         from prcast.delivery import send as send_plan
 
         ws = workspace(ctx)
-        plan = prepare(ws, release, channel or (), refresh_limits=True)
+        plan = prepare(ws, release, channel or (), to=to or (), refresh_limits=True)
         preflight(ws, plan)
         if not as_json:
             _plan_summary(plan)

@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
 def _print_text(rep: object) -> None:
     from rich.table import Table
 
-    from prcast.report import Report
+    from prcast.report import STATUSES, Report
 
     assert isinstance(rep, Report)
     run = rep.run
@@ -93,6 +93,19 @@ def _print_text(rep: object) -> None:
             r.error or "",
         )
     con.print(table)
+    if rep.groups:
+        groups = Table(title="Per group", title_justify="left")
+        groups.add_column("Group")
+        shown = [s for s in STATUSES if any(c.get(s) for c in rep.groups.values())]
+        for status in shown:
+            groups.add_column(status, justify="right")
+        for group, counts in rep.groups.items():
+            groups.add_row(group, *(str(counts.get(s, 0)) for s in shown))
+        con.print(groups)
+    for r in rep.failed:
+        con.print(
+            f"{r.status}: {r.channel} -> {r.target}: {r.error or ''}", style="red", markup=False
+        )
     summary = ", ".join(f"{n} {s}" for s, n in sorted(rep.counts.items()))
     con.print(f"Deliveries: {summary}")
     con.print(("[green]" if rep.audit_ok else "[bold red]") + rep.audit_message)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import ssl
 import struct
 import subprocess
 import sys
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def tiny_png(path: Path) -> Path:
     return path
 
 
-def write_release(ws: Workspace, mention: str, name: str = "launch") -> Path:
+def write_release(ws: Workspace, mention: str, name: str = "launch", front: str = "") -> Path:
     """A release with a long body, a link, a hashtag, a mention and an image."""
     tiny_png(ws.releases_dir / "workshop.png")
     path = ws.releases_dir / f"{name}.md"
@@ -65,8 +66,7 @@ def write_release(ws: Workspace, mention: str, name: str = "launch") -> Path:
         "+++\n"
         'title = "Repair workshop opens in Leipzig"\n'
         'language = "en"\n'
-        'hashtags = ["Leipzig"]\n'
-        "[[media]]\n"
+        'hashtags = ["Leipzig"]\n' + front + "[[media]]\n"
         'path = "workshop.png"\n'
         'alt = "Two technicians repairing a laptop at a workbench"\n'
         "+++\n" + BODY.replace("{mention}", mention) + "\n",
@@ -409,3 +409,78 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersonalDataServer
         yield PersonalDataServer(url)
     finally:
         stop(process)
+
+
+@dataclass
+class Mailbox:
+    """What a real SMTP server (aiosmtpd) received: one entry per message and recipient."""
+
+    host: str
+    port: int
+    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
+    delay: float = 0.0
+    refuse: set[str] = field(default_factory=set)
+
+    def by_recipient(self) -> dict[str, list[bytes]]:
+        out: dict[str, list[bytes]] = {}
+        for rcpts, data in self.messages:
+            for r in rcpts:
+                out.setdefault(r, []).append(data)
+        return out
+
+
+def smtp_server(
+    tls: ssl.SSLContext | None = None, users: dict[str, str] | None = None
+) -> Iterator[Mailbox]:
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    port = free_port()
+    box = Mailbox("127.0.0.1", port)
+
+    class Handler:
+        async def handle_RCPT(
+            self, server: Any, session: Any, envelope: Any, address: str, options: Any
+        ) -> str:
+            if address in box.refuse:
+                return "550 5.1.1 mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            if box.delay:
+                await asyncio.sleep(box.delay)
+            box.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+            return "250 2.0.0 queued"
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and users is not None
+            and users.get(data.login.decode()) == data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False)
+
+    kwargs: dict[str, Any] = {}
+    if tls is not None:
+        kwargs.update(tls_context=tls, require_starttls=True)
+    if users is not None:
+        kwargs.update(
+            authenticator=authenticator, auth_required=True, auth_require_tls=tls is not None
+        )
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback, plain SMTP, no login."""
+    yield from smtp_server()

@@ -6,6 +6,9 @@ Deviations of mastodon-mock from the published Mastodon API that matter here:
   The adapter follows the published API and handles both; the 202 path cannot be
   exercised against this server.
 - /api/v2/instance always advertises max_characters = 500.
+- A mention of a local account in its full form (`@bob@mock.local`, the server's own
+  domain) is not resolved; Mastodon resolves it. The adapter mentions accounts on its own
+  server in the local form (`@bob`), which both accept.
 """
 
 from __future__ import annotations
@@ -148,3 +151,39 @@ def test_direct_message_mentions_the_recipients_and_is_direct(
     assert status["visibility"] == "direct"
     assert {m["acct"] for m in status["mentions"]} == {"bob", "carol"}
     assert plain(status["content"]).endswith("Embargoed briefing at 10:00.")
+
+
+def test_a_group_is_reached_by_direct_messages(
+    ws: Workspace, cli: Invoke, mastodon_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRCAST_MASTODON_TOKEN", TOKEN)
+    add_channel(
+        ws,
+        f"""
+[channels.staff-dm]
+type = "mastodon"
+instance = "{mastodon_server}"
+token = "env:PRCAST_MASTODON_TOKEN"
+visibility = "direct"
+""",
+    )
+    (ws.lists_dir / "contacts.csv").write_text(
+        "name,email,mastodon,tags,opt_out\n"
+        "Bob,bob@corp.example,@bob@mock.local,field,\n"
+        "Carol,carol@corp.example,@carol@mock.local,field,\n"
+        "Dave,dave@corp.example,@dave@remote.example,field,yes\n"
+        "Eve,eve@corp.example,,field,\n",
+        encoding="utf-8",
+    )
+    (ws.lists_dir / "groups.toml").write_text(
+        '[groups.field-staff]\nwhere = { tags = ["field"] }\n'
+    )
+    result = cli("send", "example", "--channel", "staff-dm", "--to", "field-staff", "--yes")
+    assert result.exit_code == 0, result.output
+    report = json.loads(cli("report", "--format", "json").stdout)
+    assert report["groups"] == {"field-staff": {"delivered": 1, "suppressed": 1, "no-address": 1}}
+    [row] = [r for r in report["deliveries"] if r["status"] == "delivered"]
+    status = api(mastodon_server, f"/api/v1/statuses/{row['remote_id']}").json()
+    assert status["visibility"] == "direct"
+    assert {m["acct"] for m in status["mentions"]} == {"bob", "carol"}
+    assert "Example Corp opens its new repair workshop" in plain(status["content"])

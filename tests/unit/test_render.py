@@ -102,3 +102,30 @@ def test_too_many_or_too_large_images_are_bad_input(ws: Workspace, tmp_path: Pat
     )
     with pytest.raises(InputError, match="1,000,001 bytes"):
         render_release(load_release(path), [bsky], ws.templates_dir)
+
+
+def test_direct_messages_are_batched_so_mentions_and_text_fit(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from prcast.lists import Contact, Recipient, Resolution
+
+    people = tuple(
+        Recipient(Contact(name=f"P{i}", mastodon=f"@person{i:03d}@social.example"), ("x",))
+        for i in range(40)
+    )
+    audience = [Resolution("staff", people, ())]
+    masto = MastodonConfig(
+        name="dm", instance="https://m.example", token=SecretRef("X"), visibility="direct"
+    )
+    release = load_release(ws.releases_dir / "example.md")
+    [r] = render_release(release, [masto], ws.templates_dir, audience=audience)
+    batches = {p.target: p.recipients for p in r.posts}
+    assert len(batches) > 1
+    assert sorted(h for b in batches.values() for h in b) == sorted(
+        p.contact.mastodon for p in people
+    )
+    from prcast.text.counting import mastodon_length
+
+    for post in r.posts:
+        assert mastodon_length(" ".join(post.recipients) + " " + post.text) <= 500
+        assert mastodon_length(" ".join(post.recipients)) <= 250

@@ -1,0 +1,168 @@
+"""Email over SMTP: one personalised message per recipient, STARTTLS or implicit TLS with
+login, reused connections, a send rate limit, and a Message-ID derived from the delivery key.
+
+SMTP cannot say whether it has seen a message before, so a message whose answer was lost is
+never re-sent blindly (dedupes = False); the Message-ID lets mail systems fold a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+from urllib.parse import quote
+
+import aiosmtplib
+
+from prcast.channels.base import ChannelError, Post, Receipt
+from prcast.config import EmailConfig
+
+
+def message_id(key: str, from_address: str) -> str:
+    domain = parseaddr(from_address)[1].rpartition("@")[2] or "prcast.invalid"
+    return f"<{key}.prcast@{domain}>"
+
+
+def build_message(config: EmailConfig, post: Post, key: str) -> EmailMessage:
+    """The MIME message of one delivery: text and HTML alternatives, images attached."""
+    [address] = post.recipients
+    msg = EmailMessage()
+    msg["From"] = config.from_address
+    msg["To"] = formataddr((post.recipient_name, address)) if post.recipient_name else address
+    msg["Subject"] = post.subject or post.title
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id(key, config.from_address)
+    msg["Content-Language"] = post.language
+    if config.reply_to:
+        msg["Reply-To"] = config.reply_to
+    if post.embargo is not None:
+        msg["X-Embargo-Until"] = post.embargo.isoformat()
+    unsubscribe = [f"<mailto:{parseaddr(config.from_address)[1]}?subject=unsubscribe>"]
+    if config.unsubscribe_url:
+        unsubscribe.insert(0, f"<{config.unsubscribe_url.replace('{email}', quote(address))}>")
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["List-Unsubscribe"] = ", ".join(unsubscribe)
+    msg.set_content(post.text)
+    if post.html:
+        msg.add_alternative(post.html, subtype="html")
+    for media in post.media:
+        mime = mimetypes.guess_type(media.path.name)[0] or "application/octet-stream"
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(
+            media.path.read_bytes(), maintype=maintype, subtype=subtype, filename=media.path.name
+        )
+        msg.get_payload()[-1]["Content-Description"] = media.alt  # type: ignore[index]
+    return msg
+
+
+class EmailChannel:
+    """An SMTP server that sends press emails."""
+
+    dedupes = False
+
+    def __init__(self, config: EmailConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(config.connections)
+        self._open: list[aiosmtplib.SMTP] = []
+        self._password = config.password.resolve() if config.password else None
+        #: deliveries the engine runs at once: one per connection (sending rate: max_per_minute)
+        self.concurrency = config.connections
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.config.ca_file)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        c = self.config
+        smtp = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            use_tls=c.tls == "ssl",
+            start_tls=c.tls == "starttls",
+            tls_context=self._tls() if c.tls != "none" else None,
+            timeout=30,
+        )
+        try:
+            await smtp.connect()
+            if c.username:
+                await smtp.login(c.username, self._password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise ChannelError(self.name, f"SMTP login refused: {exc.code} {exc.message}",
+                               hint="check the username and the password variable in channels.toml") from None  # fmt: skip
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise ChannelError(
+                self.name, f"cannot connect to {c.host}:{c.port}: {exc}", transient=True
+            ) from None
+        self._open.append(smtp)
+        return smtp
+
+    async def _acquire(self) -> aiosmtplib.SMTP:
+        await self._slots.acquire()
+        try:
+            while not self._idle.empty():
+                smtp = self._idle.get_nowait()
+                if smtp.is_connected:
+                    return smtp
+            return await self._connect()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _release(self, smtp: aiosmtplib.SMTP | None) -> None:
+        if smtp is not None and smtp.is_connected:
+            self._idle.put_nowait(smtp)
+        self._slots.release()
+
+    async def verify(self) -> str:
+        smtp = await self._acquire()
+        try:
+            await smtp.noop()
+        finally:
+            self._release(smtp)
+        login = f"{self.config.username}@" if self.config.username else ""
+        return f"SMTP {login}{self.config.host}:{self.config.port} ({self.config.tls})"
+
+    async def publish(self, post: Post, key: str, reply_to: Receipt | None = None) -> Receipt:
+        msg = build_message(self.config, post, key)
+        smtp: aiosmtplib.SMTP | None = await self._acquire()
+        try:
+            assert smtp is not None
+            await smtp.send_message(msg)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0] if exc.recipients else None
+            detail = f"{refusal.code} {refusal.message}" if refusal else str(exc)
+            raise ChannelError(
+                self.name, f"the server refused {post.recipients[0]}: {detail}"
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            transient = 400 <= exc.code < 500
+            raise ChannelError(
+                self.name, f"the server answered {exc.code} {exc.message}", transient=transient
+            ) from None
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            await _quietly_close(smtp)
+            smtp = None
+            raise ChannelError(
+                self.name, f"connection lost while sending: {exc}", transient=True
+            ) from None
+        finally:
+            self._release(smtp)
+        return Receipt(remote_id=str(msg["Message-ID"]))
+
+    async def close(self) -> None:
+        for smtp in self._open:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    await _quietly_close(smtp)
+
+
+async def _quietly_close(smtp: aiosmtplib.SMTP | None) -> None:
+    if smtp is not None:
+        smtp.close()
+
+
+__all__ = ["EmailChannel", "build_message", "message_id"]
