@@ -46,6 +46,25 @@ class Post:
     html: str = ""
 
 
+def post_record(post: Post, key: str, channel: str, reply_to: Receipt | None) -> dict[str, Any]:
+    """A post as a JSON object: what the outbox stores and a JSON webhook receives."""
+    return {
+        "id": key,
+        "channel": channel,
+        "release": post.release_id,
+        "title": post.title,
+        "text": post.text,
+        "part": post.index,
+        "parts": post.total,
+        "in_reply_to": reply_to.remote_id if reply_to else None,
+        "language": post.language,
+        "links": [{"url": link.url, "title": link.title} for link in post.links],
+        "hashtags": list(post.hashtags),
+        "media": [{"file": m.path.name, "alt": m.alt} for m in post.media],
+        "embargo": post.embargo.isoformat() if post.embargo else None,
+    }
+
+
 @dataclass(frozen=True)
 class Receipt:
     """What a service answered for a published post."""

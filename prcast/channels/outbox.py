@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prcast.channels.base import ChannelError, Post, Receipt
+from prcast.channels.base import ChannelError, Post, Receipt, post_record
 from prcast.config import OutboxConfig
 from prcast.fileio import write_atomic
 
@@ -61,20 +61,9 @@ class OutboxChannel:
             existing = json.loads(path.read_text(encoding="utf-8"))
             return Receipt(remote_id=existing["id"], url=existing["url"], duplicate=True)
         entry: dict[str, Any] = {
-            "id": key,
+            **post_record(post, key, self.name, reply_to),
             "url": self._url(key),
-            "channel": self.name,
-            "release": post.release_id,
-            "title": post.title,
-            "text": post.text,
-            "part": post.index,
-            "parts": post.total,
-            "in_reply_to": reply_to.remote_id if reply_to else None,
-            "language": post.language,
-            "links": [{"url": link.url, "title": link.title} for link in post.links],
-            "hashtags": list(post.hashtags),
             "media": self._copy_media(post),
-            "embargo": post.embargo.isoformat() if post.embargo else None,
             "published": _now(),
         }
         data = json.dumps(entry, ensure_ascii=False, indent=2).encode("utf-8")

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from prcast import __version__
-from prcast.channels.base import Post, Receipt, check
+from prcast.channels.base import Post, Receipt, check, post_record
 from prcast.config import WebhookConfig
 
 SIGNATURE_HEADER = "X-Prcast-Signature"
@@ -32,21 +32,7 @@ def payload(
         return {"content": post.text, "allowed_mentions": {"parse": []}}
     if config.format == "teams":
         return {"text": post.text}
-    return {
-        "id": key,
-        "channel": config.name,
-        "release": post.release_id,
-        "title": post.title,
-        "text": post.text,
-        "part": post.index,
-        "parts": post.total,
-        "in_reply_to": reply_to.remote_id if reply_to else None,
-        "language": post.language,
-        "links": [{"url": link.url, "title": link.title} for link in post.links],
-        "hashtags": list(post.hashtags),
-        "media": [{"file": m.path.name, "alt": m.alt} for m in post.media],
-        "embargo": post.embargo.isoformat() if post.embargo else None,
-    }
+    return post_record(post, key, config.name, reply_to)
 
 
 class WebhookChannel:
