@@ -38,6 +38,13 @@ class ChannelConfig:
     media_bytes: ClassVar[int | None] = None
     template: str | None = None
     max_length: int | None = None
+    #: delivery policy (delivery.py): attempts per delivery, seconds to keep retrying,
+    #: the first backoff delay, a sending rate, and a cap on posts an hour (anti-spam)
+    max_attempts: int = 5
+    retry_for: int = 300
+    retry_base: float = 1.0
+    max_per_minute: int | None = None
+    posts_per_hour: int | None = None
 
     @property
     def limit(self) -> int:
@@ -155,8 +162,6 @@ class EmailConfig(ChannelConfig):
     reply_to: str | None = None
     #: SMTP connections used at once (each is reused for many messages)
     connections: int = 4
-    #: at most this many messages a minute (the provider's sending limit); none by default
-    max_per_minute: int | None = None
     #: one-click unsubscribe URL ("{email}" is replaced); also sets List-Unsubscribe-Post
     unsubscribe_url: str | None = None
     #: a CA bundle to trust for the server's certificate (an internal CA)
@@ -213,7 +218,7 @@ class Config:
 def _type_name(tp: Any) -> str:
     if tp is SecretRef:
         return 'a secret reference ("env:VAR")'
-    names = {str: "a string", int: "an integer", bool: "true or false"}
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
 
@@ -233,14 +238,16 @@ def _convert(
             )
         line = doc.line_of(key)
         return SecretRef(value[4:], origin=location(doc.path, line))
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
     ok = isinstance(value, target) and not (target is int and isinstance(value, bool))
     if not ok:
         raise doc.error(key, f"{where} must be {_type_name(target)}, got {type(value).__name__}")
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise doc.error(key, f'{where} must be one of {", ".join(choices)}, got "{value}"')
-    if target is int and value <= 0:
-        raise doc.error(key, f"{where} must be a positive integer")
+    if target in (int, float) and value <= 0:
+        raise doc.error(key, f"{where} must be a positive number")
     return value
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from typing import Any
 from prcast import limits
 from prcast.audit import AuditLog, canonical
 from prcast.channels import Channel, Post, Receipt, open_channel
+from prcast.channels.base import ChannelError, RateState
 from prcast.errors import InputError, PrcastError
 from prcast.lists import PressList, Resolution
 from prcast.release import Link, Media, Release, load_release
@@ -295,26 +298,71 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
 
 
 class Gate:
-    """Per channel: at most `concurrency` requests in flight, at most `per_minute` a minute."""
+    """Per channel: at most `concurrency` requests in flight, at most `per_minute` a minute,
+    no faster than the service's rate-limit headers allow, and paused after a 429."""
 
-    def __init__(self, concurrency: int, per_minute: int | None = None) -> None:
+    def __init__(
+        self, concurrency: int, per_minute: int | None = None, rate: RateState | None = None
+    ) -> None:
         self.slots = asyncio.Semaphore(max(1, concurrency))
         self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.rate = rate
         self.next_start = 0.0
+        self.hold_until = 0.0
         self.pace = asyncio.Lock()
+
+    def hold(self, seconds: float) -> None:
+        """Start nothing for `seconds` (the service said so)."""
+        self.hold_until = max(self.hold_until, asyncio.get_running_loop().time() + seconds)
 
     async def __aenter__(self) -> None:
         await self.slots.acquire()
-        if self.interval:
-            async with self.pace:
-                loop = asyncio.get_running_loop()
-                delay = self.next_start - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self.next_start = max(loop.time(), self.next_start) + self.interval
+        async with self.pace:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            wait = max(
+                self.next_start - now,
+                self.hold_until - now,
+                self.rate.wait(time.time()) if self.rate else 0.0,
+            )
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.next_start = max(loop.time(), self.next_start) + self.interval
 
     async def __aexit__(self, *exc: object) -> None:
         self.slots.release()
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How a failed attempt is to be treated."""
+
+    message: str
+    transient: bool  # trying again may succeed
+    maybe_sent: bool  # the service may have acted on it
+    retry_after: float | None = None
+
+
+def classify(exc: Exception) -> Fault:
+    """Sort an adapter's exception: retry, give up, or in doubt."""
+    import httpx
+
+    if isinstance(exc, ChannelError):
+        return Fault(redact(exc.message), exc.transient, exc.maybe_sent, exc.retry_after)
+    if isinstance(exc, PrcastError):
+        return Fault(redact(exc.message), False, False)
+    message = redact(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Fault(message, True, False)  # nothing reached the service
+    if isinstance(exc, httpx.TransportError):
+        return Fault(message, True, True)  # sent, but the answer was lost
+    return Fault(message, False, False)
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Exponential backoff with jitter: about base, 2*base, 4*base ... at most 60 s."""
+    delay: float = min(60.0, base * 2 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
 
 
 class _Runner:
@@ -348,6 +396,61 @@ class _Runner:
         self.store.update_delivery(row.key, status, error=message)
         self.on_event(Event(status, row.channel, row.key, row.part, row.parts, message))
 
+    async def _attempt(
+        self, channel: Channel, row: DeliveryRow, post: Post, parent: Receipt | None
+    ) -> tuple[Receipt | None, tuple[str, str]]:
+        """Send one delivery, retrying transient failures with backoff; (receipt, _) on
+        success, else (None, (status, reason)). A failure after which the service may have
+        acted is retried only where the channel recognises a repeated key."""
+        config = self.ws.config.channel(row.channel)
+        gate = self.gates[row.channel]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                # "attempted" is recorded only for a request that really leaves now, so a
+                # crash leaves at most `concurrency` deliveries of a channel in doubt
+                async with gate:
+                    self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
+                                 text_sha256=_sha(post.text))  # fmt: skip
+                    self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
+                    return await channel.publish(post, row.key, parent), ("", "")
+            except Exception as exc:  # an adapter's failure is this delivery's, not the run's
+                fault = classify(exc)
+            retryable = fault.transient and (channel.dedupes or not fault.maybe_sent)
+            wait = (
+                fault.retry_after
+                if fault.retry_after is not None
+                else backoff(attempt, config.retry_base)
+            )
+            if (
+                retryable
+                and attempt < config.max_attempts
+                and loop.time() - started + wait <= config.retry_for
+            ):
+                if fault.retry_after is not None:
+                    gate.hold(fault.retry_after)  # a rate limit holds for the whole channel
+                self._record(
+                    row,
+                    "delivery.retry",
+                    attempt=attempt,
+                    wait=round(wait, 3),
+                    reason=fault.message,
+                )
+                # nothing is in flight while waiting: a crash now leaves it to be sent again
+                self.store.update_delivery(row.key, PLANNED, error=fault.message)
+                await asyncio.sleep(wait)
+                continue
+            if fault.maybe_sent and not channel.dedupes:
+                return None, (
+                    IN_DOUBT,
+                    f"{fault.message} (the service may have received it; not sent again)",
+                )
+            tries = f" after {attempt} attempts" if attempt > 1 else ""
+            return None, (FAILED, f"{fault.message}{tries}")
+
     async def thread(self, channel: Channel, rows: list[DeliveryRow]) -> None:
         """Deliver one thread's parts in order: a reply needs its parent's remote id."""
         parent: Receipt | None = None
@@ -365,21 +468,11 @@ class _Runner:
                 blocked = f"part {row.part} is in doubt"
                 continue
             post = post_from_dict(row.post)
-            try:
-                # the gate bounds how many requests are in flight: "attempted" is recorded only
-                # for a request that really leaves now, so a crash leaves few deliveries in doubt
-                async with self.gates[row.channel]:
-                    self._record(
-                        row, "delivery.attempted", parts=row.parts, text_sha256=_sha(post.text)
-                    )
-                    self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
-                    receipt = await channel.publish(post, row.key, parent)
-            except Exception as exc:  # an adapter's failure is this delivery's, not the run's
-                detail = (
-                    str(exc) if isinstance(exc, PrcastError) else f"{type(exc).__name__}: {exc}"
-                )
-                self._mark(row, FAILED, redact(detail))
-                blocked = f"part {row.part} failed"
+            receipt, failure = await self._attempt(channel, row, post, parent)
+            if receipt is None:
+                status, message = failure
+                self._mark(row, status, message)
+                blocked = f"part {row.part} {'is in doubt' if status == IN_DOUBT else 'failed'}"
                 continue
             self._record(
                 row,

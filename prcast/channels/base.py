@@ -4,8 +4,10 @@ idempotency bookkeeping live in delivery.py."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prcast.errors import ExitCode, PrcastError
@@ -100,6 +102,7 @@ class ChannelError(PrcastError):
         *,
         status: int | None = None,
         transient: bool = False,
+        maybe_sent: bool = False,
         retry_after: float | None = None,
         hint: str | None = None,
     ) -> None:
@@ -107,6 +110,8 @@ class ChannelError(PrcastError):
         self.channel = channel
         self.status = status
         self.transient = transient
+        #: the service may have acted on the request (a lost answer, a gateway error)
+        self.maybe_sent = maybe_sent
         self.retry_after = retry_after
 
 
@@ -132,8 +137,9 @@ def check(response: httpx.Response, channel: str, action: str) -> httpx.Response
     if response.is_success:
         return response
     status = response.status_code
-    retry_after = response.headers.get("retry-after")
     transient = status in (408, 425, 429) or status >= 500
+    # 429, 503 and 408 say the request was not processed; a 500/502/504 does not say so
+    maybe_sent = status >= 500 and status != 503
     hint = None
     if status == 401:
         hint = "the credential was refused: check the secret named in channels.toml"
@@ -142,9 +148,81 @@ def check(response: httpx.Response, channel: str, action: str) -> httpx.Response
         f"{action} failed: HTTP {status}: {service_message(response)}",
         status=status,
         transient=transient,
-        retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        maybe_sent=maybe_sent,
+        retry_after=retry_after_seconds(response),
         hint=hint,
     )
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds the service asks to wait: Retry-After (seconds or HTTP date), or for a 429 the
+    reset time of its rate-limit headers."""
+    value = response.headers.get("retry-after")
+    if value:
+        if value.strip().isdigit():
+            return float(value)
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    if response.status_code == 429:
+        try:  # Matrix: {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 2000}
+            body = response.json()
+            if isinstance(body, dict) and isinstance(body.get("retry_after_ms"), int | float):
+                return float(body["retry_after_ms"]) / 1000
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        state = RateState()
+        state.observe(response)
+        if state.reset_at is not None:
+            return max(0.0, state.reset_at - time.time())
+    return None
+
+
+@dataclass
+class RateState:
+    """What a service's rate-limit headers last said: requests left and when the window
+    resets (Mastodon X-RateLimit-*, Bluesky RateLimit-*, X x-rate-limit-*)."""
+
+    remaining: int | None = None
+    reset_at: float | None = None  # epoch seconds
+
+    def observe(self, response: httpx.Response) -> None:
+        headers = response.headers
+        for prefix in ("x-ratelimit-", "ratelimit-", "x-rate-limit-"):
+            remaining = headers.get(prefix + "remaining")
+            if remaining is None:
+                continue
+            try:
+                self.remaining = int(float(remaining))
+            except ValueError:
+                return
+            self.reset_at = _reset_time(headers.get(prefix + "reset", ""))
+            return
+
+    def wait(self, now: float) -> float:
+        """Seconds to wait before the next request so the window is not exceeded: spread what
+        is left of the window over the requests that are left."""
+        if self.remaining is None or self.reset_at is None or self.reset_at <= now:
+            return 0.0
+        if self.remaining <= 0:
+            return self.reset_at - now
+        return (self.reset_at - now) / (self.remaining + 1)
+
+
+def _reset_time(value: str) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    # epoch seconds (X, Bluesky) or, if small, seconds from now (IETF RateLimit drafts)
+    return number if number > 1_000_000_000 else time.time() + number
 
 
 class Channel(Protocol):

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from prcast import __version__
-from prcast.channels.base import ChannelError, Post, Receipt, check
+from prcast.channels.base import ChannelError, Post, RateState, Receipt, check
 from prcast.config import BlueskyConfig
 from prcast.text.facets import facets, spans
 
@@ -44,8 +44,11 @@ class BlueskyChannel:
 
     def __init__(self, config: BlueskyConfig, client: httpx.AsyncClient | None = None) -> None:
         self.name = config.name
+        #: what the service's rate-limit headers last said (read by the delivery gate)
+        self.rate = RateState()
         self.config = config
         self._client = client or httpx.AsyncClient(
+            event_hooks={"response": [self._observe]},
             base_url=config.service.rstrip("/") + "/xrpc",
             headers={"User-Agent": f"prcast/{__version__}"},
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -93,6 +96,9 @@ class BlueskyChannel:
                 continue
             return r
         raise AssertionError("unreachable")
+
+    async def _observe(self, response: httpx.Response) -> None:
+        self.rate.observe(response)
 
     async def verify(self) -> str:
         r = check(

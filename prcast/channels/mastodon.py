@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from prcast import __version__
-from prcast.channels.base import ChannelError, Limits, Post, Receipt, check
+from prcast.channels.base import ChannelError, Limits, Post, RateState, Receipt, check
 from prcast.config import MastodonConfig
 
 #: how long to wait for the server to finish processing an uploaded image
@@ -23,6 +23,8 @@ class MastodonChannel:
 
     def __init__(self, config: MastodonConfig, client: httpx.AsyncClient | None = None) -> None:
         self.name = config.name
+        #: what the service's rate-limit headers last said (read by the delivery gate)
+        self.rate = RateState()
         self.config = config
         self._client = client
         self._token: str | None = None
@@ -35,6 +37,7 @@ class MastodonChannel:
             assert self.config.token is not None  # required by the schema
             self._token = self.config.token.resolve()
             self._client = httpx.AsyncClient(
+                event_hooks={"response": [self._observe]},
                 base_url=self.config.instance.rstrip("/"),
                 headers={
                     "Authorization": f"Bearer {self._token}",
@@ -49,6 +52,9 @@ class MastodonChannel:
             r = await self.client.get("/api/v2/instance")
             self._instance_domain = str(r.json().get("domain", "")) if r.status_code == 200 else ""
         return self._instance_domain
+
+    async def _observe(self, response: httpx.Response) -> None:
+        self.rate.observe(response)
 
     async def verify(self) -> str:
         r = check(

@@ -5,7 +5,6 @@ key, so a post whose answer was lost is never sent again blindly (dedupes = Fals
 from __future__ import annotations
 
 import mimetypes
-import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import httpx
 from authlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_HEADER, ClientAuth
 
 from prcast import __version__
-from prcast.channels.base import ChannelError, Post, Receipt, check
+from prcast.channels.base import Post, RateState, Receipt, check
 from prcast.config import XConfig
 
 
@@ -48,6 +47,8 @@ class XChannel:
 
     def __init__(self, config: XConfig, client: httpx.AsyncClient | None = None) -> None:
         self.name = config.name
+        #: what the service's rate-limit headers last said (read by the delivery gate)
+        self.rate = RateState()
         self.config = config
         self._client = client
 
@@ -57,6 +58,7 @@ class XChannel:
             c = self.config
             assert c.consumer_key and c.consumer_secret and c.access_token and c.access_token_secret
             self._client = httpx.AsyncClient(
+                event_hooks={"response": [self._observe]},
                 base_url=c.api_base.rstrip("/"),
                 auth=OAuth1(
                     c.consumer_key.resolve(),
@@ -70,17 +72,10 @@ class XChannel:
         return self._client
 
     def _check(self, response: httpx.Response, action: str) -> httpx.Response:
-        if response.status_code == 429:
-            reset = response.headers.get("x-rate-limit-reset")
-            wait = max(0.0, float(reset) - time.time()) if reset and reset.isdigit() else None
-            raise ChannelError(
-                self.name,
-                f"{action}: rate limited (HTTP 429)",
-                status=429,
-                transient=True,
-                retry_after=wait,
-            )
         return check(response, self.name, action)
+
+    async def _observe(self, response: httpx.Response) -> None:
+        self.rate.observe(response)
 
     async def verify(self) -> str:
         r = self._check(await self.client.get("/2/users/me"), "users/me")
