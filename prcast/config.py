@@ -43,6 +43,8 @@ class ChannelConfig:
     max_attempts: int = 5
     retry_for: int = 300
     retry_base: float = 1.0
+    #: seconds to wait for the service's answer to one request
+    timeout: float = 30.0
     max_per_minute: int | None = None
     posts_per_hour: int | None = None
 

@@ -51,7 +51,7 @@ class BlueskyChannel:
             event_hooks={"response": [self._observe]},
             base_url=config.service.rstrip("/") + "/xrpc",
             headers={"User-Agent": f"prcast/{__version__}"},
-            timeout=httpx.Timeout(30.0, connect=10.0),
+            timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
         )
         self._session: dict[str, Any] | None = None
         self._dids: dict[str, str | None] = {}

@@ -82,7 +82,7 @@ class EmailChannel:
             use_tls=c.tls == "ssl",
             start_tls=c.tls == "starttls",
             tls_context=self._tls() if c.tls != "none" else None,
-            timeout=30,
+            timeout=c.timeout,
         )
         try:
             await smtp.connect()
@@ -133,8 +133,9 @@ class EmailChannel:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0] if exc.recipients else None
             detail = f"{refusal.code} {refusal.message}" if refusal else str(exc)
+            transient = refusal is not None and 400 <= refusal.code < 500  # "try again later"
             raise ChannelError(
-                self.name, f"the server refused {post.recipients[0]}: {detail}"
+                self.name, f"the server refused {post.recipients[0]}: {detail}", transient=transient
             ) from None
         except aiosmtplib.SMTPResponseException as exc:
             transient = 400 <= exc.code < 500
@@ -145,7 +146,7 @@ class EmailChannel:
             await _quietly_close(smtp)
             smtp = None
             raise ChannelError(
-                self.name, f"connection lost while sending: {exc}", transient=True
+                self.name, f"connection lost while sending: {exc}", transient=True, maybe_sent=True
             ) from None
         finally:
             self._release(smtp)

@@ -41,7 +41,7 @@ class MatrixChannel:
                     "Authorization": f"Bearer {self.config.token.resolve()}",
                     "User-Agent": f"prcast/{__version__}",
                 },
-                timeout=httpx.Timeout(30.0, connect=10.0),
+                timeout=httpx.Timeout(self.config.timeout, connect=min(10.0, self.config.timeout)),
             )
         return self._client
 

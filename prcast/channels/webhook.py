@@ -46,7 +46,7 @@ class WebhookChannel:
         self.config = config
         self._client = client or httpx.AsyncClient(
             headers={"User-Agent": f"prcast/{__version__}"},
-            timeout=httpx.Timeout(30.0, connect=10.0),
+            timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
         )
         self._secret = config.secret.resolve() if config.secret else None
 

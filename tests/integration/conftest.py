@@ -484,3 +484,43 @@ def smtp_server(
 def mailbox() -> Iterator[Mailbox]:
     """A real SMTP server (aiosmtpd) on loopback, plain SMTP, no login."""
     yield from smtp_server()
+
+
+@dataclass
+class FlakyMailbox(Mailbox):
+    """A mailbox whose server answers "451 try again later" to a share of recipients."""
+
+    temp_fail_rate: float = 0.0
+    temp_failed: int = 0
+
+
+def flaky_smtp_server(rate: float, seed: int = 11) -> Iterator[FlakyMailbox]:
+    """aiosmtpd that refuses a seeded share of RCPTs with 451 (its own fault switch)."""
+    import random
+
+    from aiosmtpd.controller import Controller
+
+    chance = random.Random(seed)
+    port = free_port()
+    box = FlakyMailbox("127.0.0.1", port, temp_fail_rate=rate)
+
+    class Handler:
+        async def handle_RCPT(
+            self, server: Any, session: Any, envelope: Any, address: str, options: Any
+        ) -> str:
+            if chance.random() < box.temp_fail_rate:
+                box.temp_failed += 1
+                return "451 4.3.0 please try again later"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            box.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+            return "250 2.0.0 queued"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
