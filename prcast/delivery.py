@@ -413,10 +413,20 @@ class _Runner:
                 # "attempted" is recorded only for a request that really leaves now, so a
                 # crash leaves at most `concurrency` deliveries of a channel in doubt
                 async with gate:
-                    self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
-                                 text_sha256=_sha(post.text))  # fmt: skip
-                    self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
-                    return await channel.publish(post, row.key, parent), ("", "")
+
+                    async def commit(attempt: int = attempt) -> None:
+                        self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
+                                     text_sha256=_sha(post.text))  # fmt: skip
+                        self.store.update_delivery(row.key, ATTEMPTING, attempt=True)
+
+                    if getattr(channel, "commits_late", False):
+                        # the adapter says when the request becomes irreversible (email: DATA)
+                        publish: Any = channel.publish
+                        receipt = await publish(post, row.key, parent, commit=commit)
+                    else:
+                        await commit()
+                        receipt = await channel.publish(post, row.key, parent)
+                    return receipt, ("", "")
             except Exception as exc:  # an adapter's failure is this delivery's, not the run's
                 fault = classify(exc)
             retryable = fault.transient and (channel.dedupes or not fault.maybe_sent)

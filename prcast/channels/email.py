@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import ssl
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, parseaddr
 from urllib.parse import quote
 
@@ -70,6 +72,8 @@ class EmailChannel:
         self._password = config.password.resolve() if config.password else None
         #: deliveries the engine runs at once: one per connection (sending rate: max_per_minute)
         self.concurrency = config.connections
+        #: publish() calls `commit` itself, right before the step that cannot be taken back
+        self.commits_late = True
 
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.config.ca_file)
@@ -124,29 +128,46 @@ class EmailChannel:
         login = f"{self.config.username}@" if self.config.username else ""
         return f"SMTP {login}{self.config.host}:{self.config.port} ({self.config.tls})"
 
-    async def publish(self, post: Post, key: str, reply_to: Receipt | None = None) -> Receipt:
+    async def publish(
+        self,
+        post: Post,
+        key: str,
+        reply_to: Receipt | None = None,
+        commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> Receipt:
+        """Send one message. MAIL and RCPT come first; `commit` is awaited just before DATA,
+        the only step after which the server may have the message."""
         msg = build_message(self.config, post, key)
+        data = msg.as_bytes(policy=SMTP_POLICY)
+        sender = parseaddr(self.config.from_address)[1]
         smtp: aiosmtplib.SMTP | None = await self._acquire()
+        committed = False
         try:
             assert smtp is not None
-            await smtp.send_message(msg)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusal = exc.recipients[0] if exc.recipients else None
-            detail = f"{refusal.code} {refusal.message}" if refusal else str(exc)
-            transient = refusal is not None and 400 <= refusal.code < 500  # "try again later"
-            raise ChannelError(
-                self.name, f"the server refused {post.recipients[0]}: {detail}", transient=transient
-            ) from None
+            await smtp.mail(sender)
+            await smtp.rcpt(post.recipients[0])
+            if commit is not None:
+                await commit()
+            committed = True
+            await smtp.data(data)
         except aiosmtplib.SMTPResponseException as exc:
-            transient = 400 <= exc.code < 500
+            transient = 400 <= exc.code < 500  # "try again later"; 5xx is final
+            if smtp is not None and smtp.is_connected:
+                await _reset(smtp)
             raise ChannelError(
-                self.name, f"the server answered {exc.code} {exc.message}", transient=transient
+                self.name,
+                f"the server refused {post.recipients[0]}: {exc.code} {exc.message}",
+                status=exc.code,
+                transient=transient,
             ) from None
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             await _quietly_close(smtp)
             smtp = None
             raise ChannelError(
-                self.name, f"connection lost while sending: {exc}", transient=True, maybe_sent=True
+                self.name,
+                f"connection lost while sending: {exc}",
+                transient=True,
+                maybe_sent=committed,
             ) from None
         finally:
             self._release(smtp)
@@ -159,6 +180,13 @@ class EmailChannel:
                     await smtp.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     await _quietly_close(smtp)
+
+
+async def _reset(smtp: aiosmtplib.SMTP) -> None:
+    try:
+        await smtp.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        smtp.close()
 
 
 async def _quietly_close(smtp: aiosmtplib.SMTP | None) -> None:
