@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -600,6 +600,38 @@ def preflight(ws: Workspace, plan: Plan) -> None:
     for r in plan.renderings:
         for secret in r.channel.secrets():
             secret.resolve()
+    check_frequency(ws, plan)
+
+
+def check_frequency(ws: Workspace, plan: Plan) -> None:
+    """Refuse a send that would post more than a channel's `posts_per_hour` (anti-spam)."""
+    capped = [
+        r for r in plan.renderings if r.channel.posts_per_hour and not r.channel.audience_only
+    ]
+    if not capped:
+        return
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="microseconds")
+    store = Store(ws.store_path)
+    try:
+        for r in capped:
+            cap = r.channel.posts_per_hour or 0
+            recent = store.delivered_since(r.channel.name, hour_ago, exclude_run=plan.run_id)
+            done = (
+                {d.key for d in store.deliveries(plan.run_id) if d.status == DELIVERED}
+                if store.run(plan.run_id)
+                else set()
+            )
+            new = sum(
+                1 for d in plan.deliveries if d.channel == r.channel.name and d.key not in done
+            )
+            if new and recent + new > cap:
+                raise InputError(
+                    f'channel "{r.channel.name}": {new} more post(s) would make {recent + new} in the last hour, '
+                    f"over its frequency cap of {cap} (posts_per_hour): nothing was sent",
+                    hint="wait, or raise posts_per_hour in channels.toml if this really must go out now",
+                )
+    finally:
+        store.close()
 
 
 def send(

@@ -49,13 +49,21 @@ class Report:
 
     @property
     def failed(self) -> list[ReportRow]:
-        return [r for r in self.rows if r.status in ("failed", "in-doubt", "skipped")]
+        return [r for r in self.rows if r.status in ("failed", "skipped")]
+
+    @property
+    def in_doubt(self) -> list[ReportRow]:
+        return [r for r in self.rows if r.status == "in-doubt"]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": asdict(self.run),
             "counts": self.counts,
             "groups": self.groups,
+            "in_doubt": {
+                "count": len(self.in_doubt),
+                "advice": IN_DOUBT_ADVICE.format(run=self.run.id) if self.in_doubt else None,
+            },
             "audit": {"verified": self.audit_ok, "message": self.audit_message},
             "deliveries": [asdict(r) for r in self.rows],
             "events": self.events,
@@ -139,6 +147,13 @@ def _summary(report: Report) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
 
 
+IN_DOUBT_ADVICE = (
+    "In doubt: the request left prcast but its answer was never recorded (a crash, a lost "
+    "connection), and this channel cannot recognise a repeat, so prcast did not send it again. "
+    "Check whether it arrived (the account's posts, or ask the recipient); if it did not, run "
+    "`prcast resume {run} --resend-in-doubt`."
+)
+
 STATUSES = ("delivered", "failed", "in-doubt", "skipped", "suppressed", "no-address", "planned")
 
 
@@ -163,6 +178,14 @@ def to_markdown(report: Report) -> str:
         ]
         for group, counts in report.groups.items():
             out.append(f"| {group} | " + " | ".join(str(counts.get(s, 0)) for s in STATUSES) + " |")
+        out.append("")
+    doubtful = [r for r in report.rows if r.status == "in-doubt"]
+    if doubtful:
+        out += ["## In doubt", "", IN_DOUBT_ADVICE.format(run=run.id), ""]
+        out += [
+            f"- {r.channel} → {r.target} (part {r.part}/{r.parts}): {r.error or ''}"
+            for r in doubtful
+        ]
         out.append("")
     out += [
         "## Deliveries",
@@ -199,12 +222,23 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}.failed td,.in
 <li>Planned: {e(run.created_at)}; last activity: {e(run.updated_at)}</li>
 <li>Deliveries: {e(_summary(report))}</li>
 <li class="{audit_class}">Audit: {e(report.audit_message)}</li></ul>
-{_groups_html(report)}
+{_groups_html(report)}{_doubt_html(report)}
 <table><thead><tr><th>Channel</th><th>Target</th><th>Part</th><th>Status</th><th>Remote</th><th>Sent at</th><th>Error</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table></body></html>
 """
+
+
+def _doubt_html(report: Report) -> str:
+    if not report.in_doubt:
+        return ""
+    e = html.escape
+    items = "".join(
+        f"<li>{e(r.channel)} → {e(r.target)} (part {r.part}/{r.parts})</li>"
+        for r in report.in_doubt
+    )
+    return f'<h2 class="broken">In doubt</h2><p>{e(IN_DOUBT_ADVICE.format(run=report.run.id))}</p><ul>{items}</ul>'
 
 
 def _groups_html(report: Report) -> str:

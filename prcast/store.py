@@ -128,6 +128,15 @@ class Store:
         rows = self.db.execute("SELECT * FROM runs ORDER BY updated_at DESC").fetchall()
         return [RunRow(**dict(r)) for r in rows]
 
+    def delivered_since(self, channel: str, since: str, exclude_run: str = "") -> int:
+        """Posts delivered on `channel` since the ISO time `since` (for the frequency cap)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND status = 'delivered'"
+            " AND updated_at >= ? AND run_id != ?",
+            (channel, since, exclude_run),
+        ).fetchone()
+        return int(row[0])
+
     def latest_run(self) -> RunRow | None:
         runs = self.runs()
         return runs[0] if runs else None

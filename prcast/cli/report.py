@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
 def _print_text(rep: object) -> None:
     from rich.table import Table
 
-    from prcast.report import STATUSES, Report
+    from prcast.report import IN_DOUBT_ADVICE, STATUSES, Report
 
     assert isinstance(rep, Report)
     run = rep.run
@@ -106,6 +106,15 @@ def _print_text(rep: object) -> None:
         con.print(
             f"{r.status}: {r.channel} -> {r.target}: {r.error or ''}", style="red", markup=False
         )
+    if rep.in_doubt:
+        con.print(f"{len(rep.in_doubt)} in doubt:", style="bold yellow")
+        for r in rep.in_doubt:
+            con.print(
+                f"  {r.channel} -> {r.target} (part {r.part}/{r.parts})",
+                style="yellow",
+                markup=False,
+            )
+        con.print(IN_DOUBT_ADVICE.format(run=run.id), style="yellow", markup=False)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(rep.counts.items()))
     con.print(f"Deliveries: {summary}")
     con.print(("[green]" if rep.audit_ok else "[bold red]") + rep.audit_message)

@@ -201,3 +201,39 @@ def test_init_refuses_to_overwrite_and_finds_workspace_upwards(
     os.chdir(tmp_path)
     nowhere = runner.invoke(app, ["render", "example"])
     assert nowhere.exit_code == 2 and "no prcast workspace" in nowhere.stderr
+
+
+def test_frequency_cap_refuses_before_anything_is_sent(ws: Workspace, cli: Invoke) -> None:
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(
+        text.replace('path = "outbox"', 'path = "outbox"\nposts_per_hour = 2'), encoding="utf-8"
+    )
+    example = (ws.releases_dir / "example.md").read_text(encoding="utf-8")
+    for name in ("a", "b", "c"):
+        (ws.releases_dir / f"{name}.md").write_text(
+            example.replace("forty new jobs", f"forty new jobs ({name})"), encoding="utf-8"
+        )
+    assert cli("send", "a", "--yes").exit_code == 0
+    assert cli("send", "b", "--yes").exit_code == 0
+    third = cli("send", "c", "--yes")
+    assert third.exit_code == 2
+    assert "over its frequency cap of 2 (posts_per_hour): nothing was sent" in third.stderr
+    assert len(outbox_entries(ws)) == 2
+    assert cli("send", "a", "--yes").exit_code == 0  # resending what was sent is not new posting
+
+
+def test_report_explains_in_doubt_deliveries(ws: Workspace, cli: Invoke) -> None:
+    from prcast.store import IN_DOUBT, Store
+
+    assert cli("send", "example", "--yes").exit_code == 0
+    store = Store(ws.store_path)
+    run = store.latest_run()
+    assert run is not None
+    [row] = store.deliveries(run.id)
+    store.update_delivery(row.key, IN_DOUBT, error="connection lost")
+    store.close()
+    text = cli("report").stdout
+    assert "1 in doubt" in text and f"prcast resume {run.id} --resend-in-doubt" in text
+    data = json.loads(cli("report", "--format", "json").stdout)
+    assert data["in_doubt"]["count"] == 1 and "--resend-in-doubt" in data["in_doubt"]["advice"]
+    assert "## In doubt" in cli("report", "--format", "md").stdout
