@@ -568,7 +568,8 @@ def run_deliveries(
                         config = ws.config.channel(name)
                         runner.gates[name] = Gate(
                             getattr(channel, "concurrency", 1),
-                            getattr(config, "max_per_minute", None),
+                            config.max_per_minute,
+                            getattr(channel, "rate", None),
                         )
                     await asyncio.gather(
                         *(

@@ -143,7 +143,7 @@ def test_rate_limit_is_a_transient_error_with_the_reset_time(
         monkeypatch.setenv(k, v)
     config = XConfig(name="x", api_base=url, **{k: SecretRef(f"PRCAST_X_{k.upper()}") for k in
                      ("consumer_key", "consumer_secret", "access_token", "access_token_secret")})  # fmt: skip
-    monkeypatch.setattr(state, "window_limit", state.window_used)
+    monkeypatch.setattr(state, "window_limit", 0)
 
     async def post() -> None:
         channel = XChannel(config)

@@ -59,10 +59,13 @@ class XState:
     ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(1_800_000_000_000_000_001)
     )
-    #: posts allowed per rate-limit window (X's user limit for POST /2/tweets is per 15 minutes)
+    #: posts allowed per rate-limit window (X's user limit for POST /2/tweets is per 15 minutes);
+    #: windows are aligned to multiples of window_seconds, so the integer reset time is exact
     window_limit: int = 10_000
+    window_seconds: int = 900
     window_used: int = 0
-    window_reset: int = field(default_factory=lambda: int(time.time()) + 900)
+    window_reset: int = 0
+    rejected: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)
     #: seconds to hold the answer after a tweet is created (to lose answers in crash tests)
     answer_delay: float = 0.0
@@ -98,7 +101,12 @@ def create_app(state: XState | None = None) -> Starlette:
     async def create_tweet(request: Request) -> JSONResponse:
         if denied := await authorized(request):
             return denied
+        now = time.time()
+        if now >= state.window_reset:
+            state.window_used = 0
+            state.window_reset = (int(now) // state.window_seconds + 1) * state.window_seconds
         if state.window_used >= state.window_limit:
+            state.rejected += 1
             return limited(problem(429, "Too Many Requests", "Too Many Requests"))
         state.window_used += 1
         body = await request.json()
