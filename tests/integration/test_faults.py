@@ -13,7 +13,14 @@ import pytest
 
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import FlakyMailbox, add_channel, flaky_smtp_server
+from tests.integration.conftest import (
+    FlakyMailbox,
+    Homeserver,
+    PersonalDataServer,
+    add_channel,
+    flaky_smtp_server,
+    unique,
+)
 from tests.integration.test_email import press_list
 from tests.servers import ThreadedServer
 from tests.servers.fault_proxy import HTTP_FAULTS, FaultPlan, TcpProxy, http_proxy
@@ -129,3 +136,82 @@ max_attempts = 12
     assert len(received) == 200 and all(len(m) == 1 for m in received.values())
     report = json.loads(cli("report", "--format", "json").stdout)
     assert report["counts"]["delivered"] == 200
+
+
+def test_matrix_thread_of_200_under_http_faults(
+    ws: Workspace, cli: Invoke, synapse: Homeserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = synapse.register(unique("faults"))
+    room = synapse.create_room(token)
+    monkeypatch.setenv("PRCAST_MATRIX_TOKEN", token)
+    plan = FaultPlan(rate=0.2, hold_seconds=1.0)
+    with ThreadedServer(http_proxy(synapse.url, plan)) as proxy:
+        add_channel(ws, f"""
+[channels.staff]
+type = "matrix"
+homeserver = "{proxy}"
+room = "{room}"
+token = "env:PRCAST_MATRIX_TOKEN"
+max_length = 80
+timeout = 0.5
+retry_base = 0.01
+max_attempts = 12
+""")  # fmt: skip
+        statement(ws, 200, front='channels = ["staff"]\n')
+        result = cli("send", "crisis", "--yes")
+        assert result.exit_code == 0, result.output
+    assert set(plan.injected) == set(HTTP_FAULTS), plan.injected
+    from tests.integration.test_matrix import messages
+
+    events = messages(synapse, token, room)
+    report = json.loads(cli("report", "--format", "json").stdout)
+    assert (
+        report["counts"] == {"delivered": len(report["deliveries"])}
+        and len(report["deliveries"]) >= 200
+    )
+    assert len(events) == len(report["deliveries"]), "a message was lost or doubled"
+    numbers = Counter(
+        n for e in events for n in re.findall(r"Update (\d{3})", e["content"]["body"])
+    )
+    assert len(numbers) == 200 and set(numbers.values()) == {1}
+
+
+def test_bluesky_thread_of_200_under_http_faults(
+    ws: Workspace, cli: Invoke, pds: PersonalDataServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle, did, app_password = pds.create_account(unique("faults"))
+    monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
+    plan = FaultPlan(rate=0.2, hold_seconds=1.0, only_methods=("POST",))
+    with ThreadedServer(http_proxy(pds.url, plan)) as proxy:
+        add_channel(ws, f"""
+[channels.bsky]
+type = "bluesky"
+service = "{proxy}"
+handle = "{handle}"
+app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"
+max_length = 80
+timeout = 0.5
+retry_base = 0.01
+max_attempts = 12
+""")  # fmt: skip
+        statement(ws, 200, front='channels = ["bsky"]\n')
+        result = cli("send", "crisis", "--yes")
+        assert result.exit_code == 0, result.output
+    assert set(plan.injected) == set(HTTP_FAULTS), plan.injected
+    report = json.loads(cli("report", "--format", "json").stdout)
+    assert (
+        report["counts"] == {"delivered": len(report["deliveries"])}
+        and len(report["deliveries"]) >= 200
+    )
+    records: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        page = pds.get("com.atproto.repo.listRecords", repo=did, collection="app.bsky.feed.post", limit="100",
+                       **({"cursor": cursor} if cursor else {}))  # fmt: skip
+        records += page["records"]
+        cursor = page.get("cursor")
+        if not page["records"] or not cursor:
+            break
+    assert len(records) == len(report["deliveries"]), "a post was lost or doubled"
+    numbers = Counter(n for r in records for n in re.findall(r"Update (\d{3})", r["value"]["text"]))  # type: ignore[index]
+    assert len(numbers) == 200 and set(numbers.values()) == {1}

@@ -20,13 +20,21 @@ from tests.integration.conftest import LINK, Homeserver, add_channel, unique, wr
 
 
 def messages(hs: Homeserver, token: str, room: str) -> list[dict[str, Any]]:
-    r = httpx.get(
-        f"{hs.url}/_matrix/client/v3/rooms/{quote(room)}/messages",
-        params={"dir": "b", "limit": 100},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    r.raise_for_status()
-    return [e for e in r.json()["chunk"] if e["type"] == "m.room.message"]
+    """Every m.room.message in the room, newest first (all pages)."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"dir": "b", "limit": 100}
+    while True:
+        r = httpx.get(
+            f"{hs.url}/_matrix/client/v3/rooms/{quote(room)}/messages",
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        r.raise_for_status()
+        page = r.json()
+        out += [e for e in page["chunk"] if e["type"] == "m.room.message"]
+        if not page["chunk"] or "end" not in page:
+            return out
+        params["from"] = page["end"]
 
 
 @pytest.fixture
