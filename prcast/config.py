@@ -164,6 +164,8 @@ class EmailConfig(ChannelConfig):
     reply_to: str | None = None
     #: SMTP connections used at once (each is reused for many messages)
     connections: int = 4
+    #: may send before a release's embargo; subject and body then carry the embargo line
+    embargo_notice: bool = False
     #: one-click unsubscribe URL ("{email}" is replaced); also sets List-Unsubscribe-Post
     unsubscribe_url: str | None = None
     #: a CA bundle to trust for the server's certificate (an internal CA)

@@ -17,6 +17,7 @@ from prcast import limits
 from prcast.audit import AuditLog, canonical
 from prcast.channels import Channel, Post, Receipt, open_channel
 from prcast.channels.base import ChannelError, RateState
+from prcast.config import EmailConfig
 from prcast.errors import InputError, PrcastError
 from prcast.lists import PressList, Resolution
 from prcast.release import Link, Media, Release, load_release
@@ -236,15 +237,23 @@ class Outcome:
         )
 
 
-def check_embargo(posts: Sequence[Post], at: datetime | None = None) -> None:
-    """Refuse to send anything before its embargo."""
+def check_embargo(
+    ws: Workspace, posts: Sequence[Post], *, overridden: bool = False, at: datetime | None = None
+) -> None:
+    """Refuse to send anything before its embargo. The one exception is email to journalists
+    from a channel with embargo_notice = true, whose messages carry the embargo line."""
     at = at or datetime.now(UTC)
     for post in posts:
-        if post.embargo and post.embargo > at:
-            raise InputError(
-                f'release "{post.release_id}" is under embargo until {post.embargo.isoformat()}: nothing was sent',
-                hint="send it after the embargo (scheduling comes with `prcast schedule`)",
-            )
+        if not post.embargo or post.embargo <= at or overridden:
+            continue
+        config = ws.config.channels.get(post.channel)
+        if isinstance(config, EmailConfig) and config.embargo_notice:
+            continue
+        raise InputError(
+            f'release "{post.release_id}" is under embargo until {post.embargo.isoformat()}: nothing was sent',
+            hint="schedule it (prcast schedule add), or, if it must go now, "
+            '--break-embargo --reason "..." (audited)',
+        )
 
 
 def record_plan(ws: Workspace, plan: Plan) -> bool:
@@ -546,7 +555,11 @@ def run_deliveries(
         pending = [r for r in rows if r.status != DELIVERED]
         outcome = Outcome(run_id, new_run)
         if pending:
-            check_embargo([post_from_dict(r.post) for r in pending])
+            overridden = any(
+                rec.get("type") == "embargo.broken" and rec.get("run") == run_id
+                for rec in audit.records()
+            )
+            check_embargo(ws, [post_from_dict(r.post) for r in pending], overridden=overridden)
             names = sorted({r.channel for r in pending})
             channels = {
                 n: open_channel(ws.config.channel(n), ws.root, ws.templates_dir) for n in names
@@ -595,9 +608,33 @@ def run_deliveries(
         store.close()
 
 
-def preflight(ws: Workspace, plan: Plan) -> None:
-    """Everything that can refuse a send before anything is stored or sent."""
-    check_embargo([d.post for d in plan.deliveries])
+def preflight(ws: Workspace, plan: Plan, *, break_embargo: str | None = None) -> None:
+    """Everything that can refuse a send before anything is stored or sent: the policy, the
+    approvals, the embargo, the secrets, the frequency cap. Refusals and overrides are audited."""
+    from prcast import policy
+
+    rules = policy.load_policy(ws.root)
+    audit = AuditLog(ws.audit_path)
+    release = plan.release
+    try:
+        policy.enforce(rules, release)
+    except policy.PolicyError as exc:
+        audit.append("policy.blocked", release=release.id, release_sha256=release.sha256,
+                     findings=policy.finding_records(exc.findings))  # fmt: skip
+        raise
+    if rules.required_approvals:
+        approvals = policy.approvals_of(list(audit.records()), release.id)
+        policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
+    early = [
+        d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > datetime.now(UTC)
+    ]
+    check_embargo(ws, early, overridden=bool(break_embargo))
+    if early and break_embargo:
+        import getpass
+
+        audit.append("embargo.broken", run=plan.run_id, release=release.id,
+                     embargo=early[0].embargo.isoformat() if early[0].embargo else None,
+                     reason=break_embargo, by=getpass.getuser())  # fmt: skip
     for r in plan.renderings:
         for secret in r.channel.secrets():
             secret.resolve()
@@ -641,8 +678,12 @@ def send(
     on_event: Callable[[Event], None] = lambda e: None,
     *,
     resend_in_doubt: bool = False,
+    break_embargo: str | None = None,
+    checked: bool = False,
 ) -> Outcome:
-    """Record the plan (once) and deliver what is not delivered yet."""
-    preflight(ws, plan)
+    """Record the plan (once) and deliver what is not delivered yet (after `preflight`,
+    unless the caller ran it already: `checked`)."""
+    if not checked:
+        preflight(ws, plan, break_embargo=break_embargo)
     new = record_plan(ws, plan)
     return run_deliveries(ws, plan.run_id, on_event, resend_in_doubt=resend_in_doubt, new_run=new)

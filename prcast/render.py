@@ -124,6 +124,14 @@ def reflow(markdown: str) -> str:
     return "\n\n".join(out)
 
 
+def embargo_line(release: Release, channel: ChannelConfig) -> str:
+    """ "EMBARGOED UNTIL 1 Dec 2026 09:30 UTC+01:00" for email sent under embargo_notice."""
+    if release.embargo is None or not (isinstance(channel, EmailConfig) and channel.embargo_notice):
+        return ""
+    e = release.embargo
+    return f"EMBARGOED UNTIL {e.day} {e.strftime('%b %Y %H:%M')} {e.tzname()}"
+
+
 def context(release: Release, channel: ChannelConfig) -> dict[str, Any]:
     """What a template sees."""
     return {
@@ -141,6 +149,7 @@ def context(release: Release, channel: ChannelConfig) -> dict[str, Any]:
         "contact": release.contact,
         "language": release.language,
         "content_warning": release.content_warning,
+        "embargo_line": embargo_line(release, channel),
     }
 
 

@@ -114,6 +114,7 @@ def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Pat
     files = {
         ws.channels_file: scaffold_source("channels.toml").read_text(encoding="utf-8"),
         ws.releases_dir / "example.md": scaffold_source("example.md").read_text(encoding="utf-8"),
+        ws.root / "policy.toml": scaffold_source("policy.toml").read_text(encoding="utf-8"),
         ws.lists_dir / "README.md": "Press lists and recipient groups live here.\n",
         ws.templates_dir / "README.md": (
             "Templates here override prcast's shipped ones by file name,\n"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prcast.cli.common import console, print_json, workspace
-from prcast.errors import DeliveryError
+from prcast.errors import DeliveryError, InputError
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -256,6 +256,17 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--dry-run", help="Plan and show, send nothing.")
         ] = False,
         resend_in_doubt: ResendOpt = False,
+        break_embargo: Annotated[
+            bool,
+            typer.Option(
+                "--break-embargo",
+                help="Send before the release's embargo (needs --reason; audited).",
+            ),
+        ] = False,
+        reason: Annotated[
+            str | None,
+            typer.Option("--reason", help="Why the embargo is broken (goes into the audit log)."),
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
@@ -268,8 +279,13 @@ def register(app: typer.Typer) -> None:
         from prcast.delivery import send as send_plan
 
         ws = workspace(ctx)
+        if break_embargo and not (reason and reason.strip()):
+            raise InputError(
+                '--break-embargo needs --reason "...": the reason goes into the audit log'
+            )
+        override = reason.strip() if break_embargo and reason else None
         plan = prepare(ws, release, channel or (), to=to or (), refresh_limits=True)
-        preflight(ws, plan)
+        preflight(ws, plan, break_embargo=override)
         if not as_json:
             _plan_summary(plan)
         if dry_run:
@@ -288,7 +304,8 @@ def register(app: typer.Typer) -> None:
             typer.confirm(f"Send {len(plan.deliveries)} post(s) now?", abort=True)
         progress = None if as_json else _Progress()
         outcome = _run(
-            progress, lambda sink: send_plan(ws, plan, sink, resend_in_doubt=resend_in_doubt)
+            progress,
+            lambda sink: send_plan(ws, plan, sink, resend_in_doubt=resend_in_doubt, checked=True),
         )
         _finish(outcome, progress, as_json)
 

@@ -129,3 +129,26 @@ def test_direct_messages_are_batched_so_mentions_and_text_fit(
     for post in r.posts:
         assert mastodon_length(" ".join(post.recipients) + " " + post.text) <= 500
         assert mastodon_length(" ".join(post.recipients)) <= 250
+
+
+def test_email_under_embargo_notice_carries_the_embargo_line(ws: Workspace, tmp_path: Path) -> None:
+    from prcast.config import EmailConfig
+    from prcast.lists import Contact, Recipient, Resolution
+
+    path = tmp_path / "e.md"
+    path.write_text(
+        '+++\ntitle = "Results"\nembargo = 2026-12-01T09:30:00+01:00\n+++\nNumbers.\n',
+        encoding="utf-8",
+    )
+    people = (Recipient(Contact(name="Anna", email="anna@example.org"), ("x",)),)
+    mail = EmailConfig(name="m", host="h", from_address="p@example.org", embargo_notice=True)
+    [r] = render_release(
+        load_release(path), [mail], ws.templates_dir, audience=[Resolution("g", people, ())]
+    )
+    assert r.posts[0].subject == "EMBARGOED UNTIL 1 Dec 2026 09:30 UTC+01:00: Results"
+    assert r.posts[0].text.startswith("EMBARGOED UNTIL 1 Dec 2026 09:30 UTC+01:00\n")
+    plain = EmailConfig(name="m", host="h", from_address="p@example.org")
+    [r] = render_release(
+        load_release(path), [plain], ws.templates_dir, audience=[Resolution("g", people, ())]
+    )
+    assert r.posts[0].subject == "Results"
