@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prcast import limits
+from prcast import clock, limits
 from prcast.audit import AuditLog, canonical
 from prcast.channels import Channel, Post, Receipt, open_channel
 from prcast.channels.base import ChannelError, RateState
@@ -242,7 +242,7 @@ def check_embargo(
 ) -> None:
     """Refuse to send anything before its embargo. The one exception is email to journalists
     from a channel with embargo_notice = true, whose messages carry the embargo line."""
-    at = at or datetime.now(UTC)
+    at = at or clock.now()
     for post in posts:
         if not post.embargo or post.embargo <= at or overridden:
             continue
@@ -625,9 +625,7 @@ def preflight(ws: Workspace, plan: Plan, *, break_embargo: str | None = None) ->
     if rules.required_approvals:
         approvals = policy.approvals_of(list(audit.records()), release.id)
         policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
-    early = [
-        d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > datetime.now(UTC)
-    ]
+    early = [d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > clock.now()]
     check_embargo(ws, early, overridden=bool(break_embargo))
     if early and break_embargo:
         import getpass

@@ -36,6 +36,8 @@ class Report:
     audit_ok: bool
     audit_message: str
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: for a scheduled run: when it was due and when it fired
+    scheduled: dict[str, Any] | None = None
 
     @property
     def groups(self) -> dict[str, dict[str, int]]:
@@ -65,6 +67,7 @@ class Report:
                 "advice": IN_DOUBT_ADVICE.format(run=self.run.id) if self.in_doubt else None,
             },
             "audit": {"verified": self.audit_ok, "message": self.audit_message},
+            "scheduled": self.scheduled,
             "deliveries": [asdict(r) for r in self.rows],
             "events": self.events,
         }
@@ -99,6 +102,7 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
         audit_ok, audit_message = True, f"audit chain verified ({verified.records} records)"
     except AuditError as exc:
         audit_ok, audit_message = False, f"AUDIT CHAIN BROKEN: {exc}"
+    scheduled: dict[str, Any] | None = None
     attempted: dict[str, str] = {}
     finished: dict[str, str] = {}
     events = []
@@ -108,6 +112,9 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
         events.append(
             {"seq": rec["seq"], "ts": rec["ts"], "type": rec["type"], "key": rec.get("key")}
         )
+        if rec["type"] == "schedule.fired":
+            scheduled = {"schedule": rec["schedule"], "due": rec["due"], "fired": rec["fired"],
+                         "delay_seconds": rec["delay_seconds"]}  # fmt: skip
         key = rec.get("key")
         if not key:
             continue
@@ -140,7 +147,9 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
-    return Report(run, rows, counts, audit_ok, audit_message, events)
+    if scheduled is not None and attempted:
+        scheduled["first_send"] = min(attempted.values())
+    return Report(run, rows, counts, audit_ok, audit_message, events, scheduled)
 
 
 def _summary(report: Report) -> str:
@@ -157,6 +166,11 @@ IN_DOUBT_ADVICE = (
 STATUSES = ("delivered", "failed", "in-doubt", "skipped", "suppressed", "no-address", "planned")
 
 
+def _scheduled_line(s: dict[str, Any]) -> str:
+    return (f"- Scheduled (#{s['schedule']}): due {s['due']}, fired {s['fired']} "
+            f"({s['delay_seconds']:+.1f} s), first send {s.get('first_send', '-')}")  # fmt: skip
+
+
 def to_markdown(report: Report) -> str:
     run = report.run
     out = [
@@ -166,6 +180,7 @@ def to_markdown(report: Report) -> str:
         f"- Release: `{run.release_path}` (sha256 `{run.release_sha256[:16]}…`)",
         f"- Planned: {run.created_at}; last activity: {run.updated_at}",
         f"- Deliveries: {_summary(report)}",
+        *([_scheduled_line(report.scheduled)] if report.scheduled else []),
         f"- Audit: {report.audit_message}",
         "",
     ]
@@ -221,6 +236,7 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}.failed td,.in
 <li>Release: <code>{e(run.release_path)}</code></li>
 <li>Planned: {e(run.created_at)}; last activity: {e(run.updated_at)}</li>
 <li>Deliveries: {e(_summary(report))}</li>
+{"<li>" + e(_scheduled_line(report.scheduled)[2:]) + "</li>" if report.scheduled else ""}
 <li class="{audit_class}">Audit: {e(report.audit_message)}</li></ul>
 {_groups_html(report)}{_doubt_html(report)}
 <table><thead><tr><th>Channel</th><th>Target</th><th>Part</th><th>Status</th><th>Remote</th><th>Sent at</th><th>Error</th></tr></thead>

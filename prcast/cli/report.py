@@ -117,4 +117,8 @@ def _print_text(rep: object) -> None:
         con.print(IN_DOUBT_ADVICE.format(run=run.id), style="yellow", markup=False)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(rep.counts.items()))
     con.print(f"Deliveries: {summary}")
+    if rep.scheduled:
+        sch = rep.scheduled
+        con.print(f"Scheduled #{sch['schedule']}: due {sch['due'][:19]} UTC, fired {sch['fired'][:19]} UTC "
+                  f"({sch['delay_seconds']:+.1f} s), first send {str(sch.get('first_send', '-'))[:19]}", markup=False)  # fmt: skip
     con.print(("[green]" if rep.audit_ok else "[bold red]") + rep.audit_message)

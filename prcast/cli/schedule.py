@@ -1,0 +1,196 @@
+"""`prcast schedule add|list|cancel`, `prcast run-due`, `prcast scheduler`."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from prcast.cli.common import console, print_json, workspace
+from prcast.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from prcast.schedule import Fired, Item
+
+app = typer.Typer(
+    help="Queue timed and embargoed runs; `prcast run-due` (cron) or `prcast scheduler` (daemon) send them.\n\n"
+    '[bold]Example:[/bold] prcast schedule add releases/example.md --at "2026-12-01 09:30 Europe/Berlin"',
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+
+
+def _row(item: Item) -> dict[str, object]:
+    return {
+        "id": item.id, "release": item.release, "due_utc": item.due_at.isoformat(),
+        "due_local": item.local_due.isoformat(), "zone": item.zone, "channels": list(item.channels),
+        "to": list(item.audience), "missed": item.missed, "status": item.status, "run": item.run_id,
+        "detail": item.detail,
+    }  # fmt: skip
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help='When: "2026-12-01 09:30 Europe/Berlin" or ISO 8601 with an offset. Default: the release\'s embargo.',
+        ),
+    ] = None,
+    channel: Annotated[
+        list[str] | None, typer.Option("--channel", "-c", help="Only this channel (repeatable).")
+    ] = None,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="Send to this press-list group (repeatable).")
+    ] = None,
+    missed: Annotated[
+        str,
+        typer.Option(
+            "--missed",
+            help="If the machine was off at the due time: late (send late) or skip (skip and report).",
+        ),
+    ] = "late",
+    as_json: JsonOpt = False,
+) -> None:
+    """Queue a release for a set time (stored in UTC, shown in the zone given). The release is checked now (policy, lengths) and again when it runs.
+
+    [bold]Example:[/bold] prcast schedule add releases/example.md --at "2026-12-01 09:30 Europe/Berlin" --missed skip
+    """
+    from prcast.delivery import prepare
+    from prcast.errors import InputError
+    from prcast.schedule import Schedule, parse_when
+
+    ws = workspace(ctx)
+    if missed not in ("late", "skip"):
+        raise InputError(f'--missed must be "late" or "skip", not "{missed}"')
+    plan = prepare(ws, release, channel or (), to=to or ())
+    if at is None:
+        if plan.release.embargo is None:
+            raise InputError(
+                "the release has no embargo: say when with --at", path=plan.release.path
+            )
+        due, zone = plan.release.embargo.astimezone(UTC), "UTC"
+    else:
+        due, zone = parse_when(at)
+    rel = (
+        str(plan.release.path.relative_to(ws.root))
+        if plan.release.path.is_relative_to(ws.root)
+        else str(plan.release.path)
+    )
+    schedule = Schedule(ws)
+    try:
+        item = schedule.add(rel, due, zone, list(channel or ()), list(to or ()), missed)
+    finally:
+        schedule.close()
+    if as_json:
+        print_json(_row(item))
+    else:
+        console().print(
+            f"scheduled #{item.id}: {item.release} at {item.local_due:%Y-%m-%d %H:%M %Z} ({item.due_at:%Y-%m-%d %H:%M} UTC)",
+            markup=False,
+        )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also items that ran, failed, were skipped or cancelled.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The queue: due time in its zone and in UTC, status and run.
+
+    [bold]Example:[/bold] prcast schedule list --all
+    """
+    from prcast.schedule import Schedule
+
+    schedule = Schedule(workspace(ctx))
+    try:
+        items = schedule.items(everything)
+    finally:
+        schedule.close()
+    if as_json:
+        print_json([_row(i) for i in items])
+        return
+    for i in items:
+        run = f" run {i.run_id}" if i.run_id else ""
+        console().print(
+            f"#{i.id} {i.status:<10} {i.local_due:%Y-%m-%d %H:%M %Z}  {i.release}{run}  {i.detail or ''}",
+            markup=False,
+        )
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    item_id: Annotated[int, typer.Argument(help="The item's number (prcast schedule list).")],
+) -> None:
+    """Cancel a pending item.
+
+    [bold]Example:[/bold] prcast schedule cancel 3
+    """
+    from prcast.schedule import Schedule
+
+    schedule = Schedule(workspace(ctx))
+    try:
+        schedule.cancel(item_id)
+    finally:
+        schedule.close()
+    console().print(f"cancelled #{item_id}", markup=False)
+
+
+def _print_fired(f: Fired) -> None:
+    console().print(
+        f"#{f.item.id} {f.item.release}: {f.status}{' run ' + f.run_id if f.run_id else ''} {f.detail}",
+        markup=False,
+    )
+
+
+def register(root: typer.Typer) -> None:
+    @root.command("run-due")
+    def run_due(ctx: typer.Context) -> None:
+        """Send every scheduled item that is due, then exit: for cron or a systemd timer. Exit 1 if an item failed or is incomplete.
+
+        [bold]Example:[/bold] prcast --workspace /srv/press run-due
+        """
+        from prcast.schedule import run_due as run
+
+        fired = run(workspace(ctx), _print_fired)
+        bad = [f for f in fired if f.status in ("failed", "incomplete")]
+        if bad:
+            raise DeliveryError(
+                f"{len(bad)} scheduled item(s) did not complete", hint="prcast schedule list --all"
+            )
+
+    @root.command("scheduler")
+    def scheduler(
+        ctx: typer.Context,
+        poll: Annotated[
+            float, typer.Option("--poll", help="Look at the queue at least every so many seconds.")
+        ] = 30.0,
+    ) -> None:
+        """Run as a daemon: sleep until the next item is due, send it, repeat. SIGTERM or Ctrl-C stops it cleanly after the item in hand.
+
+        [bold]Example:[/bold] prcast --workspace /srv/press scheduler
+        """
+        import signal
+
+        from prcast.schedule import serve
+
+        ws = workspace(ctx)
+        stopping = {"now": False}
+
+        def stop(signum: int, frame: object) -> None:
+            stopping["now"] = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        console().print(f"scheduler running for {ws.root}", markup=False)
+        serve(ws, lambda: stopping["now"], poll, _print_fired)
+        console().print("scheduler stopped", markup=False)

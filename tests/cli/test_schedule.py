@@ -1,0 +1,184 @@
+"""Scheduled and embargoed runs: time zones and DST, run-due under a controllable clock,
+missed runs, two racing runners, the daemon, and the embargo on every path."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from prcast.audit import AuditLog
+from prcast.errors import InputError
+from prcast.schedule import parse_when
+from prcast.workspace import Workspace
+from tests.conftest import Invoke, outbox_entries
+
+
+def test_local_times_are_stored_in_utc_across_dst() -> None:
+    assert parse_when("2026-12-01 09:30 Europe/Berlin") == (
+        datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+        "Europe/Berlin",
+    )
+    assert parse_when("2026-07-01 09:30 Europe/Berlin")[0] == datetime(
+        2026, 7, 1, 7, 30, tzinfo=UTC
+    )
+    assert parse_when("2026-03-29 03:30 Europe/Berlin")[0] == datetime(
+        2026, 3, 29, 1, 30, tzinfo=UTC
+    )
+    assert parse_when("2026-12-01T09:30:00+01:00")[0] == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    with pytest.raises(InputError, match="does not exist in Europe/Berlin"):
+        parse_when("2026-03-29 02:30 Europe/Berlin")
+    with pytest.raises(InputError, match="happens twice in Europe/Berlin") as info:
+        parse_when("2026-10-25 02:30 Europe/Berlin")
+    assert "2026-10-25T02:30:00+02:00" in (info.value.hint or "") and "+01:00" in (
+        info.value.hint or ""
+    )
+    with pytest.raises(InputError, match="has no time zone"):
+        parse_when("2026-12-01 09:30")
+    with pytest.raises(InputError, match="unknown time zone"):
+        parse_when("2026-12-01 09:30 Europe/Atlantis")
+
+
+def run_due(ws: Workspace, now: datetime) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRCAST_NOW": now.isoformat()}
+    return subprocess.run([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "run-due"],
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_run_due_sends_at_the_due_time_and_the_report_says_when(ws: Workspace, cli: Invoke) -> None:
+    added = cli("schedule", "add", "example", "--at", "2026-12-01 09:30 Europe/Berlin", "--json")
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.stdout)
+    assert (
+        item["due_utc"] == "2026-12-01T08:30:00+00:00"
+        and item["due_local"] == "2026-12-01T09:30:00+01:00"
+    )
+    due = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    early = run_due(ws, due - timedelta(seconds=1))
+    assert early.returncode == 0 and outbox_entries(ws) == []
+    on_time = run_due(ws, due + timedelta(milliseconds=400))
+    assert on_time.returncode == 0, on_time.stdout + on_time.stderr
+    assert len(outbox_entries(ws)) == 1
+    [row] = json.loads(cli("schedule", "list", "--all", "--json").stdout)
+    assert row["status"] == "done" and row["run"]
+    report = json.loads(cli("report", "--format", "json").stdout)
+    assert report["scheduled"]["due"] == "2026-12-01T08:30:00+00:00"
+    assert report["scheduled"]["delay_seconds"] == pytest.approx(0.4)
+    assert "Scheduled #1: due 2026-12-01T08:30:00 UTC" in cli("report").stdout
+    assert run_due(ws, due + timedelta(hours=1)).returncode == 0  # nothing left to run
+    assert len(outbox_entries(ws)) == 1
+
+
+def test_missed_items_follow_their_policy(ws: Workspace, cli: Invoke) -> None:
+    example = (ws.releases_dir / "example.md").read_text(encoding="utf-8")
+    (ws.releases_dir / "other.md").write_text(
+        example.replace("forty new jobs", "forty-one new jobs")
+    )
+    assert (
+        cli(
+            "schedule", "add", "example", "--at", "2026-12-01T08:00:00Z", "--missed", "skip"
+        ).exit_code
+        == 0
+    )
+    assert (
+        cli(
+            "schedule", "add", "other", "--at", "2026-12-01T08:00:00Z", "--missed", "late"
+        ).exit_code
+        == 0
+    )
+    result = run_due(
+        ws, datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+    )  # the machine was off for three hours
+    assert result.returncode == 0, result.stderr
+    rows = {r["release"]: r for r in json.loads(cli("schedule", "list", "--all", "--json").stdout)}
+    assert (
+        rows["releases/example.md"]["status"] == "skipped"
+        and "missed by 180 min" in rows["releases/example.md"]["detail"]
+    )
+    assert rows["releases/other.md"]["status"] == "done"
+    assert len(outbox_entries(ws)) == 1
+    assert [r["type"] for r in AuditLog(ws.audit_path).records()].count("schedule.skipped") == 1
+
+
+def test_cancel(ws: Workspace, cli: Invoke) -> None:
+    assert cli("schedule", "add", "example", "--at", "2026-12-01T08:00:00Z").exit_code == 0
+    assert cli("schedule", "cancel", "1").exit_code == 0
+    assert cli("schedule", "cancel", "1").exit_code == 2
+    assert run_due(ws, datetime(2026, 12, 1, 9, tzinfo=UTC)).returncode == 0
+    assert outbox_entries(ws) == []
+    assert cli("schedule", "list").stdout == ""
+
+
+def test_two_runners_started_together_deliver_once(ws: Workspace, cli: Invoke) -> None:
+    assert cli("schedule", "add", "example", "--at", "2026-12-01T08:00:00Z").exit_code == 0
+    env = {**os.environ, "PRCAST_NOW": "2026-12-01T08:00:01+00:00"}
+    cmd = [sys.executable, "-m", "prcast", "--workspace", str(ws.root), "run-due"]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert len(outbox_entries(ws)) == 1
+    fired = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "schedule.fired"]
+    assert len(fired) == 1
+    attempted = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "delivery.attempted"]
+    assert len(attempted) == 1
+
+
+def embargoed(ws: Workspace, until: datetime) -> None:
+    path = ws.releases_dir / "example.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("# embargo = 2026-12-01T09:30:00+01:00", f"embargo = {until.isoformat()}")
+    )
+
+
+def test_embargo_holds_on_every_path(ws: Workspace, cli: Invoke) -> None:
+    until = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    embargoed(ws, until)
+    env_before = {**os.environ, "PRCAST_NOW": (until - timedelta(hours=1)).isoformat()}
+    direct = subprocess.run([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "send", "example", "--yes"],
+                            env=env_before, capture_output=True, text=True)  # fmt: skip
+    assert direct.returncode == 2 and "under embargo" in direct.stderr
+    assert (
+        cli(
+            "schedule", "add", "example", "--at", (until - timedelta(hours=1)).isoformat()
+        ).exit_code
+        == 0
+    )
+    early = run_due(ws, until - timedelta(minutes=59))
+    assert early.returncode == 1 and outbox_entries(ws) == []
+    [row] = json.loads(cli("schedule", "list", "--all", "--json").stdout)
+    assert row["status"] == "failed" and "under embargo" in row["detail"]
+    # the default due time of a schedule is the embargo itself
+    assert cli("schedule", "add", "example").exit_code == 0
+    assert run_due(ws, until + timedelta(seconds=1)).returncode == 0
+    assert len(outbox_entries(ws)) == 1
+
+
+def test_the_scheduler_daemon_fires_on_time_and_stops_on_sigterm(
+    ws: Workspace, cli: Invoke
+) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    assert cli("schedule", "add", "example", "--at", due.isoformat()).exit_code == 0
+    daemon = subprocess.Popen([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "scheduler", "--poll", "0.5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not outbox_entries(ws) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outbox_entries(ws), "the scheduler did not send the item"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    assert "scheduler stopped" in out
+    [fired] = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "schedule.fired"]
+    assert 0 <= fired["delay_seconds"] < 1.0
