@@ -182,3 +182,23 @@ def test_the_scheduler_daemon_fires_on_time_and_stops_on_sigterm(
     assert "scheduler stopped" in out
     [fired] = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "schedule.fired"]
     assert 0 <= fired["delay_seconds"] < 1.0
+
+
+def test_the_scheduler_daemon_does_not_send_before_the_embargo(ws: Workspace, cli: Invoke) -> None:
+    embargoed(ws, datetime.now(UTC) + timedelta(days=1))
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    assert cli("schedule", "add", "example", "--at", due.isoformat()).exit_code == 0
+    daemon = subprocess.Popen([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "scheduler", "--poll", "0.5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = json.loads(cli("schedule", "list", "--all", "--json").stdout)
+            if rows[0]["status"] != "pending" and rows[0]["status"] != "running":
+                break
+            time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+    assert rows[0]["status"] == "failed" and "under embargo" in rows[0]["detail"]
+    assert outbox_entries(ws) == []
