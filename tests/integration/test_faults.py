@@ -7,6 +7,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -53,26 +54,10 @@ def test_mastodon_thread_of_200_under_http_faults(
 ) -> None:
     plan = FaultPlan(rate=0.2, hold_seconds=1.0)
     newest_before = newest_status(mastodon_server)
-    with ThreadedServer(http_proxy(mastodon_server, plan)) as proxy:
-        monkeypatch.setenv("PRCAST_MASTODON_TOKEN", TOKEN)
-        add_channel(ws, f"""
-[channels.masto]
-type = "mastodon"
-instance = "{proxy}"
-token = "env:PRCAST_MASTODON_TOKEN"
-max_length = 80
-timeout = 0.5
-retry_base = 0.01
-max_attempts = 12
-""")  # fmt: skip
-        statement(ws, 200, front='channels = ["masto"]\n')
-        result = cli("send", "crisis", "--yes")
-        assert result.exit_code == 0, result.output
-    assert set(plan.injected) == set(HTTP_FAULTS), plan.injected
+    monkeypatch.setenv("PRCAST_MASTODON_TOKEN", TOKEN)
+    toml = '[channels.masto]\ntype = "mastodon"\ninstance = "{proxy}"\ntoken = "env:PRCAST_MASTODON_TOKEN"\n'
+    rows = send_200_through_faults(ws, cli, mastodon_server, "masto", toml, plan)
     assert 20 <= sum(plan.injected.values()) <= 80
-    report = json.loads(cli("report", "--format", "json").stdout)
-    rows = report["deliveries"]
-    assert len(rows) >= 200 and report["counts"] == {"delivered": len(rows)}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     me = httpx.get(f"{mastodon_server}/api/v1/accounts/verify_credentials", headers=headers).json()
     statuses: list[dict[str, object]] = []
@@ -138,42 +123,46 @@ max_attempts = 12
     assert report["counts"]["delivered"] == 200
 
 
-def test_matrix_thread_of_200_under_http_faults(
-    ws: Workspace, cli: Invoke, synapse: Homeserver, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    token = synapse.register(unique("faults"))
-    room = synapse.create_room(token)
-    monkeypatch.setenv("PRCAST_MATRIX_TOKEN", token)
-    plan = FaultPlan(rate=0.2, hold_seconds=1.0)
-    with ThreadedServer(http_proxy(synapse.url, plan)) as proxy:
-        add_channel(ws, f"""
-[channels.staff]
-type = "matrix"
-homeserver = "{proxy}"
-room = "{room}"
-token = "env:PRCAST_MATRIX_TOKEN"
-max_length = 80
-timeout = 0.5
-retry_base = 0.01
-max_attempts = 12
-""")  # fmt: skip
-        statement(ws, 200, front='channels = ["staff"]\n')
+FAULTY_POLICY = "max_length = 80\ntimeout = 0.5\nretry_base = 0.01\nmax_attempts = 12\n"
+
+
+def send_200_through_faults(
+    ws: Workspace, cli: Invoke, upstream: str, channel: str, toml: str, plan: FaultPlan
+) -> list[dict[str, object]]:
+    """Send a 200-update statement to `channel` (its table: `toml` with {proxy} for the
+    proxy's URL) through the fault proxy; every delivery must end delivered."""
+    with ThreadedServer(http_proxy(upstream, plan)) as proxy:
+        add_channel(ws, toml.replace("{proxy}", proxy) + FAULTY_POLICY)
+        statement(ws, 200, front=f'channels = ["{channel}"]\n')
         result = cli("send", "crisis", "--yes")
         assert result.exit_code == 0, result.output
     assert set(plan.injected) == set(HTTP_FAULTS), plan.injected
+    report = json.loads(cli("report", "--format", "json").stdout)
+    rows: list[dict[str, object]] = report["deliveries"]
+    assert report["counts"] == {"delivered": len(rows)} and len(rows) >= 200
+    return rows
+
+
+def assert_each_update_once(texts: list[str]) -> None:
+    numbers = Counter(n for t in texts for n in re.findall(r"Update (\d{3})", t))
+    assert len(numbers) == 200 and set(numbers.values()) == {1}, "an update was lost or doubled"
+
+
+def test_matrix_thread_of_200_under_http_faults(
+    ws: Workspace, cli: Invoke, synapse: Homeserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.integration.test_matrix import messages
 
+    token = synapse.register(unique("faults"))
+    room = synapse.create_room(token)
+    monkeypatch.setenv("PRCAST_MATRIX_TOKEN", token)
+    toml = f'[channels.staff]\ntype = "matrix"\nhomeserver = "{{proxy}}"\nroom = "{room}"\ntoken = "env:PRCAST_MATRIX_TOKEN"\n'
+    rows = send_200_through_faults(
+        ws, cli, synapse.url, "staff", toml, FaultPlan(rate=0.2, hold_seconds=1.0)
+    )
     events = messages(synapse, token, room)
-    report = json.loads(cli("report", "--format", "json").stdout)
-    assert (
-        report["counts"] == {"delivered": len(report["deliveries"])}
-        and len(report["deliveries"]) >= 200
-    )
-    assert len(events) == len(report["deliveries"]), "a message was lost or doubled"
-    numbers = Counter(
-        n for e in events for n in re.findall(r"Update (\d{3})", e["content"]["body"])
-    )
-    assert len(numbers) == 200 and set(numbers.values()) == {1}
+    assert len(events) == len(rows), "a message was lost or doubled"
+    assert_each_update_once([e["content"]["body"] for e in events])
 
 
 def test_bluesky_thread_of_200_under_http_faults(
@@ -181,29 +170,11 @@ def test_bluesky_thread_of_200_under_http_faults(
 ) -> None:
     handle, did, app_password = pds.create_account(unique("faults"))
     monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
+    toml = (f'[channels.bsky]\ntype = "bluesky"\nservice = "{{proxy}}"\nhandle = "{handle}"\n'
+            'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"\n')  # fmt: skip
     plan = FaultPlan(rate=0.2, hold_seconds=1.0, only_methods=("POST",))
-    with ThreadedServer(http_proxy(pds.url, plan)) as proxy:
-        add_channel(ws, f"""
-[channels.bsky]
-type = "bluesky"
-service = "{proxy}"
-handle = "{handle}"
-app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"
-max_length = 80
-timeout = 0.5
-retry_base = 0.01
-max_attempts = 12
-""")  # fmt: skip
-        statement(ws, 200, front='channels = ["bsky"]\n')
-        result = cli("send", "crisis", "--yes")
-        assert result.exit_code == 0, result.output
-    assert set(plan.injected) == set(HTTP_FAULTS), plan.injected
-    report = json.loads(cli("report", "--format", "json").stdout)
-    assert (
-        report["counts"] == {"delivered": len(report["deliveries"])}
-        and len(report["deliveries"]) >= 200
-    )
-    records: list[dict[str, object]] = []
+    rows = send_200_through_faults(ws, cli, pds.url, "bsky", toml, plan)
+    records: list[dict[str, Any]] = []
     cursor = None
     while True:
         page = pds.get("com.atproto.repo.listRecords", repo=did, collection="app.bsky.feed.post", limit="100",
@@ -212,6 +183,5 @@ max_attempts = 12
         cursor = page.get("cursor")
         if not page["records"] or not cursor:
             break
-    assert len(records) == len(report["deliveries"]), "a post was lost or doubled"
-    numbers = Counter(n for r in records for n in re.findall(r"Update (\d{3})", r["value"]["text"]))  # type: ignore[index]
-    assert len(numbers) == 200 and set(numbers.values()) == {1}
+    assert len(records) == len(rows), "a post was lost or doubled"
+    assert_each_update_once([r["value"]["text"] for r in records])
