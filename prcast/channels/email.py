@@ -10,9 +10,15 @@ import asyncio
 import mimetypes
 import ssl
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email import encoders
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
+from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 import aiosmtplib
@@ -26,13 +32,53 @@ def message_id(key: str, from_address: str) -> str:
     return f"<{key}.prcast@{domain}>"
 
 
-def build_message(config: EmailConfig, post: Post, key: str) -> EmailMessage:
-    """The MIME message of one delivery: text and HTML alternatives, images attached."""
+def _header(value: str) -> str:
+    """A header value: as it is when ASCII, else RFC 2047 encoded (the message accepts a
+    Header object where its type says str)."""
+    return value if value.isascii() else cast(str, Header(value, "utf-8"))
+
+
+def attachment(path: Path, alt: str) -> MIMEBase:
+    """An image (or any file) as an attachment part, with its alt text as Content-Description."""
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    maintype, _, subtype = mime.partition("/")
+    part = MIMEBase(maintype, subtype)
+    part.set_payload(path.read_bytes())
+    encoders.encode_base64(part)
+    part.add_header("Content-Disposition", "attachment", filename=path.name)
+    part["Content-Description"] = _header(alt)
+    return part
+
+
+def build_message(
+    config: EmailConfig, post: Post, key: str, attachments: dict[Path, MIMEBase] | None = None
+) -> Message:
+    """The MIME message of one delivery: text and HTML alternatives, images attached.
+    `attachments` caches encoded parts, which are the same for every recipient."""
     [address] = post.recipients
-    msg = EmailMessage()
+    body: Message = MIMEText(post.text, "plain", "utf-8")
+    if post.html:
+        alternative = MIMEMultipart("alternative")
+        alternative.attach(body)
+        alternative.attach(MIMEText(post.html, "html", "utf-8"))
+        body = alternative
+    if post.media:
+        msg: Message = MIMEMultipart("mixed")
+        msg.attach(body)
+        cache = attachments if attachments is not None else {}
+        for media in post.media:
+            if media.path not in cache:
+                cache[media.path] = attachment(media.path, media.alt)
+            msg.attach(cache[media.path])
+    else:
+        msg = body
     msg["From"] = config.from_address
-    msg["To"] = formataddr((post.recipient_name, address)) if post.recipient_name else address
-    msg["Subject"] = post.subject or post.title
+    msg["To"] = (
+        formataddr((post.recipient_name, address), charset="utf-8")
+        if post.recipient_name
+        else address
+    )
+    msg["Subject"] = _header(post.subject or post.title)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(key, config.from_address)
     msg["Content-Language"] = post.language
@@ -45,16 +91,6 @@ def build_message(config: EmailConfig, post: Post, key: str) -> EmailMessage:
         unsubscribe.insert(0, f"<{config.unsubscribe_url.replace('{email}', quote(address))}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["List-Unsubscribe"] = ", ".join(unsubscribe)
-    msg.set_content(post.text)
-    if post.html:
-        msg.add_alternative(post.html, subtype="html")
-    for media in post.media:
-        mime = mimetypes.guess_type(media.path.name)[0] or "application/octet-stream"
-        maintype, _, subtype = mime.partition("/")
-        msg.add_attachment(
-            media.path.read_bytes(), maintype=maintype, subtype=subtype, filename=media.path.name
-        )
-        msg.get_payload()[-1]["Content-Description"] = media.alt  # type: ignore[index]
     return msg
 
 
@@ -74,6 +110,7 @@ class EmailChannel:
         self.concurrency = config.connections
         #: publish() calls `commit` itself, right before the step that cannot be taken back
         self.commits_late = True
+        self._attachments: dict[Path, MIMEBase] = {}
 
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.config.ca_file)
@@ -137,8 +174,8 @@ class EmailChannel:
     ) -> Receipt:
         """Send one message. MAIL and RCPT come first; `commit` is awaited just before DATA,
         the only step after which the server may have the message."""
-        msg = build_message(self.config, post, key)
-        data = msg.as_bytes(policy=SMTP_POLICY)
+        msg = build_message(self.config, post, key, self._attachments)
+        data = msg.as_bytes()
         sender = parseaddr(self.config.from_address)[1]
         smtp: aiosmtplib.SMTP | None = await self._acquire()
         committed = False

@@ -55,7 +55,7 @@ def statuses_since(base: str, newest_before: int) -> list[dict[str, object]]:
 def test_kill_at_55_points_then_resume_sends_everything_once(
     ws: Workspace, cli: Invoke, slow_mailbox: Mailbox, mastodon_server: str
 ) -> None:
-    press_list(ws, n=300)
+    press_list(ws, n=600)
     add_channel(ws, f"""
 [channels.masto]
 type = "mastodon"
@@ -100,7 +100,7 @@ connections = 2
         if kills % 5 == 4:  # some kills early: start-up, planning, the first requests
             deadline, wanted = start + chance.uniform(0.05, 0.8), None
         else:
-            deadline, wanted = start + 20, before + chance.randint(1, 3)
+            deadline, wanted = start + 20, before + chance.randint(1, 2)
         while (
             proc.poll() is None
             and time.monotonic() < deadline
