@@ -515,20 +515,28 @@ class _Runner:
 
 
 def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[DeliveryRow]:
-    """An answer that reached the audit log but not the store (a crash in between) counts."""
-    doubtful = {r.key for r in rows if r.status == ATTEMPTING}
-    if not doubtful:
+    """Bring the store in line with the audit log, the durable record: an answer that reached
+    the log but not the store counts as delivered, and a request the log says left, with no
+    answer recorded, is in doubt even if the store lost that (a power cut)."""
+    open_rows = {r.key: r for r in rows if r.status != DELIVERED}
+    if not open_rows:
         return rows
+    last: dict[str, dict[str, Any]] = {}
     for rec in audit.records():
-        if rec.get("type") == "delivery.succeeded" and rec.get("key") in doubtful:
-            store.update_delivery(
-                rec["key"],
-                DELIVERED,
-                remote_id=rec.get("remote_id"),
-                url=rec.get("url"),
-                receipt=rec.get("receipt"),
-            )
-    return store.deliveries(rows[0].run_id)
+        key = rec.get("key")
+        if key in open_rows and str(rec.get("type", "")).startswith("delivery."):
+            last[key] = rec
+    changed = False
+    for key, rec in last.items():
+        row = open_rows[key]
+        if rec["type"] == "delivery.succeeded":
+            store.update_delivery(key, DELIVERED, remote_id=rec.get("remote_id"), url=rec.get("url"),
+                                  receipt=rec.get("receipt"))  # fmt: skip
+            changed = True
+        elif rec["type"] == "delivery.attempted" and row.status not in (ATTEMPTING, IN_DOUBT):
+            store.update_delivery(key, ATTEMPTING)
+            changed = True
+    return store.deliveries(rows[0].run_id) if changed else rows
 
 
 def run_deliveries(

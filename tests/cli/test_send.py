@@ -237,3 +237,29 @@ def test_report_explains_in_doubt_deliveries(ws: Workspace, cli: Invoke) -> None
     data = json.loads(cli("report", "--format", "json").stdout)
     assert data["in_doubt"]["count"] == 1 and "--resend-in-doubt" in data["in_doubt"]["advice"]
     assert "## In doubt" in cli("report", "--format", "md").stdout
+
+
+def test_a_request_the_audit_log_saw_leave_is_in_doubt_even_if_the_store_lost_it(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """As after a power cut: the fsynced audit log says the request left; the store does not."""
+    from prcast.audit import AuditLog
+    from prcast.delivery import prepare, record_plan
+    from prcast.store import Store
+
+    with open(ws.channels_file, "a", encoding="utf-8") as f:
+        f.write('\n[channels.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:9/never"\n')
+    plan = prepare(ws, "example", ["hook"])
+    record_plan(ws, plan)
+    [d] = plan.deliveries
+    AuditLog(ws.audit_path).append("delivery.attempted", run=plan.run_id, key=d.key, channel="hook",
+                                   target=d.target, part=1, parts=1, attempt=1)  # fmt: skip
+    store = Store(ws.store_path)
+    assert store.deliveries(plan.run_id)[0].status == "planned"
+    store.close()
+    result = cli("resume", plan.run_id)
+    assert result.exit_code == 1
+    report = json.loads(cli("report", plan.run_id, "--format", "json").stdout)
+    assert report["counts"] == {"in-doubt": 1}
+    sent = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "delivery.attempted"]
+    assert len(sent) == 1  # it was not sent again
