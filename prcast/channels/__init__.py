@@ -24,7 +24,7 @@ __all__ = ["Channel", "Post", "Receipt", "open_channel"]
 def open_channel(
     config: ChannelConfig, workspace_root: Path, templates: Path | None = None
 ) -> Channel:
-    """The adapter for `config`; InputError for a type that cannot deliver yet."""
+    """The adapter for `config`."""
     if isinstance(config, OutboxConfig):
         from prcast.channels.outbox import OutboxChannel
 
@@ -53,10 +53,7 @@ def open_channel(
         from prcast.channels.x import XChannel
 
         return XChannel(config)
-    raise InputError(
-        f'channel "{config.name}": delivery to {config.type} is not available in this version of prcast',
-        hint="render and check work for it; send to an outbox channel, or leave it out with --channel",
-    )
+    raise InputError(f'channel "{config.name}": no adapter for type {config.type}')
 
 
 @dataclass(frozen=True)

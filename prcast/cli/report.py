@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_text(rep: object) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from prcast.report import IN_DOUBT_ADVICE, STATUSES, Report
@@ -78,20 +79,31 @@ def _print_text(rep: object) -> None:
     con.print(f"[bold]Delivery report: {run.release_id}[/bold]  run {run.id} ({run.status})")
     con.print(f"Release {run.release_path}")
     con.print(f"Planned {run.created_at[:19]} UTC, last activity {run.updated_at[:19]} UTC")
+    # only the columns this run needs, so the table fits an 80-column terminal
+    show_target = any(r.target != "public" for r in rep.rows)
+    show_error = any(r.error for r in rep.rows)
     table = Table()
-    for col in ("Channel", "Target", "Part", "Status", "Remote id / URL", "Sent at (UTC)", "Error"):
-        table.add_column(col, overflow="fold")
+    table.add_column("Channel", overflow="fold")
+    if show_target:
+        table.add_column("Target", overflow="fold")
+    table.add_column("Part")
+    table.add_column("Status")
+    table.add_column("Sent (UTC)", no_wrap=True)
+    table.add_column("Remote id / URL", overflow="fold")
+    if show_error:
+        table.add_column("Error", overflow="fold")
     for r in rep.rows:
         style = {"delivered": "green", "failed": "red", "in-doubt": "yellow"}.get(r.status, "")
-        table.add_row(
-            r.channel,
-            r.target,
+        cells = [r.channel] + ([r.target] if show_target else [])
+        cells += [
             f"{r.part}/{r.parts}",
             f"[{style}]{r.status}[/{style}]" if style else r.status,
-            r.url or r.remote_id or "",
-            (r.finished_at or "")[:19],
-            r.error or "",
-        )
+            (r.finished_at or "")[11:19],
+            escape(r.url or r.remote_id or ""),
+        ]
+        if show_error:
+            cells.append(escape(r.error or ""))
+        table.add_row(*cells)
     con.print(table)
     if rep.groups:
         groups = Table(title="Per group", title_justify="left")
