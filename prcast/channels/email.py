@@ -16,6 +16,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import cast
@@ -25,6 +26,9 @@ import aiosmtplib
 
 from prcast.channels.base import ChannelError, Post, Receipt
 from prcast.config import EmailConfig
+
+#: the MIME classes' own policy, with the CRLF line ends SMTP wants on the wire
+WIRE = compat32.clone(linesep="\r\n")
 
 
 def message_id(key: str, from_address: str) -> str:
@@ -175,7 +179,7 @@ class EmailChannel:
         """Send one message. MAIL and RCPT come first; `commit` is awaited just before DATA,
         the only step after which the server may have the message."""
         msg = build_message(self.config, post, key, self._attachments)
-        data = msg.as_bytes()
+        data = msg.as_bytes(policy=WIRE)
         sender = parseaddr(self.config.from_address)[1]
         smtp: aiosmtplib.SMTP | None = await self._acquire()
         committed = False

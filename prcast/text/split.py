@@ -58,19 +58,37 @@ def _suffix(index: int, total: int) -> str:
     return f" ({index}/{total})"
 
 
+def _longest_fit(tokens: list[_Token], i: int, fits: Callable[[int], bool]) -> int:
+    """The largest j > i with fits(j) (tokens[i:j] fit), or i if not even one token fits.
+    Lengths only grow as tokens are added, so galloping then bisecting finds it in
+    O(log n) measurements instead of one per token."""
+    n = len(tokens)
+    if not fits(i + 1):
+        return i
+    good, step = i + 1, 1
+    while good + step <= n and fits(good + step):
+        good += step
+        step *= 2
+    bad = min(good + step, n + 1)
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
 def _pack(tokens: list[_Token], limit: int, measure: Callable[[str], int], total: int) -> list[str]:
     parts: list[str] = []
     i = 0
     while i < len(tokens):
         suffix = _suffix(len(parts) + 1, total)
-        lengths: list[int] = []  # lengths[k] = length of tokens[i : i + k + 1] without suffix
-        j = i
-        while j < len(tokens):
-            candidate = _join(tokens, i, j + 1)
-            if measure(candidate + suffix) > limit:
-                break
-            lengths.append(measure(candidate))
-            j += 1
+
+        def fits(end: int, start: int = i, suffix: str = suffix) -> bool:
+            return measure(_join(tokens, start, end) + suffix) <= limit
+
+        j = _longest_fit(tokens, i, fits)
         if j == i:
             word = tokens[i].word
             shown = word if len(word) <= 60 else word[:57] + "..."
@@ -82,12 +100,15 @@ def _pack(tokens: list[_Token], limit: int, measure: Callable[[str], int], total
             parts.append(_join(tokens, i, j))
             break
         # break before token b, i < b <= j; prefer strong boundaries if the part stays full enough
-        longest = lengths[-1]
+        longest = measure(_join(tokens, i, j))
         best = j
         best_strength = tokens[j].strength
         for b in range(j - 1, i, -1):
             strength = tokens[b].strength
-            if strength > best_strength and lengths[b - i - 1] >= longest * _MIN_FILL[strength]:
+            if (
+                strength > best_strength
+                and measure(_join(tokens, i, b)) >= longest * _MIN_FILL[strength]
+            ):
                 best, best_strength = b, strength
         parts.append(_join(tokens, i, best))
         i = best

@@ -1,0 +1,126 @@
+"""Email fan-out to a 10,000-recipient group over a local SMTP server that accepts and
+discards. Three lines in one run: (a) the ceiling, plain smtplib pushing pre-rendered
+messages over one reused connection; (b) a naive loop, one new connection per message;
+(c) prcast end to end (personalised rendering, delivery store, durable audit records).
+
+    .venv/bin/python -m benchmarks.email_fanout --recipients 10000 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import smtplib
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import measure, timed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sink() -> Any:
+    from aiosmtpd.controller import Controller
+
+    class Discard:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 2.0.0 discarded"
+
+    controller = Controller(Discard(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
+def workspace(root: Path, recipients: int, port: int) -> Any:
+    from prcast.workspace import init_workspace
+
+    ws, _ = init_workspace(root)
+    with open(ws.lists_dir / "contacts.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "email", "beat"])
+        for i in range(recipients):
+            w.writerow([f"Journalist {i}", f"j{i}@outlet{i % 97}.example", "tech"])
+    (ws.lists_dir / "groups.toml").write_text('[groups.press]\nwhere = { beat = "tech" }\n')
+    with open(ws.channels_file, "a", encoding="utf-8") as f:
+        f.write(f'\n[channels.mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
+                'from_address = "Press <press@example.org>"\nconnections = 4\n')  # fmt: skip
+    return ws
+
+
+def run(recipients: int, runs: int) -> dict[str, Any]:
+    from prcast.channels.email import WIRE, build_message
+    from prcast.delivery import prepare, send
+
+    server = sink()
+    port = server.port
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ws = workspace(Path(tmp) / "render", recipients, port)
+            plan = prepare(ws, "example", ["mail"], to=["press"])
+            config = ws.config.channels["mail"]
+            messages = [
+                build_message(config, d.post, d.key).as_bytes(policy=WIRE) for d in plan.deliveries
+            ]  # type: ignore[arg-type]
+            rcpts = [d.post.recipients[0] for d in plan.deliveries]
+
+        def ceiling() -> float:
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                t = timed(
+                    lambda: [
+                        smtp.sendmail("press@example.org", [r], m)
+                        for r, m in zip(rcpts, messages, strict=True)
+                    ]
+                )
+            return len(messages) / t
+
+        def naive() -> float:
+            def loop() -> None:
+                for r, m in zip(rcpts, messages, strict=True):
+                    with smtplib.SMTP("127.0.0.1", port) as smtp:
+                        smtp.sendmail("press@example.org", [r], m)
+
+            return len(messages) / timed(loop)
+
+        def prcast_end_to_end() -> float:
+            with tempfile.TemporaryDirectory() as tmp:
+                ws = workspace(Path(tmp) / "ws", recipients, port)
+
+                def go() -> None:
+                    outcome = send(ws, prepare(ws, "example", ["mail"], to=["press"]))
+                    assert outcome.ok, outcome.counts
+
+                return recipients / timed(go)
+
+        a, b, c = measure(ceiling, runs), measure(naive, runs), measure(prcast_end_to_end, runs)
+    finally:
+        server.stop()
+    return {"recipients": recipients, "ceiling": a, "naive": b, "prcast": c,
+            "vs_ceiling": c.median / a.median, "vs_naive": c.median / b.median}  # fmt: skip
+
+
+def report(r: dict[str, Any]) -> list[str]:
+    return [
+        f"email fan-out to {r['recipients']:,} recipients (messages/second):",
+        f"  (a) ceiling, smtplib, one connection, pre-rendered: {r['ceiling'].show('msg/s')}",
+        f"  (b) naive loop, a connection per message:           {r['naive'].show('msg/s')}",
+        f"  (c) prcast end to end:                               {r['prcast'].show('msg/s')}",
+        f"  (c)/(a) = {r['vs_ceiling']:.2f} (goal >= 0.8)   (c)/(b) = {r['vs_naive']:.2f} (goal >= 5)",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print("\n".join(report(run(args.recipients, args.runs))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Scaling: render + split for 1, 10, 100 and 1,000 releases x 4 channels (outbox, Mastodon,
+Bluesky, X): time per release should stay flat (linear growth) and memory bounded.
+
+    .venv/bin/python -m benchmarks.scaling
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import timed
+
+
+def run(sizes: list[int]) -> list[dict[str, Any]]:
+    from prcast.config import BlueskyConfig, MastodonConfig, OutboxConfig, XConfig
+    from prcast.release import load_release
+    from prcast.render import render_release
+    from prcast.secrets import SecretRef
+
+    channels = [OutboxConfig(name="room"), MastodonConfig(name="m", instance="https://m.example", token=SecretRef("T")),
+                BlueskyConfig(name="b", handle="p.example", app_password=SecretRef("T")), XConfig(name="x")]  # fmt: skip
+    body = (
+        "Example Corp opens a repair workshop in Leipzig with forty new jobs. " * 12 + "\n\n"
+    ) * 3
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            paths = []
+            for i in range(n):
+                p = Path(tmp) / f"r{n}-{i}.md"
+                p.write_text(
+                    f'+++\ntitle = "Release {i}"\nhashtags = ["news"]\n+++\n{body}Item {i}: https://press.example.org/{i}\n'
+                )
+                paths.append(p)
+            tracemalloc.start()
+            seconds = timed(
+                lambda: [render_release(load_release(p), channels, None) for p in paths]
+            )
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            out.append(
+                {
+                    "releases": n,
+                    "seconds": seconds,
+                    "per_release_ms": seconds / n * 1000,
+                    "peak_mb": peak / 1e6,
+                }
+            )
+    return out
+
+
+def report(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["scaling, render + split x 4 channels:"]
+    for r in rows:
+        lines.append(
+            f"  {r['releases']:>5} releases: {r['seconds']:.2f} s, {r['per_release_ms']:.1f} ms/release, peak {r['peak_mb']:.1f} MB"
+        )
+    growth = rows[-1]["per_release_ms"] / rows[1]["per_release_ms"] if len(rows) > 1 else 1.0
+    lines.append(
+        f"  time per release at {rows[-1]['releases']} vs {rows[1]['releases']}: x{growth:.2f} (linear growth: about x1)"
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,10,100,1000")
+    print("\n".join(report(run([int(s) for s in parser.parse_args().sizes.split(",")]))))
+
+
+if __name__ == "__main__":
+    main()
