@@ -38,7 +38,7 @@ def run(sizes: list[int]) -> list[dict[str, Any]]:
                 paths.append(p)
             tracemalloc.start()
             seconds = timed(
-                lambda: [render_release(load_release(p), channels, None) for p in paths]
+                lambda paths=paths: [render_release(load_release(p), channels, None) for p in paths]
             )
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
