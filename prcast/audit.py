@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +120,11 @@ class AuditLog:
 
     def append(self, type: str, **data: Any) -> dict[str, Any]:
         """Append one record and fsync it; returns the record as written."""
+        return self.append_many([(type, data)])[0]
+
+    def append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Append several records with one fsync (group commit): durable together, before
+        any of the actions they announce."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+b") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
@@ -131,24 +136,21 @@ class AuditLog:
                     # a crash mid-append: the torn record's action never started (records are
                     # written before their action), so the fragment is dropped and that is recorded
                     f.truncate(intact)
-                    rec = self._write(f, seq + 1, prev, "audit.torn_tail_removed", {"bytes": torn})
-                    seq, prev = rec["seq"], rec["hash"]
-                return self._write(f, seq + 1, prev, type, data)
+                    entries = [("audit.torn_tail_removed", {"bytes": torn}), *entries]
+                written = []
+                for type, data in entries:
+                    seq += 1
+                    record: dict[str, Any] = _scrub(dict(data))
+                    record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
+                                  type=type, prev=prev)  # fmt: skip
+                    record["hash"] = prev = record_hash(record)
+                    written.append(record)
+                f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+                return written[1:] if torn else written  # the caller's records
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-    def _write(
-        self, f: Any, seq: int, prev: str, type: str, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        record: dict[str, Any] = _scrub(dict(data))
-        record.update(
-            seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"), type=type, prev=prev
-        )
-        record["hash"] = record_hash(record)
-        f.write((canonical(record) + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-        return record
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order (unverified; see `verify`)."""

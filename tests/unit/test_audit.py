@@ -112,3 +112,16 @@ def test_concurrent_appenders_keep_one_valid_chain(tmp_path: Path) -> None:
         p.join(60)
         assert p.exitcode == 0
     assert AuditLog(path).verify().records == 100
+
+
+def test_a_batch_is_appended_with_one_chain_and_verifies(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "audit.jsonl", 2)
+    written = log.append_many([("batch", {"n": i}) for i in range(5)])
+    assert [r["seq"] for r in written] == [3, 4, 5, 6, 7]
+    assert log.verify().records == 7
+    with open(tmp_path / "audit.jsonl", "ab") as f:
+        f.write(b'{"torn')
+    after = log.append_many([("after", {})])
+    assert [r["type"] for r in after] == ["after"]
+    assert [r["type"] for r in log.records()][-2:] == ["audit.torn_tail_removed", "after"]
+    assert log.verify().records == 9
