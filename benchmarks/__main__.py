@@ -85,7 +85,8 @@ def main() -> None:
 
     out = [f"# Benchmark results\n\nMeasured {datetime.date.today().isoformat()} in one run of "
            f"`python -m benchmarks{' --quick' if quick else ''}` on {machine()}. Each figure is the median "
-           f"of {runs} runs with min-max (start-up: {3 if quick else 10} runs), beside its baseline measured "
+           f"of {runs} runs with min-max (start-up: {3 if quick else 10} runs; rate-limited posting and scaling: "
+           "one run per size), beside its baseline measured "
            "in the same run. Reproduce with `.venv/bin/python -m benchmarks`.\n"]  # fmt: skip
     for title, lines, judgement in sections:
         out.append(f"## {title}\n\n```\n" + "\n".join(lines) + f"\n```\n\n{judgement}\n")
