@@ -555,19 +555,20 @@ def run_deliveries(
             raise InputError(
                 f'no run "{run_id}" in this workspace', hint="`prcast report --list` shows the runs"
             )
-        rows = [
-            r
-            for r in _reconcile(store, audit, store.deliveries(run_id))
-            if r.status not in (SUPPRESSED, UNADDRESSED)
-        ]
+        stored = store.deliveries(run_id)
+        # a run planned just now has nothing to reconcile: spare reading the whole audit log
+        settled = stored if new_run else _reconcile(store, audit, stored)
+        rows = [r for r in settled if r.status not in (SUPPRESSED, UNADDRESSED)]
         pending = [r for r in rows if r.status != DELIVERED]
         outcome = Outcome(run_id, new_run)
         if pending:
-            overridden = any(
+            posts = [post_from_dict(r.post) for r in pending]
+            early = any(p.embargo and p.embargo > clock.now() for p in posts)
+            overridden = early and any(  # the audit log is read only for a send under embargo
                 rec.get("type") == "embargo.broken" and rec.get("run") == run_id
                 for rec in audit.records()
             )
-            check_embargo(ws, [post_from_dict(r.post) for r in pending], overridden=overridden)
+            check_embargo(ws, posts, overridden=overridden)
             names = sorted({r.channel for r in pending})
             channels = {
                 n: open_channel(ws.config.channel(n), ws.root, ws.templates_dir) for n in names
