@@ -18,7 +18,7 @@ from prcast.audit import AuditLog, canonical
 from prcast.channels import Channel, Post, Receipt, open_channel
 from prcast.channels.base import ChannelError, RateState
 from prcast.config import EmailConfig
-from prcast.errors import InputError, PrcastError
+from prcast.errors import InputError, PrcastError, did_you_mean
 from prcast.lists import PressList, Resolution
 from prcast.release import Link, Media, Release, load_release
 from prcast.render import Rendering, render_release
@@ -173,8 +173,6 @@ def prepare(
         names = list(release.channels)
         for name in names:
             if name not in config.channels:
-                from prcast.errors import did_you_mean
-
                 raise release.error(
                     "channels",
                     f'unknown channel "{name}"{did_you_mean(name, config.channels)}',

@@ -16,6 +16,7 @@ from typing import Any
 
 from prcast.errors import InputError, did_you_mean
 from prcast.fileio import write_atomic
+from prcast.release import LANGUAGE_TAG
 from prcast.tomlfile import TomlDocument, parse_toml
 
 COLUMNS = (
@@ -36,7 +37,6 @@ _BLUESKY = re.compile(
     r"^@?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*$"
 )
 _X = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
-_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _TRUE = {"1", "true", "yes", "y", "x"}
 _FALSE = {"", "0", "false", "no", "n"}
 GROUP_KEYS = ("description", "members", "include", "where")
@@ -129,7 +129,7 @@ def parse_row(raw: dict[str, str]) -> Contact:
     if not (email or mastodon or bluesky or x):
         raise ValueError("email: a contact needs an email address or a handle")
     language = get("language")
-    if language and not _LANG.match(language):
+    if language and not LANGUAGE_TAG.match(language):
         raise ValueError(f'language: "{language}" is not a language tag such as "de" or "en-GB"')
     opt = get("opt_out").lower()
     if opt not in _TRUE | _FALSE:

@@ -27,7 +27,8 @@ FIELDS = (
     "content_warning",
 )
 _HASHTAG = re.compile(r"^\w+$")
-_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+#: a BCP 47 language tag such as "en" or "de-AT" (also checked in press lists)
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -232,7 +233,7 @@ def parse_release(text: str, path: Path) -> Release:
     if not body.strip():
         raise InputError("the release has no body after the front matter", path=path, line=end + 1)
     language = _text(doc, ("language",), data.get("language", "en"))
-    if not _LANG.match(language):
+    if not LANGUAGE_TAG.match(language):
         raise doc.error(
             ("language",),
             f'field "language": "{language}" is not a language tag such as "en" or "de-AT"',

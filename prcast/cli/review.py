@@ -24,22 +24,21 @@ def register(app: typer.Typer) -> None:
         from prcast import policy
         from prcast.delivery import prepare
         from prcast.errors import InputError
-
-        ws = workspace(ctx)
-        plan_error: InputError | None = None
-        try:
-            plan = prepare(ws, release)
-        except InputError as exc:
-            if exc.path is None or "policy" in exc.message:
-                raise
-            plan_error = exc
         from prcast.release import load_release
 
-        rel = load_release(ws.release_path(release))
+        ws = workspace(ctx)
+        rel = load_release(ws.release_path(release))  # a broken release is an error, as everywhere
         findings = policy.check_release(policy.load_policy(ws.root), rel)
-        channels = [] if plan_error else [
+        plan_error: InputError | None = None
+        try:
+            renderings = prepare(ws, release).renderings
+        except InputError as exc:  # a post that cannot be split, a broken template: a finding here
+            if exc.path is None:
+                raise
+            renderings, plan_error = (), exc
+        channels = [
             {"channel": r.channel.name, "posts": len(r.posts), "longest": max((p.length for p in r.posts), default=0),
-             "limit": r.posts[0].limit if r.posts else r.channel.limit} for r in plan.renderings
+             "limit": r.posts[0].limit if r.posts else r.channel.limit} for r in renderings
         ]  # fmt: skip
         blocked = [f for f in findings if f.action == "block"]
         if as_json:
