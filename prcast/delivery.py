@@ -74,6 +74,7 @@ def post_to_dict(post: Post) -> dict[str, Any]:
         "recipient_name": post.recipient_name,
         "subject": post.subject,
         "html": post.html,
+        "reply_to": post.reply_to,
     }
 
 
@@ -100,6 +101,7 @@ def post_from_dict(d: dict[str, Any]) -> Post:
         recipient_name=d.get("recipient_name", ""),
         subject=d.get("subject", ""),
         html=d.get("html", ""),
+        reply_to=d.get("reply_to"),
     )
 
 
@@ -471,6 +473,9 @@ class _Runner:
     async def thread(self, channel: Channel, rows: list[DeliveryRow]) -> None:
         """Deliver one thread's parts in order: a reply needs its parent's remote id."""
         parent: Receipt | None = None
+        if rows and (outside := rows[0].post.get("reply_to")):  # a reply to someone's post
+            extra = {k: v for k, v in outside.items() if k not in ("remote_id", "url")}
+            parent = Receipt(outside["remote_id"], outside.get("url"), extra=extra)
         blocked = ""
         for row in rows:
             if row.status == DELIVERED:

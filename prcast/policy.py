@@ -147,10 +147,19 @@ def _term(term: str) -> re.Pattern[str]:
 
 def check_release(policy: Policy, release: Release, now: datetime | None = None) -> list[Finding]:
     """Every finding of the policy in the release's text, with its line in the file."""
-    now = now or datetime.now(UTC)
     text = release.path.read_text(encoding="utf-8")
     lines = text.splitlines()
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "+++"), 0)
+    return check_text(policy, text, now, front_matter_end=end)
+
+
+def check_text(
+    policy: Policy, text: str, now: datetime | None = None, *, front_matter_end: int = 0
+) -> list[Finding]:
+    """Every finding of the policy in `text`, with its line (a conference answer, say)."""
+    now = now or datetime.now(UTC)
+    lines = text.splitlines()
+    end = front_matter_end
     allowed = [_term(a) for a in policy.allow]
     rules: list[tuple[str, str, re.Pattern[str], str]] = []
     for t in policy.blocked_terms:

@@ -189,7 +189,7 @@ def check_media(release: Release, channel: ChannelConfig, published: Limits | No
             )
 
 
-def _thread(
+def thread_posts(
     release: Release,
     channel: ChannelConfig,
     text: str,
@@ -276,7 +276,7 @@ def render_channel(
     if not channel.audience_only:
         text = render_template(env, name, base).strip()
         return Rendering(
-            channel, name, text, tuple(_thread(release, channel, text, limits, measure))
+            channel, name, text, tuple(thread_posts(release, channel, text, limits, measure))
         )
     if not audience:
         raise release.error(
@@ -316,7 +316,7 @@ def _emails(
         text = render_template(env, name, ctx).strip()
         subject = " ".join(render_template(env, "email_subject.txt.j2", ctx).split())
         html = render_template(env, "email.html.j2", {**ctx, "content_html": Markup(to_html(text))})
-        [post] = _thread(release, channel, text, limits, measure, target=contact.email, group=group,
+        [post] = thread_posts(release, channel, text, limits, measure, target=contact.email, group=group,
                          recipients=(contact.email,), recipient_name=contact.name, subject=subject,
                          html=html)  # fmt: skip
         posts.append(post)
@@ -353,7 +353,7 @@ def _direct_messages(
             if full and batch:
                 batch_no += 1
                 prefix = " ".join(batch) + " "
-                posts += _thread(
+                posts += thread_posts(
                     release, channel, text, limits, lambda t, p=prefix: measure(p + t),  # type: ignore[misc]
                     target=f"dm-{batch_no}", group=group, recipients=tuple(batch),
                 )  # fmt: skip

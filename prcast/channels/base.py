@@ -46,6 +46,9 @@ class Post:
     recipient_name: str = ""
     subject: str = ""
     html: str = ""
+    #: the post (not of this run) the first part replies to: remote_id, url and what the
+    #: channel needs besides (e.g. Bluesky's cid and thread root); a conference answer
+    reply_to: dict[str, str] | None = None
 
 
 def post_record(post: Post, key: str, channel: str, reply_to: Receipt | None) -> dict[str, Any]:
@@ -76,6 +79,27 @@ class Receipt:
     #: True when the service recognised the key and did not publish again
     duplicate: bool = False
     #: what a reply to this post needs besides the id (e.g. Bluesky's cid and thread root)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A post addressed to the account (a mention, a direct message, a reply, a hashtag post):
+    what a conference takes in as a question."""
+
+    remote_id: str
+    author: str  # the handle, without a leading @ (Mastodon acct, Bluesky handle)
+    author_name: str
+    text: str  # plain text
+    created_at: str  # ISO 8601, UTC
+    url: str | None
+    #: "direct" for a private message, else "public"
+    visibility: str
+    #: the remote id of the post it replies to, if any
+    in_reply_to: str | None
+    #: how it was found: "mention", "direct", "hashtag", "reply"
+    via: str
+    #: what a reply to it needs besides the id (e.g. Bluesky's cid and thread root)
     extra: dict[str, str] = field(default_factory=dict)
 
 

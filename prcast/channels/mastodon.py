@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import time
+from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 
 from prcast import __version__
-from prcast.channels.base import ChannelError, Limits, Post, RateState, Receipt, check
+from prcast.channels.base import (
+    ChannelError,
+    Incoming,
+    Limits,
+    Post,
+    RateState,
+    Receipt,
+    check,
+)
 from prcast.config import MastodonConfig
 
 #: how long to wait for the server to finish processing an uploaded image
@@ -159,6 +170,117 @@ class MastodonChannel:
         status = r.json()
         return Receipt(remote_id=str(status["id"]), url=status.get("url") or status.get("uri"))
 
+    async def account(self) -> str:
+        """The handle of the account the token belongs to (its `acct`)."""
+        r = check(
+            await self.client.get("/api/v1/accounts/verify_credentials"),
+            self.name,
+            "verify_credentials",
+        )
+        return str(r.json()["acct"])
+
+    async def _pages(self, path: str, cursor: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item newer than `cursor`, oldest first: pages by min_id (Mastodon's
+        forward pagination), each page one request within the rate limit."""
+        items: list[dict[str, Any]] = []
+        while True:
+            if (wait := self.rate.wait(time.time())) > 0:
+                await asyncio.sleep(min(wait, 60.0))
+            r = check(
+                await self.client.get(path, params={**params, "min_id": cursor, "limit": 40}),
+                self.name,
+                f"reading {path}",
+            )
+            page = sorted(r.json(), key=lambda item: _id_order(str(item["id"])))
+            if not page:
+                return items
+            items.extend(page)
+            cursor = str(page[-1]["id"])
+
+    async def mentions(
+        self, cursors: dict[str, str], hashtag: str | None = None
+    ) -> tuple[list[Incoming], dict[str, str]]:
+        """Posts addressed to this account since `cursors`: mentions and direct messages
+        (GET /api/v1/notifications, types[]=mention), direct conversations
+        (GET /api/v1/conversations) and, with `hashtag`, the public posts that carry it
+        (GET /api/v1/timelines/tag/:hashtag). Returns them and the new cursors."""
+        found: dict[str, Incoming] = {}
+        cursors = dict(cursors)
+        notes = await self._pages(
+            "/api/v1/notifications", cursors.get("notifications", "0"), {"types[]": "mention"}
+        )
+        for note in notes:
+            if note.get("status"):
+                status = note["status"]
+                via = "direct" if status.get("visibility") == "direct" else "mention"
+                found.setdefault(str(status["id"]), _incoming(status, via))
+        if notes:
+            cursors["notifications"] = str(notes[-1]["id"])
+        r = check(
+            await self.client.get("/api/v1/conversations", params={"limit": 40}),
+            self.name,
+            "reading /api/v1/conversations",
+        )
+        for conversation in r.json():
+            status = conversation.get("last_status")
+            if status:
+                found.setdefault(str(status["id"]), _incoming(status, "direct"))
+        if hashtag:
+            tagged = await self._pages(
+                f"/api/v1/timelines/tag/{hashtag.lstrip('#')}", cursors.get("tag", "0"), {}
+            )
+            for status in tagged:
+                found.setdefault(str(status["id"]), _incoming(status, "hashtag"))
+            if tagged:
+                cursors["tag"] = str(tagged[-1]["id"])
+        return sorted(found.values(), key=lambda i: _id_order(i.remote_id)), cursors
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+def _id_order(remote_id: str) -> tuple[int, str]:
+    """Mastodon ids are numbers in strings (snowflakes): compare them as numbers."""
+    return (int(remote_id), "") if remote_id.isdigit() else (0, remote_id)
+
+
+class _Text(HTMLParser):
+    """A status's HTML content as plain text: paragraphs and line breaks kept, tags dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+def _incoming(status: dict[str, Any], via: str) -> Incoming:
+    account = status.get("account") or {}
+    return Incoming(
+        remote_id=str(status["id"]),
+        author=str(account.get("acct", "")),
+        author_name=str(account.get("display_name") or account.get("acct", "")),
+        text=plain_text(str(status.get("content", ""))),
+        created_at=datetime.fromisoformat(str(status["created_at"]).replace("Z", "+00:00"))
+        .astimezone(UTC)
+        .isoformat(timespec="milliseconds"),
+        url=status.get("url") or status.get("uri"),
+        visibility="direct" if status.get("visibility") == "direct" else "public",
+        in_reply_to=str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None,
+        via=via,
+    )

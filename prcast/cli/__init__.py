@@ -10,7 +10,17 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from prcast import __version__
-from prcast.cli import audit, channels, lists, publish, report, review, schedule, workspace
+from prcast.cli import (
+    audit,
+    channels,
+    conference,
+    lists,
+    publish,
+    report,
+    review,
+    schedule,
+    workspace,
+)
 from prcast.cli.common import Settings, print_error
 from prcast.errors import ExitCode, PrcastError
 
@@ -92,6 +102,7 @@ app.add_typer(channels.app, name="channels")
 app.add_typer(lists.app, name="lists")
 app.add_typer(schedule.app, name="schedule")
 schedule.register(app)
+app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
 report.register(app)
 

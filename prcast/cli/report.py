@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prcast.cli.common import console, print_json, workspace
+from prcast.errors import AuditError
+
+if TYPE_CHECKING:
+    from prcast.workspace import Workspace
 
 
 class Format(StrEnum):
@@ -32,14 +36,26 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--output", "-o", help="Write to this file.")
         ] = None,
         list_runs_: Annotated[bool, typer.Option("--list", help="List the runs instead.")] = False,
+        conference: Annotated[
+            str | None,
+            typer.Option(
+                "--conference",
+                help="Report on a conference instead: transcript, response times, unanswered questions, timeline (HTML).",
+            ),
+        ] = None,
     ) -> None:
         """What went where, when, with which remote ids and URLs; failures with reasons. Built only from the audit log and the state store, and says whether the audit chain verified.
 
         [bold]Example:[/bold] prcast report --format html -o report.html
+
+        [bold]Example:[/bold] prcast report --conference launch --format html -o launch.html
         """
         from prcast import report as core
 
         ws = workspace(ctx)
+        if conference is not None:
+            _conference(ws, conference, fmt, output)
+            return
         if list_runs_:
             runs = core.list_runs(ws)
             if fmt is Format.json:
@@ -65,6 +81,30 @@ def register(app: typer.Typer) -> None:
             console().print(f"Report written to {output}")
         else:
             typer.echo(text, nl=False)
+
+
+def _conference(ws: Workspace, name: str, fmt: Format, output: Path | None) -> None:
+    import json
+
+    from prcast import conference, conference_report
+
+    conf = conference.load(ws, conference.resolve_name(ws, name))
+    rep = conference_report.build(ws, conf)
+    if fmt is Format.json:
+        text = json.dumps(rep.as_dict(), ensure_ascii=False, indent=2) + "\n"
+    elif fmt is Format.html:
+        text = conference_report.to_html(rep)
+    elif fmt is Format.md:
+        text = conference_report.to_markdown(rep)
+    else:
+        text = conference_report.to_text(rep)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console().print(f"Report written to {output}")
+    else:
+        typer.echo(text, nl=False)
+    if not rep.audit_ok:
+        raise AuditError(rep.audit_message)
 
 
 def _print_text(rep: object) -> None:

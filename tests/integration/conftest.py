@@ -89,6 +89,28 @@ def mastodon_server() -> Iterator[str]:
         yield server.base_url
 
 
+#: the accounts of the conference server: the press office and the journalists who ask
+HOST = "press"
+JOURNALISTS = tuple(f"reporter{i}" for i in range(1, 13))
+
+
+@pytest.fixture(scope="session")
+def conference_server() -> Iterator[str]:
+    """mastodon-mock seeded with a press office account and twelve journalists, each with a
+    token (`<name>_token`): the server of the conference tests."""
+    from mastodon_mock.config import SeedAccount, SeedConfig
+    from mastodon_mock.testing.server import MockServer
+
+    accounts = [SeedAccount(username=HOST, display_name="Example Corp Press",
+                            access_token=f"{HOST}_token")]  # fmt: skip
+    accounts += [
+        SeedAccount(username=name, display_name=f"Reporter {name[8:]}", access_token=f"{name}_token")
+        for name in JOURNALISTS
+    ]
+    with MockServer(seed=SeedConfig(accounts=accounts)) as server:
+        yield server.base_url
+
+
 def free_port() -> int:
     import socket
 

@@ -1,0 +1,896 @@
+"""A press conference or expert chat over a microblog: announced in advance, questions taken
+in from mentions, direct messages, replies and the hashtag, answered as replies, closed, and
+reported afterwards.
+
+Every post of a conference (announcement, opening, each answer, closing) goes through the
+delivery engine as a run of its own, so a crash or a second attempt never posts twice: the
+run id comes from the conference, the kind of post, the question and the exact text.
+Questions are kept in the state store with a cursor per channel and source, inserted and
+the cursor moved in one transaction, so a restarted intake neither loses nor repeats one;
+each question is also written to the audit log with its remote id, author and time."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import hashlib
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prcast import clock, limits
+from prcast.audit import AuditLog
+from prcast.channels import open_channel
+from prcast.channels.base import Incoming
+from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
+from prcast.delivery import Event, Outcome, make_plan, record_plan, run_deliveries
+from prcast.errors import InputError, PrcastError, did_you_mean
+from prcast.release import Release
+from prcast.render import (
+    Rendering,
+    effective_limits,
+    environment,
+    render_template,
+    thread_posts,
+)
+from prcast.store import DELIVERED, Store
+from prcast.text.counting import measurer
+from prcast.tomlfile import parse_toml
+from prcast.workspace import Workspace
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conference_state (
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    announced_at TEXT,
+    opened_at TEXT,
+    closed_at TEXT,
+    next_qid INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS conference_posts (
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    qid TEXT NOT NULL DEFAULT '',
+    run_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (name, kind, qid, run_id)
+);
+CREATE TABLE IF NOT EXISTS conference_questions (
+    name TEXT NOT NULL,
+    qid TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    remote_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    author_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    url TEXT,
+    asked_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    via TEXT NOT NULL,
+    private INTEGER NOT NULL,
+    extra TEXT NOT NULL,
+    status TEXT NOT NULL,
+    duplicate_of TEXT,
+    reason TEXT,
+    audited INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, qid),
+    UNIQUE (name, channel, remote_id)
+);
+CREATE TABLE IF NOT EXISTS conference_cursors (
+    name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    source TEXT NOT NULL,
+    cursor TEXT NOT NULL,
+    PRIMARY KEY (name, channel, source)
+);
+"""
+
+#: question statuses
+OPEN, ANSWERED, SKIPPED, DUPLICATE = "open", "answered", "skipped", "duplicate"
+#: conference statuses
+PLANNED, ANNOUNCED, LIVE, CLOSED = "planned", "announced", "live", "closed"
+KINDS = ("announcement", "opening", "closing")
+DEFAULT_TEMPLATES = {k: f"conference/{k}.txt.j2" for k in KINDS}
+FIELDS = {
+    "title",
+    "channels",
+    "hashtag",
+    "start",
+    "end",
+    "timezone",
+    "host",
+    "moderators",
+    "language",
+    "templates",
+}
+
+
+@dataclass(frozen=True)
+class Conference:
+    """A conference definition: conferences/NAME.toml."""
+
+    name: str
+    path: Path
+    title: str
+    channels: tuple[str, ...]
+    hashtag: str  # without the "#"
+    start: datetime  # UTC
+    end: datetime  # UTC
+    zone: str
+    host: str
+    moderators: tuple[str, ...]
+    language: str
+    templates: Mapping[str, str]
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(ZoneInfo(self.zone))
+
+    def error(self, key: str, message: str, hint: str | None = None) -> InputError:
+        return InputError(message, path=self.path, line=self.lines.get(key), hint=hint)
+
+
+def conferences_dir(ws: Workspace) -> Path:
+    return ws.root / "conferences"
+
+
+def names(ws: Workspace) -> list[str]:
+    d = conferences_dir(ws)
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def resolve_name(ws: Workspace, name: str | None) -> str:
+    """The conference meant: `name`, or the only one the workspace has."""
+    known = names(ws)
+    if name:
+        if name.endswith(".toml"):
+            name = Path(name).stem
+        if name not in known:
+            raise InputError(
+                f'no conference "{name}" in {conferences_dir(ws)}{did_you_mean(name, known)}',
+                hint="`prcast conference new NAME` writes one to fill in",
+            )
+        return name
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise InputError(
+            f"no conference defined: {conferences_dir(ws)} has no .toml file",
+            hint="`prcast conference new NAME` writes one to fill in",
+        )
+    raise InputError(
+        f"this workspace has {len(known)} conferences ({', '.join(known)}): say which",
+        hint="add --conference NAME",
+    )
+
+
+def _strings(doc: Any, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise doc.error((key,), f'field "{key}" must be a list of strings, e.g. {key} = ["a", "b"]')
+    return tuple(v.strip() for v in value)
+
+
+def load(ws: Workspace, name: str) -> Conference:
+    """Read and check conferences/NAME.toml; every error names the file and line."""
+    from prcast.release import LANGUAGE_TAG
+    from prcast.schedule import parse_when
+
+    path = conferences_dir(ws) / f"{name}.toml"
+    doc = parse_toml(path.read_text(encoding="utf-8"), path)
+    data = doc.data
+    lines = {k[0]: doc.line_of(k) or 0 for k in doc.lines if len(k) == 1 and isinstance(k[0], str)}
+    for key in data:
+        if key not in FIELDS:
+            raise doc.error(
+                (key,),
+                f'unknown field "{key}"{did_you_mean(key, FIELDS)}',
+                hint=f"fields: {', '.join(sorted(FIELDS))}",
+            )
+    for key in ("title", "channels", "hashtag", "start", "end"):
+        if key not in data:
+            raise InputError(f'missing field "{key}"', path=path, line=1)
+
+    def text(key: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise doc.error((key,), f'field "{key}" must be a non-empty string')
+        return value.strip()
+
+    channels = _strings(doc, "channels", data["channels"])
+    if not channels:
+        raise doc.error(("channels",), 'field "channels" names no channel')
+    config = ws.config
+    for ch in channels:
+        if ch not in config.channels:
+            raise doc.error(
+                ("channels",),
+                f'unknown channel "{ch}"{did_you_mean(ch, config.channels)}',
+                hint=f"channels in channels.toml: {', '.join(config.channels)}",
+            )
+        c = config.channels[ch]
+        if not isinstance(c, MastodonConfig | BlueskyConfig) or c.audience_only:
+            raise doc.error(
+                ("channels",),
+                f'channel "{ch}" ({c.type}) cannot hold a conference: it needs a public '
+                "Mastodon or Bluesky account that can take questions in",
+            )
+    hashtag = text("hashtag").lstrip("#")
+    if not re.fullmatch(r"\w+", hashtag):
+        raise doc.error(("hashtag",), f'hashtag "{hashtag}" may hold only letters, digits and _')
+    zone = text("timezone", "UTC")
+    when: dict[str, datetime] = {}
+    for key in ("start", "end"):
+        raw = data[key]
+        value = raw.isoformat() if isinstance(raw, datetime) else text(key)
+        has_offset = isinstance(raw, datetime) and raw.tzinfo is not None
+        try:
+            when[key], _ = parse_when(value if has_offset else f"{value.replace('T', ' ')} {zone}")
+        except InputError as exc:
+            raise doc.error((key,), exc.detail, exc.hint) from None
+    if when["end"] <= when["start"]:
+        raise doc.error(("end",), "the conference ends before it starts")
+    language = text("language", "en")
+    if not re.fullmatch(LANGUAGE_TAG, language):
+        raise doc.error(("language",), f'"{language}" is not a language tag such as en or de-AT')
+    templates = dict(DEFAULT_TEMPLATES)
+    given = data.get("templates", {})
+    if not isinstance(given, dict):
+        raise doc.error(("templates",), 'field "templates" must be a table: [templates]')
+    for key, value in given.items():
+        if key not in KINDS:
+            raise doc.error(
+                ("templates", key),
+                f'unknown template "{key}"{did_you_mean(key, KINDS)}',
+                hint=f"templates: {', '.join(KINDS)}",
+            )
+        if not isinstance(value, str) or not value.strip():
+            raise doc.error(("templates", key), f'template "{key}" must name a template file')
+        templates[key] = value.strip()
+    return Conference(
+        name=name,
+        path=path,
+        title=text("title"),
+        channels=channels,
+        hashtag=hashtag,
+        start=when["start"],
+        end=when["end"],
+        zone=zone,
+        host=text("host", "our experts"),
+        moderators=_strings(doc, "moderators", data.get("moderators", [])),
+        language=language,
+        templates=templates,
+        lines=lines,
+    )
+
+
+def scaffold(ws: Workspace, name: str, channel: str, start: datetime, zone: str) -> Path:
+    """Write conferences/NAME.toml to fill in."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise InputError(f'"{name}" is not a usable name: letters, digits, ".", "-" and "_"')
+    path = conferences_dir(ws) / f"{name}.toml"
+    if path.exists():
+        raise InputError(f"{path} exists already")
+    local = start.astimezone(ZoneInfo(zone))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'title = "Ask us anything: {name}"\n'
+        f'channels = ["{channel}"]\n'
+        f'hashtag = "{re.sub(r"[^A-Za-z0-9_]", "", name.title())}"\n'
+        f'start = "{local:%Y-%m-%d %H:%M}"\n'
+        f'end = "{local + timedelta(hours=1):%Y-%m-%d %H:%M}"\n'
+        f'timezone = "{zone}"\n'
+        'host = "our experts"\n'
+        "moderators = []\n"
+        'language = "en"\n'
+        "\n"
+        "# the posts' templates; a file of the same name in templates/ overrides the shipped one\n"
+        "[templates]\n" + "".join(f'{k} = "{v}"\n' for k, v in DEFAULT_TEMPLATES.items()),
+        encoding="utf-8",
+    )
+    return path
+
+
+# --- state ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    status: str
+    announced_at: datetime | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+    @property
+    def since(self) -> datetime | None:
+        """Questions count from the first post of the conference on."""
+        moments = [m for m in (self.announced_at, self.opened_at) if m]
+        return min(moments) if moments else None
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    channel: str
+    remote_id: str
+    author: str
+    author_name: str
+    text: str
+    url: str | None
+    asked_at: datetime
+    received_at: datetime
+    via: str
+    private: bool
+    extra: dict[str, str]
+    status: str
+    duplicate_of: str | None
+    reason: str | None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _stamp(moment: datetime | None = None) -> str:
+    return (moment or clock.now()).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Book:
+    """A conference's state in the workspace's state store."""
+
+    def __init__(self, ws: Workspace, conf: Conference) -> None:
+        self.ws, self.conf = ws, conf
+        self.store = Store(ws.store_path)
+        self.db = self.store.db
+        self.db.executescript(SCHEMA)
+        self.db.execute(
+            "INSERT OR IGNORE INTO conference_state (name, status) VALUES (?, ?)",
+            (conf.name, PLANNED),
+        )
+        self.audit = AuditLog(ws.audit_path)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Book:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def state(self) -> State:
+        row = self.db.execute(
+            "SELECT * FROM conference_state WHERE name = ?", (self.conf.name,)
+        ).fetchone()
+        return State(
+            row["status"],
+            _time(row["announced_at"]),
+            _time(row["opened_at"]),
+            _time(row["closed_at"]),
+        )
+
+    def _set_state(self, status: str, column: str, moment: datetime) -> None:
+        assert column in ("announced_at", "opened_at", "closed_at")
+        self.db.execute(
+            f"UPDATE conference_state SET status = ?, {column} = COALESCE({column}, ?) WHERE name = ?",
+            (status, _stamp(moment), self.conf.name),
+        )
+
+    def questions(self, *statuses: str) -> list[Question]:
+        sql = "SELECT * FROM conference_questions WHERE name = ?"
+        args: list[Any] = [self.conf.name]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args += statuses
+        rows = self.db.execute(sql + " ORDER BY asked_at, rowid", args).fetchall()
+        return [_question(r) for r in rows]
+
+    def question(self, qid: str) -> Question:
+        qid = qid.upper() if qid.upper().startswith("Q") else f"Q{qid}"
+        row = self.db.execute(
+            "SELECT * FROM conference_questions WHERE name = ? AND qid = ?", (self.conf.name, qid)
+        ).fetchone()
+        if row is None:
+            raise InputError(
+                f'no question {qid} in conference "{self.conf.name}"',
+                hint="`prcast conference questions` lists them",
+            )
+        return _question(row)
+
+    def posts(self, kind: str, qid: str = "") -> list[str]:
+        """The run ids of a kind of post (an answer: of that question), oldest first."""
+        rows = self.db.execute(
+            "SELECT run_id FROM conference_posts WHERE name = ? AND kind = ? AND qid = ? ORDER BY created_at",
+            (self.conf.name, kind, qid),
+        ).fetchall()
+        return [r["run_id"] for r in rows]
+
+    def all_posts(self) -> list[tuple[str, str, str]]:
+        rows = self.db.execute(
+            "SELECT kind, qid, run_id FROM conference_posts WHERE name = ? ORDER BY created_at",
+            (self.conf.name,),
+        ).fetchall()
+        return [(r["kind"], r["qid"], r["run_id"]) for r in rows]
+
+    def cursors(self, channel: str) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT source, cursor FROM conference_cursors WHERE name = ? AND channel = ?",
+            (self.conf.name, channel),
+        ).fetchall()
+        return {r["source"]: r["cursor"] for r in rows}
+
+
+def _question(r: sqlite3.Row) -> Question:
+    return Question(
+        qid=r["qid"],
+        channel=r["channel"],
+        remote_id=r["remote_id"],
+        author=r["author"],
+        author_name=r["author_name"],
+        text=r["text"],
+        url=r["url"],
+        asked_at=datetime.fromisoformat(r["asked_at"]),
+        received_at=datetime.fromisoformat(r["received_at"]),
+        via=r["via"],
+        private=bool(r["private"]),
+        extra=json.loads(r["extra"]),
+        status=r["status"],
+        duplicate_of=r["duplicate_of"],
+        reason=r["reason"],
+    )
+
+
+# --- posting -------------------------------------------------------------------------------
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_policy(ws: Workspace, text: str, what: str) -> None:
+    """The confidentiality policy applies to everything a conference posts."""
+    from prcast import policy
+
+    rules = policy.load_policy(ws.root)
+    blocking = [f for f in policy.check_text(rules, text) if f.action == "block"]
+    if blocking:
+        AuditLog(ws.audit_path).append(
+            "policy.blocked", what=what, findings=policy.finding_records(blocking)
+        )
+        shown = "\n".join(
+            f"{what}, line {f.line}: {f.action}: {f.rule}: {f.message}" for f in blocking
+        )
+        raise InputError(
+            f"blocked by the confidentiality policy:\n{shown}",
+            hint="reword it; nothing was posted",
+        )
+
+
+def _plan_post(
+    ws: Workspace,
+    conf: Conference,
+    kind: str,
+    text: str,
+    channels: Sequence[str],
+    question: Question | None = None,
+) -> Any:
+    release = Release(
+        id=f"conference-{conf.name}",
+        path=conf.path,
+        title=conf.title,
+        body=text,
+        hashtags=(conf.hashtag,),
+        language=conf.language,
+        sha256=_sha(text),
+    )
+    cached = limits.cached_limits(ws)
+    renderings = []
+    for name in channels:
+        channel = ws.config.channel(name)
+        lim = effective_limits(channel, cached.get(name))
+        measure = measurer(channel.rule, url_length=lim.url_length)
+        fields: dict[str, Any] = {"target": f"{kind}:{question.qid}" if question else kind}
+        body = text
+        if question is not None:
+            fields["reply_to"] = {"remote_id": question.remote_id, "url": question.url or ""}
+            fields["reply_to"].update(question.extra)
+            mention = f"@{question.author} "
+            if question.private:  # answered privately: the adapter addresses the asker
+                fields["recipients"] = (question.author,)
+                lim = replace(lim, max_length=lim.max_length - measure(mention))
+            else:
+                body = mention + text
+        posts = thread_posts(release, channel, body, lim, measure, **fields)
+        renderings.append(Rendering(channel, kind, body, tuple(posts)))
+    return make_plan(release, renderings)
+
+
+def _deliver(
+    ws: Workspace,
+    conf: Conference,
+    kind: str,
+    text: str,
+    channels: Sequence[str],
+    on_event: Callable[[Event], None],
+    question: Question | None = None,
+) -> Outcome:
+    _check_policy(ws, text, f"the {kind}" if question is None else f"the answer to {question.qid}")
+    plan = _plan_post(ws, conf, kind, text, channels, question)
+    for channel in {ws.config.channel(c) for c in channels}:
+        for secret in channel.secrets():
+            secret.resolve()
+    new = record_plan(ws, plan)
+    with Book(ws, conf) as book:
+        book.db.execute(
+            "INSERT OR IGNORE INTO conference_posts VALUES (?, ?, ?, ?, ?)",
+            (conf.name, kind, question.qid if question else "", plan.run_id, _stamp()),
+        )
+    return run_deliveries(ws, plan.run_id, on_event, new_run=new)
+
+
+def render_post(ws: Workspace, conf: Conference, kind: str) -> str:
+    """The text of the announcement, opening or closing post."""
+    env = environment(ws.templates_dir)
+    counts: dict[str, int] = {}
+    with Book(ws, conf) as book:
+        for q in book.questions():
+            counts[q.status] = counts.get(q.status, 0) + 1
+    start, end = conf.local(conf.start), conf.local(conf.end)
+    context = {
+        "conference": conf,
+        "title": conf.title,
+        "hashtag": "#" + conf.hashtag,
+        "host": conf.host,
+        "moderators": conf.moderators,
+        "start": f"{start.day} {start:%B %Y, %H:%M} {start.tzname()}",
+        "start_time": f"{start:%H:%M} {start.tzname()}",
+        "end_time": f"{end:%H:%M} {end.tzname()}",
+        "answered": counts.get(ANSWERED, 0),
+        "questions": sum(v for k, v in counts.items() if k != DUPLICATE),
+    }
+    return render_template(env, conf.templates[kind], context).strip()
+
+
+def announce(
+    ws: Workspace, conf: Conference, on_event: Callable[[Event], None] = lambda e: None
+) -> Outcome:
+    """The advance post inviting questions, with the hashtag."""
+    with Book(ws, conf) as book:
+        state = book.state()
+    if state.status == CLOSED:
+        raise InputError(f'conference "{conf.name}" is closed')
+    outcome = _deliver(
+        ws, conf, "announcement", render_post(ws, conf, "announcement"), conf.channels, on_event
+    )
+    if outcome.ok:
+        with Book(ws, conf) as book:
+            if book.state().status == PLANNED:
+                book._set_state(ANNOUNCED, "announced_at", clock.now())
+            else:
+                book._set_state(book.state().status, "announced_at", clock.now())
+            book.audit.append("conference.announced", conference=conf.name, run=outcome.run_id)
+    return outcome
+
+
+def open_conference(
+    ws: Workspace,
+    conf: Conference,
+    on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    early_reason: str | None = None,
+) -> Outcome:
+    """The opening post, at the start time (before it only with a reason, which is audited)."""
+    now = clock.now()
+    with Book(ws, conf) as book:
+        state = book.state()
+        if state.status == CLOSED:
+            raise InputError(f'conference "{conf.name}" is closed')
+        if now < conf.start:
+            if not early_reason:
+                raise InputError(
+                    f'conference "{conf.name}" starts at {conf.local(conf.start):%Y-%m-%d %H:%M %Z}, '
+                    f"in {_duration(conf.start - now)}: not opened",
+                    hint='to open early anyway: --early --reason "why"',
+                )
+            book.audit.append(
+                "conference.opened_early",
+                conference=conf.name,
+                start=conf.start.isoformat(),
+                reason=early_reason,
+                by=getpass.getuser(),
+            )
+    outcome = _deliver(
+        ws, conf, "opening", render_post(ws, conf, "opening"), conf.channels, on_event
+    )
+    if outcome.ok:
+        with Book(ws, conf) as book:
+            if book.state().status != LIVE:
+                book._set_state(LIVE, "opened_at", clock.now())
+                book.audit.append("conference.opened", conference=conf.name, run=outcome.run_id)
+    return outcome
+
+
+def close_conference(
+    ws: Workspace, conf: Conference, on_event: Callable[[Event], None] = lambda e: None
+) -> Outcome:
+    """A last intake, then the closing post; no question is taken in after it."""
+    with Book(ws, conf) as book:
+        state = book.state()
+    if state.opened_at is None:
+        raise InputError(
+            f'conference "{conf.name}" was never opened', hint="prcast conference open"
+        )
+    if state.status != CLOSED:
+        poll(ws, conf)
+    outcome = _deliver(
+        ws, conf, "closing", render_post(ws, conf, "closing"), conf.channels, on_event
+    )
+    if outcome.ok:
+        with Book(ws, conf) as book:
+            if book.state().status != CLOSED:
+                book._set_state(CLOSED, "closed_at", clock.now())
+                book.audit.append("conference.closed", conference=conf.name, run=outcome.run_id)
+    return outcome
+
+
+# --- intake --------------------------------------------------------------------------------
+
+
+@dataclass
+class Intake:
+    new: list[Question] = field(default_factory=list)
+    duplicates: int = 0
+    #: channel -> why it could not be read this time (rate limit, network)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def _normal(text: str) -> str:
+    """A question's words, for spotting the same question asked twice."""
+    text = re.sub(r"(^|\s)[@#][\w.@-]+", " ", text)
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def _own_ids(ws: Workspace, book: Book) -> set[str]:
+    """The remote ids of the conference's own posts (a reply to one is a question)."""
+    store = book.store
+    ids = set()
+    for _, _, run_id in book.all_posts():
+        ids |= {d.remote_id for d in store.deliveries(run_id) if d.remote_id}
+    return ids
+
+
+def poll(ws: Workspace, conf: Conference) -> Intake:
+    """Take in the questions sent since the last poll, on every channel of the conference.
+    A channel that cannot be read now (rate limit, network) is reported and left for the
+    next poll; its cursor does not move."""
+    result = Intake()
+    with Book(ws, conf) as book:
+        state = book.state()
+        if state.since is None:
+            raise InputError(
+                f'conference "{conf.name}" has not been announced or opened yet: no questions to take in',
+                hint="prcast conference announce (or open)",
+            )
+        if state.status == CLOSED:
+            return result
+        _audit_pending(book)
+        own = _own_ids(ws, book)
+        for name in conf.channels:
+            config = ws.config.channel(name)
+            try:
+                found, cursors, me = asyncio.run(_fetch(ws, config, book.cursors(name), conf))
+            except PrcastError as exc:
+                result.problems[name] = exc.message
+                continue
+            fresh = [
+                i
+                for i in found
+                if i.author.lower() != me.lower()
+                and datetime.fromisoformat(i.created_at) >= state.since - timedelta(seconds=1)
+            ]
+            new, dups = _insert(book, name, fresh, cursors, own)
+            result.new += new
+            result.duplicates += dups
+        _audit_pending(book)
+    return result
+
+
+async def _fetch(
+    ws: Workspace, config: ChannelConfig, cursors: dict[str, str], conf: Conference
+) -> tuple[list[Incoming], dict[str, str], str]:
+    adapter: Any = open_channel(config, ws.root, ws.templates_dir)
+    try:
+        me = cursors.get("account") or await adapter.account()
+        found, moved = await adapter.mentions(cursors, conf.hashtag)
+        return found, {**moved, "account": me}, me
+    finally:
+        await adapter.close()
+
+
+def _insert(
+    book: Book, channel: str, found: list[Incoming], cursors: dict[str, str], own: set[str]
+) -> tuple[list[Question], int]:
+    """Insert new questions and move the cursors in one transaction."""
+    name = book.conf.name
+    new: list[Question] = []
+    dups = 0
+    received = _stamp()
+    with book.store.transaction() as db:
+        known = {
+            (r["author"], _normal(r["text"])): r["qid"]
+            for r in db.execute(
+                "SELECT author, text, qid FROM conference_questions WHERE name = ? AND status != ?",
+                (name, DUPLICATE),
+            )
+        }
+        for item in sorted(found, key=lambda i: i.created_at):
+            exists = db.execute(
+                "SELECT 1 FROM conference_questions WHERE name = ? AND channel = ? AND remote_id = ?",
+                (name, channel, item.remote_id),
+            ).fetchone()
+            if exists:
+                continue
+            (number,) = db.execute(
+                "SELECT next_qid FROM conference_state WHERE name = ?", (name,)
+            ).fetchone()
+            db.execute(
+                "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?", (name,)
+            )
+            qid = f"Q{number}"
+            via = "reply" if item.in_reply_to in own and item.via != "direct" else item.via
+            original = known.get((item.author, _normal(item.text)))
+            status = DUPLICATE if original else OPEN
+            dups += bool(original)
+            db.execute(
+                "INSERT INTO conference_questions (name, qid, channel, remote_id, author, author_name, "
+                "text, url, asked_at, received_at, via, private, extra, status, duplicate_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, qid, channel, item.remote_id, item.author, item.author_name, item.text,
+                 item.url, item.created_at, received, via, item.visibility == "direct",
+                 json.dumps(item.extra), status, original),
+            )  # fmt: skip
+            if not original:
+                known[(item.author, _normal(item.text))] = qid
+                new.append(book.question(qid))
+        for source, cursor in cursors.items():
+            db.execute(
+                "INSERT INTO conference_cursors VALUES (?, ?, ?, ?) ON CONFLICT (name, channel, source) "
+                "DO UPDATE SET cursor = excluded.cursor",
+                (name, channel, source, cursor),
+            )
+    return new, dups
+
+
+def _audit_pending(book: Book) -> None:
+    """Write the questions not yet in the audit log to it (after a crash: again, at worst;
+    the report counts a question once by its id)."""
+    rows = book.db.execute(
+        "SELECT * FROM conference_questions WHERE name = ? AND audited = 0 ORDER BY rowid",
+        (book.conf.name,),
+    ).fetchall()
+    if not rows:
+        return
+    book.audit.append_many(
+        [
+            (
+                "conference.question",
+                {
+                    "conference": book.conf.name,
+                    "qid": r["qid"],
+                    "channel": r["channel"],
+                    "remote_id": r["remote_id"],
+                    "author": r["author"],
+                    "asked_at": r["asked_at"],
+                    "via": r["via"],
+                    "private": bool(r["private"]),
+                    "text": r["text"],
+                    "url": r["url"],
+                    "duplicate_of": r["duplicate_of"],
+                },
+            )
+            for r in rows
+        ]
+    )
+    book.db.executemany(
+        "UPDATE conference_questions SET audited = 1 WHERE name = ? AND qid = ?",
+        [(book.conf.name, r["qid"]) for r in rows],
+    )
+
+
+# --- answering -----------------------------------------------------------------------------
+
+
+def answer(
+    ws: Workspace,
+    conf: Conference,
+    qid: str,
+    text: str,
+    on_event: Callable[[Event], None] = lambda e: None,
+) -> Outcome:
+    """Post `text` as a reply to the question (threaded when long); private questions are
+    answered privately. An answer already under way is finished, never posted twice."""
+    text = text.strip()
+    if not text:
+        raise InputError("the answer is empty")
+    with Book(ws, conf) as book:
+        q = book.question(qid)
+        if book.state().status == CLOSED:
+            raise InputError(f'conference "{conf.name}" is closed: no more answers')
+        if q.status == DUPLICATE:
+            raise InputError(f"{q.qid} repeats {q.duplicate_of}: answer {q.duplicate_of}")
+        earlier = book.posts("answer", q.qid)
+        plan_id = _plan_post(ws, conf, "answer", text, [q.channel], q).run_id
+        for run_id in earlier:
+            if run_id == plan_id:
+                continue
+            rows = book.store.deliveries(run_id)
+            if any(r.status != "failed" and r.status != "planned" for r in rows):
+                raise InputError(
+                    f"{q.qid} has an answer already (run {run_id}): not answered again",
+                    hint=f"`prcast resume {run_id}` finishes it if it was cut off",
+                )
+    outcome = _deliver(ws, conf, "answer", text, [q.channel], on_event, q)
+    if outcome.ok:
+        with Book(ws, conf) as book:
+            book.db.execute(
+                "UPDATE conference_questions SET status = ?, reason = NULL WHERE name = ? AND qid = ?",
+                (ANSWERED, conf.name, q.qid),
+            )
+            book.audit.append(
+                "conference.answered", conference=conf.name, qid=q.qid, run=outcome.run_id
+            )
+    return outcome
+
+
+def skip(ws: Workspace, conf: Conference, qid: str, reason: str) -> Question:
+    """Mark a question as not to be answered, with the reason (audited)."""
+    if not reason.strip():
+        raise InputError("say why the question is skipped: --reason TEXT")
+    with Book(ws, conf) as book:
+        q = book.question(qid)
+        if q.status == ANSWERED:
+            raise InputError(f"{q.qid} is answered already")
+        book.db.execute(
+            "UPDATE conference_questions SET status = ?, reason = ? WHERE name = ? AND qid = ?",
+            (SKIPPED, reason.strip(), conf.name, q.qid),
+        )
+        book.audit.append(
+            "conference.skipped",
+            conference=conf.name,
+            qid=q.qid,
+            reason=reason.strip(),
+            by=getpass.getuser(),
+        )
+        return book.question(q.qid)
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def time_left(conf: Conference, now: datetime | None = None) -> str:
+    now = now or clock.now()
+    if now < conf.start:
+        return f"starts in {_duration(conf.start - now)}"
+    if now < conf.end:
+        return f"{_duration(conf.end - now)} left"
+    return f"over by {_duration(now - conf.end)}"
+
+
+def answer_runs(book: Book) -> dict[str, str]:
+    """qid -> the run of its delivered answer."""
+    runs: dict[str, str] = {}
+    for kind, qid, run_id in book.all_posts():
+        if kind == "answer" and all(
+            r.status == DELIVERED for r in book.store.deliveries(run_id) if r.part
+        ):
+            runs[qid] = run_id
+    return runs

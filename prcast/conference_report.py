@@ -1,0 +1,436 @@
+"""The post-event report of a conference: transcript, unanswered questions, statistics, an
+SVG timeline (HTML), and whether the audit chain verified for the period it covers.
+
+Built from the state store and the audit log only; every question and answer of the
+report is looked up in the audit log, and the report says how many were found there."""
+
+from __future__ import annotations
+
+import html
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prcast.audit import AuditLog
+from prcast.conference import (
+    ANSWERED,
+    DUPLICATE,
+    OPEN,
+    SKIPPED,
+    Book,
+    Conference,
+    Question,
+    answer_runs,
+)
+from prcast.errors import AuditError
+from prcast.store import DELIVERED
+from prcast.workspace import Workspace
+
+
+@dataclass
+class Entry:
+    """One question of the transcript, with its answer."""
+
+    qid: str
+    channel: str
+    author: str
+    author_name: str
+    via: str
+    private: bool
+    question: str
+    asked_at: str
+    question_url: str | None
+    question_id: str
+    status: str
+    answer: str | None = None
+    answered_at: str | None = None
+    #: seconds from when the question could be answered (asked, or the opening if asked
+    #: before it) to the answer's first post
+    latency_seconds: float | None = None
+    answer_ids: list[str] = field(default_factory=list)
+    answer_urls: list[str] = field(default_factory=list)
+    reason: str | None = None
+    duplicate_of: str | None = None
+
+
+@dataclass
+class ConferenceReport:
+    name: str
+    title: str
+    zone: str
+    start: str
+    end: str
+    announced_at: str | None
+    opened_at: str | None
+    closed_at: str | None
+    status: str
+    entries: list[Entry]
+    stats: dict[str, Any]
+    audit_ok: bool
+    audit_message: str
+    posts: list[dict[str, Any]]
+
+    @property
+    def answered(self) -> list[Entry]:
+        return [e for e in self.entries if e.status == ANSWERED]
+
+    @property
+    def unanswered(self) -> list[Entry]:
+        return [e for e in self.entries if e.status in (OPEN, SKIPPED)]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["unanswered"] = [e.qid for e in self.unanswered]
+        return data
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    """The p-th percentile (nearest rank) of `values`."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def build(ws: Workspace, conf: Conference) -> ConferenceReport:
+    with Book(ws, conf) as book:
+        state = book.state()
+        questions = book.questions()
+        answers = answer_runs(book)
+        posts_runs = book.all_posts()
+        deliveries = {run_id: book.store.deliveries(run_id) for _, _, run_id in posts_runs}
+    log = AuditLog(ws.audit_path)
+    try:
+        verified = log.verify()
+        chain_ok, chain = True, f"audit chain verified ({verified.records} records)"
+    except AuditError as exc:
+        chain_ok, chain = False, f"AUDIT CHAIN BROKEN: {exc}"
+    run_ids = {run_id for _, _, run_id in posts_runs}
+    audited_questions: set[str] = set()
+    succeeded: dict[str, str] = {}  # delivery key -> when the service took it
+    first = last = None
+    for rec in log.records():
+        mine = rec.get("conference") == conf.name or rec.get("run") in run_ids
+        if not mine:
+            continue
+        first = first or rec
+        last = rec
+        if rec["type"] == "conference.question":
+            audited_questions.add(f"{rec['channel']}\x00{rec['remote_id']}")
+        elif rec["type"] == "delivery.succeeded":
+            succeeded[rec["key"]] = rec["ts"]
+    opened = state.opened_at
+    entries = []
+    for q in questions:
+        entry = _entry(q)
+        run_id = answers.get(q.qid)
+        if run_id:
+            parts = sorted((d for d in deliveries[run_id] if d.part), key=lambda d: d.part)
+            entry.answer = _answer_text(parts)
+            first_part = parts[0]
+            entry.answered_at = succeeded.get(first_part.key, first_part.updated_at)
+            since = max(q.asked_at, opened) if opened else q.asked_at
+            entry.latency_seconds = round(
+                (datetime.fromisoformat(entry.answered_at) - since).total_seconds(), 1
+            )
+            entry.answer_ids = [d.remote_id or "" for d in parts]
+            entry.answer_urls = [d.url or "" for d in parts]
+        entries.append(entry)
+    posts = []
+    for kind, qid, run_id in posts_runs:
+        for d in deliveries[run_id]:
+            if d.part and d.status == DELIVERED:
+                posts.append({"kind": kind, "qid": qid, "channel": d.channel, "part": d.part,
+                              "remote_id": d.remote_id, "url": d.url,
+                              "at": succeeded.get(d.key, d.updated_at)})  # fmt: skip
+    counted = [e for e in entries if e.status != DUPLICATE]
+    latencies = [e.latency_seconds for e in entries if e.latency_seconds is not None]
+    window_start = opened or conf.start
+    window_end = state.closed_at or conf.end
+    minutes = max((window_end - window_start).total_seconds() / 60, 1 / 60)
+    during = [
+        e for e in counted if window_start <= datetime.fromisoformat(e.asked_at) <= window_end
+    ]
+    stats = {
+        "questions": len(counted),
+        "answered": sum(1 for e in counted if e.status == ANSWERED),
+        "skipped": sum(1 for e in counted if e.status == SKIPPED),
+        "unanswered": sum(1 for e in counted if e.status == OPEN),
+        "duplicates": len(entries) - len(counted),
+        "before_opening": sum(
+            1 for e in counted if opened and datetime.fromisoformat(e.asked_at) < opened
+        ),
+        "private": sum(1 for e in counted if e.private),
+        "participants": len({(e.channel, e.author) for e in entries}),
+        "questions_per_minute": round(len(during) / minutes, 2),
+        "median_response_seconds": round(statistics.median(latencies), 1) if latencies else None,
+        "p90_response_seconds": _percentile(latencies, 90),
+        "minutes": round(minutes, 1),
+    }
+    in_log = sum(1 for q in questions if f"{q.channel}\x00{q.remote_id}" in audited_questions)
+    answers_in_log = sum(
+        1
+        for e in entries
+        if e.status == ANSWERED
+        and all(d.key in succeeded for d in deliveries[answers[e.qid]] if d.part)
+    )
+    period = (
+        f"records {first['seq']}-{last['seq']}, {first['ts'][:19]} to {last['ts'][:19]} UTC"
+        if first and last
+        else "no records"
+    )
+    audit_ok = chain_ok and in_log == len(questions) and answers_in_log == stats["answered"]
+    audit_message = (
+        f"{chain}; this conference: {period}; {in_log} of {len(questions)} questions and "
+        f"{answers_in_log} of {stats['answered']} answers found in it"
+    )
+    return ConferenceReport(
+        name=conf.name,
+        title=conf.title,
+        zone=conf.zone,
+        start=conf.start.isoformat(),
+        end=conf.end.isoformat(),
+        announced_at=state.announced_at.isoformat() if state.announced_at else None,
+        opened_at=opened.isoformat() if opened else None,
+        closed_at=state.closed_at.isoformat() if state.closed_at else None,
+        status=state.status,
+        entries=entries,
+        stats=stats,
+        audit_ok=audit_ok,
+        audit_message=audit_message,
+        posts=posts,
+    )
+
+
+def _entry(q: Question) -> Entry:
+    return Entry(
+        qid=q.qid,
+        channel=q.channel,
+        author=q.author,
+        author_name=q.author_name,
+        via=q.via,
+        private=q.private,
+        question=q.text,
+        asked_at=q.asked_at.isoformat(),
+        question_url=q.url,
+        question_id=q.remote_id,
+        status=q.status,
+        reason=q.reason,
+        duplicate_of=q.duplicate_of,
+    )
+
+
+def _answer_text(parts: list[Any]) -> str:
+    texts = [str(d.post.get("text", "")) for d in parts]
+    return "\n".join(texts)
+
+
+def _clock(iso: str | None, zone: str) -> str:
+    if not iso:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)).strftime("%H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    m, s = divmod(round(value), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def _stats_lines(r: ConferenceReport) -> list[str]:
+    s = r.stats
+    return [
+        f"Questions: {s['questions']} ({s['before_opening']} before the opening, {s['private']} by "
+        f"direct message), {s['duplicates']} repeated questions set aside",
+        f"Answered: {s['answered']}, skipped: {s['skipped']}, unanswered: {s['unanswered']}",
+        f"Participants: {s['participants']}; questions per minute while open: {s['questions_per_minute']}",
+        f"Response time: median {_seconds(s['median_response_seconds'])}, "
+        f"90th percentile {_seconds(s['p90_response_seconds'])}",
+    ]
+
+
+def _when(r: ConferenceReport) -> str:
+    return (
+        f"{_day(r.start, r.zone)} {_clock(r.start, r.zone)}-{_clock(r.end, r.zone)} {r.zone}; "
+        f"opened {_clock(r.opened_at, r.zone)}, closed {_clock(r.closed_at, r.zone)}"
+    )
+
+
+def _day(iso: str, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d")
+
+
+def to_text(r: ConferenceReport) -> str:
+    out = [f"Conference report: {r.title} ({r.name})", _when(r), *_stats_lines(r), ""]
+    for e in r.entries:
+        if e.status == DUPLICATE:
+            continue
+        private = " (direct message)" if e.private else ""
+        out.append(f"{e.qid} {_clock(e.asked_at, r.zone)} @{e.author}{private}: {e.question}")
+        if e.question_url:
+            out.append(f"    question: {e.question_url}")
+        if e.status == ANSWERED:
+            out.append(
+                f"  -> {_clock(e.answered_at, r.zone)} (after {_seconds(e.latency_seconds)}): {e.answer}"
+            )
+            out += [f"    answer: {u}" for u in e.answer_urls if u]
+        elif e.status == SKIPPED:
+            out.append(f"  -> skipped: {e.reason}")
+        else:
+            out.append("  -> not answered")
+    out += ["", ("Audit: " if r.audit_ok else "AUDIT PROBLEM: ") + r.audit_message]
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def _md_link(label: str, url: str | None) -> str:
+    return f"[{label}]({url})" if url else label
+
+
+def to_markdown(r: ConferenceReport) -> str:
+    out = [f"# Conference report: {r.title}", "", f"*{_when(r)}*", ""]
+    out += [f"- {line}" for line in _stats_lines(r)]
+    out += ["", "## Transcript", "",
+            "| # | Asked | Asker | Question | Answered | After | Answer |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for e in r.answered:
+        links = " ".join(_md_link(f"post {i}", u) for i, u in enumerate(e.answer_urls, 1))
+        out.append(
+            f"| {e.qid} | {_md_link(_clock(e.asked_at, r.zone), e.question_url)} | @{_md(e.author)} "
+            f"| {_md(e.question)} | {_clock(e.answered_at, r.zone)} | {_seconds(e.latency_seconds)} "
+            f"| {_md(e.answer or '')} {links} |"
+        )
+    out += ["", "## Not answered", ""]
+    if not r.unanswered:
+        out.append("Every question was answered.")
+    for e in r.unanswered:
+        why = f"skipped: {e.reason}" if e.status == SKIPPED else "open"
+        out.append(
+            f"- {e.qid} {_md_link(_clock(e.asked_at, r.zone), e.question_url)} @{e.author}: "
+            f"{_md(e.question)} ({_md(why)})"
+        )
+    out += ["", "## Audit", "", ("" if r.audit_ok else "**PROBLEM:** ") + r.audit_message, ""]
+    return "\n".join(out)
+
+
+def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> str:
+    """Questions (top row) and answers (bottom row) over the conference, each answer joined
+    to its question; the opening and closing as vertical lines; a tick every 10 minutes."""
+    e = html.escape
+    moments = [datetime.fromisoformat(x.asked_at) for x in r.entries]
+    moments += [datetime.fromisoformat(x.answered_at) for x in r.entries if x.answered_at]
+    for bound in (r.opened_at, r.closed_at):
+        if bound:
+            moments.append(datetime.fromisoformat(bound))
+    start = min(moments, default=datetime.fromisoformat(r.start))
+    end = max(moments, default=datetime.fromisoformat(r.end))
+    span = max((end - start).total_seconds(), 60.0)
+    left, right, q_y, a_y = 70, width - 20, 60, 130
+
+    def x(iso: str) -> float:
+        return round(
+            left + (right - left) * (datetime.fromisoformat(iso) - start).total_seconds() / span, 1
+        )
+
+    parts = [
+        f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" aria-labelledby="timeline-title">',
+        f'<title id="timeline-title">Questions and answers over time: {e(r.title)}</title>',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>',
+        f'<text x="8" y="{q_y + 4}" font-size="12">Questions</text>',
+        f'<text x="8" y="{a_y + 4}" font-size="12">Answers</text>',
+        f'<line x1="{left}" y1="{height - 30}" x2="{right}" y2="{height - 30}" stroke="#999"/>',
+    ]
+    step = timedelta(minutes=10 if span > 1200 else 1 if span < 600 else 5)
+    tick = start.replace(second=0, microsecond=0)
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(r.zone)
+    while tick <= end:
+        if tick >= start:
+            tx = x(tick.isoformat())
+            parts.append(
+                f'<line x1="{tx}" y1="{height - 34}" x2="{tx}" y2="{height - 26}" stroke="#999"/>'
+                f'<text x="{tx}" y="{height - 12}" font-size="11" text-anchor="middle">'
+                f"{tick.astimezone(zone):%H:%M}</text>"
+            )
+        tick += step
+    for label, bound in (("opened", r.opened_at), ("closed", r.closed_at)):
+        if bound:
+            bx = x(bound)
+            parts.append(
+                f'<line class="{label}" x1="{bx}" y1="20" x2="{bx}" y2="{height - 30}" '
+                f'stroke="#555" stroke-dasharray="4 3"/><text x="{bx + 3}" y="16" font-size="11">{label}</text>'
+            )
+    colour = {ANSWERED: "#2a7", SKIPPED: "#999", OPEN: "#d33", DUPLICATE: "#ccc"}
+    for entry in r.entries:
+        qx = x(entry.asked_at)
+        if entry.answered_at:
+            ax = x(entry.answered_at)
+            parts.append(
+                f'<line x1="{qx}" y1="{q_y}" x2="{ax}" y2="{a_y}" stroke="#2a7" stroke-opacity=".4"/>'
+                f'<rect class="answer" x="{ax - 4}" y="{a_y - 4}" width="8" height="8" fill="#2a7">'
+                f"<title>{e(entry.qid)} answered {_clock(entry.answered_at, r.zone)}</title></rect>"
+            )
+        parts.append(
+            f'<circle class="question {e(entry.status)}" cx="{qx}" cy="{q_y}" r="5" '
+            f'fill="{colour.get(entry.status, "#d33")}"><title>{e(entry.qid)} @{e(entry.author)} '
+            f"{_clock(entry.asked_at, r.zone)}: {e(entry.question[:120])}</title></circle>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def to_html(r: ConferenceReport) -> str:
+    e = html.escape
+
+    def link(label: str, url: str | None) -> str:
+        return f'<a href="{e(url)}">{e(label)}</a>' if url else e(label)
+
+    rows = []
+    for x in r.answered:
+        answer_links = " ".join(link(f"post {i}", u) for i, u in enumerate(x.answer_urls, 1))
+        rows.append(
+            f'<tr id="{e(x.qid)}"><td>{e(x.qid)}</td><td>{link(_clock(x.asked_at, r.zone), x.question_url)}</td>'
+            f"<td>@{e(x.author)}{' (DM)' if x.private else ''}</td><td>{e(x.question)}</td>"
+            f"<td>{_clock(x.answered_at, r.zone)}</td><td>{_seconds(x.latency_seconds)}</td>"
+            f"<td>{e(x.answer or '')}<br>{answer_links}</td></tr>"
+        )
+    open_rows = "\n".join(
+        f'<li id="{e(x.qid)}">{e(x.qid)} {link(_clock(x.asked_at, r.zone), x.question_url)} @{e(x.author)}: '
+        f"{e(x.question)} <em>({e('skipped: ' + (x.reason or '') if x.status == SKIPPED else 'open')})</em></li>"
+        for x in r.unanswered
+    )
+    stats = "\n".join(f"<li>{e(line)}</li>" for line in _stats_lines(r))
+    audit_class = "ok" if r.audit_ok else "broken"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Conference report: {e(r.title)}</title>
+<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2rem;max-width:70rem}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}}
+.broken{{color:#b00;font-weight:bold}}.ok{{color:#070}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}</style></head><body>
+<h1>Conference report: {e(r.title)}</h1>
+<p>{e(_when(r))}</p>
+<ul>{stats}</ul>
+<h2>Timeline</h2>
+{timeline_svg(r)}
+<h2>Transcript</h2>
+<table><thead><tr><th>#</th><th>Asked</th><th>Asker</th><th>Question</th><th>Answered</th><th>After</th><th>Answer</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<h2>Not answered</h2>
+<ul>{open_rows or "<li>Every question was answered.</li>"}</ul>
+<h2>Audit</h2>
+<p class="{audit_class}">{e(r.audit_message)}</p>
+</body></html>
+"""
