@@ -28,7 +28,7 @@ from prcast import clock, limits
 from prcast.audit import AuditLog
 from prcast.channels import open_channel
 from prcast.channels.base import Incoming
-from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
+from prcast.config import ChannelConfig, MastodonConfig
 from prcast.delivery import Event, Outcome, make_plan, record_plan, run_deliveries
 from prcast.errors import InputError, PrcastError, did_you_mean
 from prcast.release import Release
@@ -214,11 +214,11 @@ def load(ws: Workspace, name: str) -> Conference:
                 hint=f"channels in channels.toml: {', '.join(config.channels)}",
             )
         c = config.channels[ch]
-        if not isinstance(c, MastodonConfig | BlueskyConfig) or c.audience_only:
+        if not isinstance(c, MastodonConfig) or c.audience_only:
             raise doc.error(
                 ("channels",),
                 f'channel "{ch}" ({c.type}) cannot hold a conference: it needs a public '
-                "Mastodon or Bluesky account that can take questions in",
+                "Mastodon account that can take questions in (Bluesky intake is not built yet)",
             )
     hashtag = text("hashtag").lstrip("#")
     if not re.fullmatch(r"\w+", hashtag):
@@ -564,15 +564,14 @@ def announce(
         state = book.state()
     if state.status == CLOSED:
         raise InputError(f'conference "{conf.name}" is closed')
+    started = clock.now()  # questions count from the moment the post was on its way
     outcome = _deliver(
         ws, conf, "announcement", render_post(ws, conf, "announcement"), conf.channels, on_event
     )
     if outcome.ok:
         with Book(ws, conf) as book:
-            if book.state().status == PLANNED:
-                book._set_state(ANNOUNCED, "announced_at", clock.now())
-            else:
-                book._set_state(book.state().status, "announced_at", clock.now())
+            status = book.state().status
+            book._set_state(ANNOUNCED if status == PLANNED else status, "announced_at", started)
             book.audit.append("conference.announced", conference=conf.name, run=outcome.run_id)
     return outcome
 
@@ -604,13 +603,14 @@ def open_conference(
                 reason=early_reason,
                 by=getpass.getuser(),
             )
+    started = clock.now()
     outcome = _deliver(
         ws, conf, "opening", render_post(ws, conf, "opening"), conf.channels, on_event
     )
     if outcome.ok:
         with Book(ws, conf) as book:
             if book.state().status != LIVE:
-                book._set_state(LIVE, "opened_at", clock.now())
+                book._set_state(LIVE, "opened_at", started)
                 book.audit.append("conference.opened", conference=conf.name, run=outcome.run_id)
     return outcome
 
@@ -691,7 +691,7 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
                 i
                 for i in found
                 if i.author.lower() != me.lower()
-                and datetime.fromisoformat(i.created_at) >= state.since - timedelta(seconds=1)
+                and datetime.fromisoformat(i.created_at) >= state.since
             ]
             new, dups = _insert(book, name, fresh, cursors, own)
             result.new += new

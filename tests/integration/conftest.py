@@ -104,11 +104,31 @@ def conference_server() -> Iterator[str]:
     accounts = [SeedAccount(username=HOST, display_name="Example Corp Press",
                             access_token=f"{HOST}_token")]  # fmt: skip
     accounts += [
-        SeedAccount(username=name, display_name=f"Reporter {name[8:]}", access_token=f"{name}_token")
+        SeedAccount(
+            username=name, display_name=f"Reporter {name[8:]}", access_token=f"{name}_token"
+        )
         for name in JOURNALISTS
     ]
     with MockServer(seed=SeedConfig(accounts=accounts)) as server:
         yield server.base_url
+
+
+@pytest.fixture
+def conf_ws(ws: Workspace, conference_server: str, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A workspace with the press office's account as channel "masto" and a policy that
+    blocks one code name."""
+    monkeypatch.setenv("PRCAST_MASTODON_TOKEN", f"{HOST}_token")
+    add_channel(
+        ws,
+        f"""
+[channels.masto]
+type = "mastodon"
+instance = "{conference_server}"
+token = "env:PRCAST_MASTODON_TOKEN"
+""",
+    )
+    (ws.root / "policy.toml").write_text('blocked_terms = ["Project Falcon"]\n', encoding="utf-8")
+    return ws
 
 
 def free_port() -> int:
