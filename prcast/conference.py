@@ -28,7 +28,7 @@ from prcast import clock, limits
 from prcast.audit import AuditLog
 from prcast.channels import open_channel
 from prcast.channels.base import Incoming
-from prcast.config import ChannelConfig, MastodonConfig
+from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
 from prcast.delivery import Event, Outcome, make_plan, record_plan, run_deliveries
 from prcast.errors import InputError, PrcastError, did_you_mean
 from prcast.release import Release
@@ -214,11 +214,11 @@ def load(ws: Workspace, name: str) -> Conference:
                 hint=f"channels in channels.toml: {', '.join(config.channels)}",
             )
         c = config.channels[ch]
-        if not isinstance(c, MastodonConfig) or c.audience_only:
+        if not isinstance(c, MastodonConfig | BlueskyConfig) or c.audience_only:
             raise doc.error(
                 ("channels",),
                 f'channel "{ch}" ({c.type}) cannot hold a conference: it needs a public '
-                "Mastodon account that can take questions in (Bluesky intake is not built yet)",
+                "Mastodon or Bluesky account that can take questions in",
             )
     hashtag = text("hashtag").lstrip("#")
     if not re.fullmatch(r"\w+", hashtag):

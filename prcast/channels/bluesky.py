@@ -4,15 +4,17 @@ is recognised instead of doubled."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import mimetypes
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from prcast import __version__
-from prcast.channels.base import ChannelError, Post, RateState, Receipt, check
+from prcast.channels.base import ChannelError, Incoming, Post, RateState, Receipt, check
 from prcast.config import BlueskyConfig
 from prcast.text.facets import facets, spans
 
@@ -186,6 +188,61 @@ class BlueskyChannel:
         body = check(r, self.name, "posting (createRecord)").json()
         return self._receipt(body["uri"], body["cid"], rkey, reply_to, duplicate=False)
 
+    async def account(self) -> str:
+        """The handle of the account."""
+        return str((await self._login())["handle"])
+
+    async def _newest_first(
+        self, nsid: str, key: str, since: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Items of a newest-first listing (listNotifications, searchPosts) down to `since`
+        (an indexedAt time; items at it are read again, the store knows them by uri)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            if (wait := self.rate.wait(time.time())) > 0:
+                await asyncio.sleep(min(wait, 60.0))
+            query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
+            r = check(await self._call("GET", nsid, nsid, params=query), self.name, nsid)
+            body = r.json()
+            page = body.get(key, [])
+            fresh = [i for i in page if str(i.get("indexedAt", "")) >= since]
+            items += fresh
+            cursor = body.get("cursor")
+            if not cursor or len(fresh) < len(page) or not page:
+                return items
+
+    async def mentions(
+        self, cursors: dict[str, str], hashtag: str | None = None
+    ) -> tuple[list[Incoming], dict[str, str]]:
+        """Posts addressed to this account since `cursors`: mentions, replies and quotes
+        (app.bsky.notification.listNotifications, served by the AppView through the PDS)
+        and, with `hashtag`, the posts that carry it (app.bsky.feed.searchPosts). Bluesky's
+        direct messages live in a separate chat service and are not read."""
+        cursors = dict(cursors)
+        found: dict[str, Incoming] = {}
+        notes = await self._newest_first(
+            "app.bsky.notification.listNotifications",
+            "notifications",
+            cursors.get("notifications", ""),
+            {"reasons": ["mention", "reply", "quote"]},
+        )
+        for note in notes:
+            found.setdefault(note["uri"], _incoming(note, note.get("reason", "mention")))
+        if notes:
+            cursors["notifications"] = max(str(n["indexedAt"]) for n in notes)
+        if hashtag:
+            since = cursors.get("tag", "")
+            params: dict[str, Any] = {"q": f"#{hashtag}", "sort": "latest"}
+            if since:
+                params["since"] = since
+            posts = await self._newest_first("app.bsky.feed.searchPosts", "posts", since, params)
+            for post in posts:
+                found.setdefault(post["uri"], _incoming(post, "hashtag"))
+            if posts:
+                cursors["tag"] = max(str(p["indexedAt"]) for p in posts)
+        return sorted(found.values(), key=lambda i: i.created_at), cursors
+
     async def close(self) -> None:
         await self._client.aclose()
 
@@ -198,3 +255,27 @@ def _error(response: httpx.Response) -> str:
 
 
 __all__ = ["BlueskyChannel", "ChannelError", "record_key", "tid"]
+
+
+def _incoming(item: dict[str, Any], via: str) -> Incoming:
+    """A notification or post view as an Incoming question."""
+    record = item.get("record") or {}
+    author = item.get("author") or {}
+    uri = str(item["uri"])
+    reply = record.get("reply") or {}
+    root = reply.get("root") or {"uri": uri, "cid": item["cid"]}
+    created = str(record.get("createdAt") or item.get("indexedAt"))
+    return Incoming(
+        remote_id=uri,
+        author=str(author.get("handle", "")),
+        author_name=str(author.get("displayName") or author.get("handle", "")),
+        text=str(record.get("text", "")),
+        created_at=datetime.fromisoformat(created.replace("Z", "+00:00"))
+        .astimezone(UTC)
+        .isoformat(timespec="milliseconds"),
+        url=f"https://bsky.app/profile/{author.get('handle', '')}/post/{uri.rsplit('/', 1)[-1]}",
+        visibility="public",
+        in_reply_to=(reply.get("parent") or {}).get("uri"),
+        via="mention" if via == "quote" else via,
+        extra={"cid": str(item["cid"]), "root_uri": str(root["uri"]), "root_cid": str(root["cid"])},
+    )

