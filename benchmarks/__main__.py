@@ -49,11 +49,9 @@ def main() -> None:
     sections.append(("Email fan-out", email_fanout.report(fan),
                      verdict(ok, "prcast sends about as fast as a bare SMTP loop.", FANOUT_SHORT)))  # fmt: skip
 
-    rate = rate_limited_posting.run(60 if quick else 200, 10)
+    rate = rate_limited_posting.run(60 if quick else 200, 10, runs)
     ok = rate["ratio"] <= 1.10 and rate["429s"] == 0
-    lines = [f"{rate['posts']:.0f} posts at {rate['rate']:.0f}/s: wall {rate['wall']:.2f} s, theoretical minimum "
-             f"{rate['minimum']:.2f} s (posts/rate), ratio {rate['ratio']:.3f}, 429 answers {rate['429s']:.0f}"]  # fmt: skip
-    sections.append(("Rate-limited posting", lines, verdict(
+    sections.append(("Rate-limited posting", rate_limited_posting.report(rate), verdict(
         ok, "prcast paces from the server's rate-limit headers, spreading what is left of each window; the ratio "
         "is under 1 because the first, partial window is used in full.",
         "prcast's pacing from the rate-limit headers did not keep up here.")))  # fmt: skip
@@ -75,7 +73,7 @@ def main() -> None:
         start["ratio"] <= 1.0, "the CLI imports each command's modules only when it runs.",
         "start-up is slower than toot's.")))  # fmt: skip
 
-    scale = scaling.run([1, 10, 50] if quick else [1, 10, 100, 1000])
+    scale = scaling.run([1, 10, 50] if quick else [1, 10, 100, 1000], runs)
     growth = scale[-1]["per_release_ms"] / scale[1]["per_release_ms"]
     sections.append(("Scaling", scaling.report(scale), verdict(
         growth <= 1.5, "time per release stays flat from 10 releases to the largest size (the single release "
@@ -85,8 +83,7 @@ def main() -> None:
 
     out = [f"# Benchmark results\n\nMeasured {datetime.date.today().isoformat()} in one run of "
            f"`python -m benchmarks{' --quick' if quick else ''}` on {machine()}. Each figure is the median "
-           f"of {runs} runs with min-max (start-up: {3 if quick else 10} runs; rate-limited posting and scaling: "
-           "one run per size), beside its baseline measured "
+           f"of {runs} runs with min-max (start-up: {3 if quick else 10} runs), beside its baseline measured "
            "in the same run. Reproduce with `.venv/bin/python -m benchmarks`.\n"]  # fmt: skip
     for title, lines, judgement in sections:
         out.append(f"## {title}\n\n```\n" + "\n".join(lines) + f"\n```\n\n{judgement}\n")

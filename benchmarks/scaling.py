@@ -15,7 +15,12 @@ from typing import Any
 from benchmarks.common import timed
 
 
-def run(sizes: list[int]) -> list[dict[str, Any]]:
+def run(sizes: list[int], runs: int = 5) -> list[dict[str, Any]]:
+    """Per size: the median time of `runs` runs (min-max), then one more run under
+    tracemalloc for the peak memory (tracemalloc slows Python down: it is not timed)."""
+    import statistics
+
+    from benchmarks.common import Figure
     from prcast.config import BlueskyConfig, MastodonConfig, OutboxConfig, XConfig
     from prcast.release import load_release
     from prcast.render import render_release
@@ -36,16 +41,21 @@ def run(sizes: list[int]) -> list[dict[str, Any]]:
                     f'+++\ntitle = "Release {i}"\nhashtags = ["news"]\n+++\n{body}Item {i}: https://press.example.org/{i}\n'
                 )
                 paths.append(p)
+
+            def work(paths: list[Path] = paths) -> object:
+                return [render_release(load_release(p), channels, None) for p in paths]
+
+            times = sorted(timed(work) for _ in range(runs))
             tracemalloc.start()
-            seconds = timed(
-                lambda paths=paths: [render_release(load_release(p), channels, None) for p in paths]
-            )
+            work()
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
+            seconds = statistics.median(times)
             out.append(
                 {
                     "releases": n,
                     "seconds": seconds,
+                    "figure": Figure(seconds, times[0], times[-1], runs),
                     "per_release_ms": seconds / n * 1000,
                     "peak_mb": peak / 1e6,
                 }
@@ -57,7 +67,7 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["scaling, render + split x 4 channels:"]
     for r in rows:
         lines.append(
-            f"  {r['releases']:>5} releases: {r['seconds']:.2f} s, {r['per_release_ms']:.1f} ms/release, peak {r['peak_mb']:.1f} MB"
+            f"  {r['releases']:>5} releases: {r['figure'].show('s', 3)}, {r['per_release_ms']:.1f} ms/release, peak {r['peak_mb']:.1f} MB"
         )
     growth = rows[-1]["per_release_ms"] / rows[1]["per_release_ms"] if len(rows) > 1 else 1.0
     lines.append(
@@ -69,7 +79,9 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,100,1000")
-    print("\n".join(report(run([int(s) for s in parser.parse_args().sizes.split(",")]))))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print("\n".join(report(run([int(s) for s in args.sizes.split(",")], args.runs))))
 
 
 if __name__ == "__main__":

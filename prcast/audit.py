@@ -93,6 +93,30 @@ class AuditLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file: Any = None
+        #: (size, mtime_ns, inode, seq, hash) after this object's last append: while the file
+        #: is still exactly as this object left it, the next append need not read its tail
+        self._known: tuple[int, int, int, int, str] | None = None
+
+    def _open(self) -> Any:
+        """The log file, kept open across appends; opened again if it was replaced."""
+        if self._file is not None:
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(self._file.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                self.close()
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a+b")  # noqa: SIM115 - kept open across appends
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._known = None
 
     def _tail(self, f: Any) -> tuple[int, str, int]:
         """(last seq, last hash, length of the intact prefix) of the open file."""
@@ -125,32 +149,38 @@ class AuditLog:
     def append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Append several records with one fsync (group commit): durable together, before
         any of the actions they announce."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+b") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
+        f = self._open()
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            st = os.fstat(f.fileno())
+            known = self._known
+            if known is not None and known[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                seq, prev, intact = known[3], known[4], st.st_size  # nobody else wrote since
+            else:
                 seq, prev, intact = self._tail(f)
-                size = os.fstat(f.fileno()).st_size
-                torn = size - intact
-                if torn:
-                    # a crash mid-append: the torn record's action never started (records are
-                    # written before their action), so the fragment is dropped and that is recorded
-                    f.truncate(intact)
-                    entries = [("audit.torn_tail_removed", {"bytes": torn}), *entries]
-                written = []
-                for type, data in entries:
-                    seq += 1
-                    record: dict[str, Any] = _scrub(dict(data))
-                    record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
-                                  type=type, prev=prev)  # fmt: skip
-                    record["hash"] = prev = record_hash(record)
-                    written.append(record)
-                f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-                return written[1:] if torn else written  # the caller's records
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            size = st.st_size
+            torn = size - intact
+            if torn:
+                # a crash mid-append: the torn record's action never started (records are
+                # written before their action), so the fragment is dropped and that is recorded
+                f.truncate(intact)
+                entries = [("audit.torn_tail_removed", {"bytes": torn}), *entries]
+            written = []
+            for type, data in entries:
+                seq += 1
+                record: dict[str, Any] = _scrub(dict(data))
+                record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
+                              type=type, prev=prev)  # fmt: skip
+                record["hash"] = prev = record_hash(record)
+                written.append(record)
+            f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+            st = os.fstat(f.fileno())
+            self._known = (st.st_size, st.st_mtime_ns, st.st_ino, seq, prev)
+            return written[1:] if torn else written  # the caller's records
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order (unverified; see `verify`)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from prcast import clock, limits
 from prcast.audit import AuditLog
@@ -224,6 +224,14 @@ def load(ws: Workspace, name: str) -> Conference:
     if not re.fullmatch(r"\w+", hashtag):
         raise doc.error(("hashtag",), f'hashtag "{hashtag}" may hold only letters, digits and _')
     zone = text("timezone", "UTC")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise doc.error(
+            ("timezone",),
+            f'unknown time zone "{zone}"{did_you_mean(zone, available_timezones())}',
+            hint="a name such as Europe/Berlin or UTC",
+        ) from None
     when: dict[str, datetime] = {}
     for key in ("start", "end"):
         raw = data[key]
@@ -676,6 +684,7 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
                 f'conference "{conf.name}" has not been announced or opened yet: no questions to take in',
                 hint="prcast conference announce (or open)",
             )
+        settle_answers(book)
         if state.status == CLOSED:
             return result
         _audit_pending(book)
@@ -764,6 +773,21 @@ def _insert(
                 (name, channel, source, cursor),
             )
     return new, dups
+
+
+def settle_answers(book: Book) -> None:
+    """Mark answered the questions whose answer was posted in full by a run that was cut off
+    before it could say so (a crash, then `prcast resume`)."""
+    done = answer_runs(book)
+    for q in book.questions(OPEN, SKIPPED):
+        if q.qid in done:
+            book.db.execute(
+                "UPDATE conference_questions SET status = ?, reason = NULL WHERE name = ? AND qid = ?",
+                (ANSWERED, book.conf.name, q.qid),
+            )
+            book.audit.append(
+                "conference.answered", conference=book.conf.name, qid=q.qid, run=done[q.qid]
+            )
 
 
 def _audit_pending(book: Book) -> None:

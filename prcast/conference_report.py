@@ -22,6 +22,7 @@ from prcast.conference import (
     Conference,
     Question,
     answer_runs,
+    settle_answers,
 )
 from prcast.errors import AuditError
 from prcast.store import DELIVERED
@@ -96,6 +97,7 @@ def _percentile(values: list[float], p: float) -> float | None:
 
 def build(ws: Workspace, conf: Conference) -> ConferenceReport:
     with Book(ws, conf) as book:
+        settle_answers(book)
         state = book.state()
         questions = book.questions()
         answers = answer_runs(book)

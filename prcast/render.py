@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -53,8 +54,11 @@ class Rendering:
     excluded: tuple[Excluded, ...] = ()
 
 
+@functools.lru_cache(maxsize=8)
 def environment(workspace_templates: Path | None) -> jinja2.Environment:
-    """The jinja2 environment: workspace templates override shipped ones by name."""
+    """The jinja2 environment: workspace templates override shipped ones by name. One per
+    templates folder, so each template is compiled once per process (jinja2 still reloads
+    a template whose file changed)."""
     paths = (
         [str(workspace_templates)] if workspace_templates and workspace_templates.is_dir() else []
     )

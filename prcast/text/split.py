@@ -79,14 +79,33 @@ def _longest_fit(tokens: list[_Token], i: int, fits: Callable[[int], bool]) -> i
     return good
 
 
+def _pieces(tokens: list[_Token]) -> Callable[[int, int], str]:
+    """piece(i, j) == _join(tokens, i, j), as a slice of the whole text joined once: each
+    measurement of a candidate part costs a slice, not a join over its tokens."""
+    joined = _join(tokens, 0, len(tokens)) if tokens else ""
+    starts: list[int] = []
+    pos = 0
+    for k, t in enumerate(tokens):
+        if k:
+            pos += 2 if t.strength == PARAGRAPH else 1
+        starts.append(pos)
+        pos += len(t.word)
+
+    def piece(i: int, j: int) -> str:
+        return joined[starts[i] : starts[j - 1] + len(tokens[j - 1].word)]
+
+    return piece
+
+
 def _pack(tokens: list[_Token], limit: int, measure: Callable[[str], int], total: int) -> list[str]:
     parts: list[str] = []
+    piece = _pieces(tokens)
     i = 0
     while i < len(tokens):
         suffix = _suffix(len(parts) + 1, total)
 
         def fits(end: int, start: int = i, suffix: str = suffix) -> bool:
-            return measure(_join(tokens, start, end) + suffix) <= limit
+            return measure(piece(start, end) + suffix) <= limit
 
         j = _longest_fit(tokens, i, fits)
         if j == i:
@@ -97,20 +116,17 @@ def _pack(tokens: list[_Token], limit: int, measure: Callable[[str], int], total
                 hint="shorten it (a long URL can go behind a shortener or into the outbox page)",
             )
         if j == len(tokens):
-            parts.append(_join(tokens, i, j))
+            parts.append(piece(i, j))
             break
         # break before token b, i < b <= j; prefer strong boundaries if the part stays full enough
-        longest = measure(_join(tokens, i, j))
+        longest = measure(piece(i, j))
         best = j
         best_strength = tokens[j].strength
         for b in range(j - 1, i, -1):
             strength = tokens[b].strength
-            if (
-                strength > best_strength
-                and measure(_join(tokens, i, b)) >= longest * _MIN_FILL[strength]
-            ):
+            if strength > best_strength and measure(piece(i, b)) >= longest * _MIN_FILL[strength]:
                 best, best_strength = b, strength
-        parts.append(_join(tokens, i, best))
+        parts.append(piece(i, best))
         i = best
     return parts
 

@@ -8,11 +8,15 @@ import pytest
 from tests.conftest import REPO
 
 SCRIPTS = [
-    ("rate_limited_posting", ["--posts", "12", "--rate", "20"], "theoretical minimum"),
+    (
+        "rate_limited_posting",
+        ["--posts", "12", "--rate", "20", "--runs", "1"],
+        "theoretical minimum",
+    ),
     ("email_fanout", ["--recipients", "20", "--runs", "1"], "(c)/(a)"),
     ("audit_verify", ["--records", "500", "--runs", "1"], "prcast audit verify"),
     ("startup", ["--runs", "1"], "toot --help"),
-    ("scaling", ["--sizes", "1,2"], "time per release"),
+    ("scaling", ["--sizes", "1,2", "--runs", "1"], "time per release"),
     ("peers", ["--posts", "3", "--runs", "1"], "prcast/Mastodon.py"),
 ]
 

@@ -26,7 +26,7 @@ from prcast import conference
 from prcast.channels.mastodon import plain_text
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import HOST, JOURNALISTS
+from tests.integration.conftest import HOST, JOURNALISTS, add_channel
 
 HASHTAG = "AskRepair"
 
@@ -63,13 +63,13 @@ def newest_id(base: str) -> str:
     return str(ask(base, HOST, "(test marker, not part of the conference)", visibility="private"))
 
 
-def define(ws: Workspace, name: str, start: datetime) -> None:
+def define(ws: Workspace, name: str, start: datetime, channel: str = "masto") -> None:
     path = ws.root / "conferences" / f"{name}.toml"
     path.parent.mkdir(exist_ok=True)
     local = start.astimezone(ZoneInfo("Europe/Berlin"))
     path.write_text(
         f'title = "The repair workshop answers"\n'
-        f'channels = ["masto"]\n'
+        f'channels = ["{channel}"]\n'
         f'hashtag = "{HASHTAG}"\n'
         f'start = "{local:%Y-%m-%d %H:%M}"\n'
         f'end = "{local + timedelta(hours=1):%Y-%m-%d %H:%M}"\n'
@@ -306,3 +306,65 @@ def test_bad_conference_file_names_file_and_line(conf_ws: Workspace, cli: Invoke
     )
     records = conf_ws.audit_path.read_text() if conf_ws.audit_path.exists() else ""
     assert "delivery.attempted" not in records
+
+
+def test_answer_killed_mid_thread_is_finished_by_answering_again(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    """SIGKILL while a long answer goes out part by part; the same answer again finishes the
+    thread: every part exactly once, in one chain under the question."""
+    base = conference_server
+    # paced at 4 posts a second, so the kill lands mid-thread
+    add_channel(conf_ws, f'[channels.paced]\ntype = "mastodon"\ninstance = "{base}"\n'
+                         'token = "env:PRCAST_MASTODON_TOKEN"\nmax_per_minute = 240')  # fmt: skip
+    define(conf_ws, "crash", datetime.now(UTC) - timedelta(minutes=1), channel="paced")
+    assert cli("conference", "open", "-c", "crash").exit_code == 0
+    question = ask(
+        base, JOURNALISTS[4], f"@{HOST} what happens to the parts that cannot be reused?"
+    )
+    conf = conference.load(conf_ws, "crash")
+    [q] = conference.poll(conf_ws, conf).new
+    marker = newest_id(base)
+    answer = " ".join(
+        f"Sentence {i} of a long and careful answer about recycling." for i in range(250)
+    )
+    env = {**os.environ, "PRCAST_WORKSPACE": str(conf_ws.root)}
+    command = [sys.executable, "-m", "prcast", "conference", "answer", q.qid, answer, "-c", "crash"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(statuses_of(base, HOST, marker)) < 6:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    posted_before = len(statuses_of(base, HOST, marker))
+    assert posted_before >= 6
+
+    result = cli("conference", "answer", q.qid, answer, "-c", "crash")
+    assert result.exit_code == 0, result.output
+    replies = statuses_of(base, HOST, marker)
+    parts = int(re.search(r"\((\d+)/(\d+)\)", plain_text(replies[0]["content"])).group(2))  # type: ignore[union-attr]
+    assert posted_before < parts == len(replies)  # the kill came mid-thread; nothing doubled
+    by_parent = Counter(str(s["in_reply_to_id"]) for s in replies)
+    assert by_parent[question] == 1 and max(by_parent.values()) == 1
+    entry = json.loads(cli("report", "--conference", "crash", "-f", "json").stdout)["entries"][0]
+    assert entry["status"] == "answered" and len(entry["answer_ids"]) == parts
+
+
+def test_report_says_when_the_audit_log_was_tampered_with(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    define(conf_ws, "tamper", datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", "tamper").exit_code == 0
+    ask(conference_server, JOURNALISTS[5], f"@{HOST} is the workshop open on Saturdays?")
+    conf = conference.load(conf_ws, "tamper")
+    [q] = conference.poll(conf_ws, conf).new
+    assert conference.answer(conf_ws, conf, q.qid, "Yes, from 10 to 14.").ok
+    good = cli("report", "--conference", "tamper")
+    assert good.exit_code == 0 and "audit chain verified" in good.stdout
+    log = conf_ws.audit_path.read_text(encoding="utf-8")
+    conf_ws.audit_path.write_text(log.replace("Saturdays", "Sundays"), encoding="utf-8")
+    bad = cli("report", "--conference", "tamper")
+    assert bad.exit_code == 3
+    assert "AUDIT CHAIN BROKEN" in bad.stdout and "record" in bad.stdout
