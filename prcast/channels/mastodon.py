@@ -23,6 +23,8 @@ from prcast.channels.base import (
 )
 from prcast.config import MastodonConfig
 
+#: items per page of a listing (Mastodon's maximum)
+PAGE = 40
 #: how long to wait for the server to finish processing an uploaded image
 MEDIA_WAIT_SECONDS = 60.0
 
@@ -187,14 +189,14 @@ class MastodonChannel:
             if (wait := self.rate.wait(time.time())) > 0:
                 await asyncio.sleep(min(wait, 60.0))
             r = check(
-                await self.client.get(path, params={**params, "min_id": cursor, "limit": 40}),
+                await self.client.get(path, params={**params, "min_id": cursor, "limit": PAGE}),
                 self.name,
                 f"reading {path}",
             )
             page = sorted(r.json(), key=lambda item: _id_order(str(item["id"])))
-            if not page:
-                return items
             items.extend(page)
+            if len(page) < PAGE:  # a short page is the last one
+                return items
             cursor = str(page[-1]["id"])
 
     async def mentions(
