@@ -7,6 +7,7 @@ never re-sent blindly (dedupes = False); the Message-ID lets mail systems fold a
 from __future__ import annotations
 
 import asyncio
+import functools
 import mimetypes
 import ssl
 from collections.abc import Awaitable, Callable
@@ -31,8 +32,13 @@ from prcast.config import EmailConfig
 WIRE = compat32.clone(linesep="\r\n")
 
 
+@functools.lru_cache(maxsize=64)
+def _sender(from_address: str) -> str:
+    return parseaddr(from_address)[1]
+
+
 def message_id(key: str, from_address: str) -> str:
-    domain = parseaddr(from_address)[1].rpartition("@")[2] or "prcast.invalid"
+    domain = _sender(from_address).rpartition("@")[2] or "prcast.invalid"
     return f"<{key}.prcast@{domain}>"
 
 
@@ -61,13 +67,15 @@ def build_message(
     `attachments` caches encoded parts, which are the same for every recipient."""
     [address] = post.recipients
     body: Message = MIMEText(post.text, "plain", "utf-8")
+    # boundaries set here, from the key: the generator would otherwise compile a pattern per
+    # message to pick one. The parts are base64, which never holds "=_".
     if post.html:
-        alternative = MIMEMultipart("alternative")
+        alternative = MIMEMultipart("alternative", boundary=f"=_alt_{key}")
         alternative.attach(body)
         alternative.attach(MIMEText(post.html, "html", "utf-8"))
         body = alternative
     if post.media:
-        msg: Message = MIMEMultipart("mixed")
+        msg: Message = MIMEMultipart("mixed", boundary=f"=_mixed_{key}")
         msg.attach(body)
         cache = attachments if attachments is not None else {}
         for media in post.media:
@@ -90,7 +98,7 @@ def build_message(
         msg["Reply-To"] = config.reply_to
     if post.embargo is not None:
         msg["X-Embargo-Until"] = post.embargo.isoformat()
-    unsubscribe = [f"<mailto:{parseaddr(config.from_address)[1]}?subject=unsubscribe>"]
+    unsubscribe = [f"<mailto:{_sender(config.from_address)}?subject=unsubscribe>"]
     if config.unsubscribe_url:
         unsubscribe.insert(0, f"<{config.unsubscribe_url.replace('{email}', quote(address))}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -180,7 +188,7 @@ class EmailChannel:
         the only step after which the server may have the message."""
         msg = build_message(self.config, post, key, self._attachments)
         data = msg.as_bytes(policy=WIRE)
-        sender = parseaddr(self.config.from_address)[1]
+        sender = _sender(self.config.from_address)
         smtp: aiosmtplib.SMTP | None = await self._acquire()
         committed = False
         try:
