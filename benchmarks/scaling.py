@@ -28,26 +28,37 @@ def run(sizes: list[int], runs: int = 5) -> list[dict[str, Any]]:
 
     channels = [OutboxConfig(name="room"), MastodonConfig(name="m", instance="https://m.example", token=SecretRef("T")),
                 BlueskyConfig(name="b", handle="p.example", app_password=SecretRef("T")), XConfig(name="x")]  # fmt: skip
-    body = (
-        "Example Corp opens a repair workshop in Leipzig with forty new jobs. " * 12 + "\n\n"
-    ) * 3
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
+        made = 0
+
+        def releases(n: int) -> list[Path]:
+            """n new releases, each with a text of its own: no run or release profits from
+            lengths measured (and cached) for another."""
+            nonlocal made
+            made += 1
             paths = []
             for i in range(n):
-                p = Path(tmp) / f"r{n}-{i}.md"
+                body = (f"Example Corp opens repair workshop {made}-{i} in Leipzig with forty new jobs. "
+                        * 12 + "\n\n") * 3  # fmt: skip
+                p = Path(tmp) / f"r{made}-{i}.md"
                 p.write_text(
                     f'+++\ntitle = "Release {i}"\nhashtags = ["news"]\n+++\n{body}Item {i}: https://press.example.org/{i}\n'
                 )
                 paths.append(p)
+            return paths
 
-            def work(paths: list[Path] = paths) -> object:
-                return [render_release(load_release(p), channels, None) for p in paths]
+        def work(paths: list[Path]) -> object:
+            return [render_release(load_release(p), channels, None) for p in paths]
 
-            times = sorted(timed(work) for _ in range(runs))
+        for n in sizes:
+            times = []
+            for _ in range(runs):
+                paths = releases(n)
+                times.append(timed(lambda paths=paths: work(paths)))
+            times.sort()
             tracemalloc.start()
-            work()
+            work(releases(n))
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             seconds = statistics.median(times)
