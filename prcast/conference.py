@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from prcast import clock, limits
 from prcast.audit import AuditLog
 from prcast.channels import open_channel
-from prcast.channels.base import Incoming
+from prcast.channels.base import Incoming, Limits
 from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
-from prcast.delivery import Event, Outcome, make_plan, record_plan, run_deliveries
+from prcast.delivery import Event, Outcome, Plan, make_plan, record_plan, run_deliveries
 from prcast.errors import InputError, PrcastError, did_you_mean
 from prcast.release import Release
 from prcast.render import (
@@ -486,7 +486,7 @@ def _plan_post(
     text: str,
     channels: Sequence[str],
     question: Question | None = None,
-) -> Any:
+) -> Plan:
     release = Release(
         id=f"conference-{conf.name}",
         path=conf.path,
@@ -507,15 +507,24 @@ def _plan_post(
         if question is not None:
             fields["reply_to"] = {"remote_id": question.remote_id, "url": question.url or ""}
             fields["reply_to"].update(question.extra)
-            mention = f"@{question.author} "
             if question.private:  # answered privately: the adapter addresses the asker
                 fields["recipients"] = (question.author,)
-                lim = replace(lim, max_length=lim.max_length - measure(mention))
-            else:
-                body = mention + text
+            body, lim = reply_shape(question, text, lim, measure)
         posts = thread_posts(release, channel, body, lim, measure, **fields)
         renderings.append(Rendering(channel, kind, body, tuple(posts)))
     return make_plan(release, renderings)
+
+
+def reply_shape(
+    question: Question, text: str, lim: Limits, measure: Callable[[str], int]
+) -> tuple[str, Limits]:
+    """The text an answer posts and the limit it must meet: a public answer starts with
+    the asker's @mention; a private one leaves the mention to the adapter (which adds it),
+    so the limit leaves room for it."""
+    mention = f"@{question.author} "
+    if question.private:
+        return text, replace(lim, max_length=lim.max_length - measure(mention))
+    return mention + text, lim
 
 
 def _deliver(
@@ -523,13 +532,13 @@ def _deliver(
     conf: Conference,
     kind: str,
     text: str,
-    channels: Sequence[str],
+    plan: Plan,
     on_event: Callable[[Event], None],
     question: Question | None = None,
 ) -> Outcome:
+    """Check the policy on `text`, then record and deliver its `plan` (see `_plan_post`)."""
     _check_policy(ws, text, f"the {kind}" if question is None else f"the answer to {question.qid}")
-    plan = _plan_post(ws, conf, kind, text, channels, question)
-    for channel in {ws.config.channel(c) for c in channels}:
+    for channel in {r.channel for r in plan.renderings}:
         for secret in channel.secrets():
             secret.resolve()
     new = record_plan(ws, plan)
@@ -573,9 +582,9 @@ def announce(
     if state.status == CLOSED:
         raise InputError(f'conference "{conf.name}" is closed')
     started = clock.now()  # questions count from the moment the post was on its way
-    outcome = _deliver(
-        ws, conf, "announcement", render_post(ws, conf, "announcement"), conf.channels, on_event
-    )
+    text = render_post(ws, conf, "announcement")
+    plan = _plan_post(ws, conf, "announcement", text, conf.channels)
+    outcome = _deliver(ws, conf, "announcement", text, plan, on_event)
     if outcome.ok:
         with Book(ws, conf) as book:
             status = book.state().status
@@ -612,9 +621,9 @@ def open_conference(
                 by=getpass.getuser(),
             )
     started = clock.now()
-    outcome = _deliver(
-        ws, conf, "opening", render_post(ws, conf, "opening"), conf.channels, on_event
-    )
+    text = render_post(ws, conf, "opening")
+    plan = _plan_post(ws, conf, "opening", text, conf.channels)
+    outcome = _deliver(ws, conf, "opening", text, plan, on_event)
     if outcome.ok:
         with Book(ws, conf) as book:
             if book.state().status != LIVE:
@@ -635,9 +644,9 @@ def close_conference(
         )
     if state.status != CLOSED:
         poll(ws, conf)
-    outcome = _deliver(
-        ws, conf, "closing", render_post(ws, conf, "closing"), conf.channels, on_event
-    )
+    text = render_post(ws, conf, "closing")
+    plan = _plan_post(ws, conf, "closing", text, conf.channels)
+    outcome = _deliver(ws, conf, "closing", text, plan, on_event)
     if outcome.ok:
         with Book(ws, conf) as book:
             if book.state().status != CLOSED:
@@ -848,9 +857,9 @@ def answer(
         if q.status == DUPLICATE:
             raise InputError(f"{q.qid} repeats {q.duplicate_of}: answer {q.duplicate_of}")
         earlier = book.posts("answer", q.qid)
-        plan_id = _plan_post(ws, conf, "answer", text, [q.channel], q).run_id
+        plan = _plan_post(ws, conf, "answer", text, [q.channel], q)
         for run_id in earlier:
-            if run_id == plan_id:
+            if run_id == plan.run_id:
                 continue
             rows = book.store.deliveries(run_id)
             if any(r.status != "failed" and r.status != "planned" for r in rows):
@@ -858,7 +867,7 @@ def answer(
                     f"{q.qid} has an answer already (run {run_id}): not answered again",
                     hint=f"`prcast resume {run_id}` finishes it if it was cut off",
                 )
-    outcome = _deliver(ws, conf, "answer", text, [q.channel], on_event, q)
+    outcome = _deliver(ws, conf, "answer", text, plan, on_event, q)
     if outcome.ok:
         with Book(ws, conf) as book:
             book.db.execute(

@@ -24,7 +24,7 @@ from prcast.conference import (
     answer_runs,
     settle_answers,
 )
-from prcast.errors import AuditError
+from prcast.report import chain_status
 from prcast.store import DELIVERED
 from prcast.workspace import Workspace
 
@@ -104,11 +104,7 @@ def build(ws: Workspace, conf: Conference) -> ConferenceReport:
         posts_runs = book.all_posts()
         deliveries = {run_id: book.store.deliveries(run_id) for _, _, run_id in posts_runs}
     log = AuditLog(ws.audit_path)
-    try:
-        verified = log.verify()
-        chain_ok, chain = True, f"audit chain verified ({verified.records} records)"
-    except AuditError as exc:
-        chain_ok, chain = False, f"AUDIT CHAIN BROKEN: {exc}"
+    chain_ok, chain = chain_status(log)
     run_ids = {run_id for _, _, run_id in posts_runs}
     audited_questions: set[str] = set()
     succeeded: dict[str, str] = {}  # delivery key -> when the service took it

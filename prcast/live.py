@@ -130,17 +130,16 @@ class Moderator:
         channel = self.ws.config.channel(q.channel)
         lim = effective_limits(channel, self.cached.get(q.channel))
         count = measurer(channel.rule, url_length=lim.url_length)
-        mention = f"@{q.author} "
 
         def show(text: str) -> str:
-            full = text if q.private else mention + text
-            used = count(full) + (count(mention) if q.private else 0)
+            # what the answer will post, counted against the channel's whole limit (a private
+            # answer's limit leaves room for the mention the adapter adds)
+            body, room = core.reply_shape(q, text, lim, count)
+            used = count(body) + lim.max_length - room.max_length
             if used <= lim.max_length:
                 return f"{used}/{lim.max_length}"
             try:
-                parts = len(
-                    split(full, lim.max_length - (count(mention) if q.private else 0), count)
-                )
+                parts = len(split(body, room.max_length, count))
             except InputError:
                 parts = 0
             return f"{used}/{lim.max_length}, {parts or '?'} posts"

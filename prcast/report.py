@@ -81,6 +81,15 @@ def list_runs(ws: Workspace) -> list[RunRow]:
         store.close()
 
 
+def chain_status(log: AuditLog) -> tuple[bool, str]:
+    """Whether the whole audit chain verifies, and the sentence a report says about it."""
+    try:
+        verified = log.verify()
+    except AuditError as exc:
+        return False, f"AUDIT CHAIN BROKEN: {exc}"
+    return True, f"audit chain verified ({verified.records} records)"
+
+
 def build_report(ws: Workspace, run_id: str | None = None) -> Report:
     """The report of `run_id`, or of the most recently active run."""
     store = Store(ws.store_path)
@@ -97,11 +106,7 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
     finally:
         store.close()
     log = AuditLog(ws.audit_path)
-    try:
-        verified = log.verify()
-        audit_ok, audit_message = True, f"audit chain verified ({verified.records} records)"
-    except AuditError as exc:
-        audit_ok, audit_message = False, f"AUDIT CHAIN BROKEN: {exc}"
+    audit_ok, audit_message = chain_status(log)
     scheduled: dict[str, Any] | None = None
     attempted: dict[str, str] = {}
     finished: dict[str, str] = {}

