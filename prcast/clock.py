@@ -1,15 +1,12 @@
-"""The time prcast acts on. PRCAST_NOW (ISO 8601 with a zone) fixes it, for dry rehearsals
-of scheduled runs and for tests."""
+"""The time prcast acts on: the machine's real clock, always. No environment variable or
+option moves it, so nothing can be sent before its embargo by setting one; the one override
+is `--break-embargo --reason`, audited. Tests that need another time patch `now` in-process;
+a rehearsal of scheduled runs (`prcast run-due --at TIME`) only shows, never delivers."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 
 def now() -> datetime:
-    fixed = os.environ.get("PRCAST_NOW")
-    if fixed:
-        moment = datetime.fromisoformat(fixed)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return datetime.now(UTC)

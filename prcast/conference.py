@@ -16,7 +16,6 @@ import getpass
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -43,53 +42,6 @@ from prcast.store import DELIVERED, Store
 from prcast.text.counting import measurer
 from prcast.tomlfile import parse_toml
 from prcast.workspace import Workspace
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS conference_state (
-    name TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    announced_at TEXT,
-    opened_at TEXT,
-    closed_at TEXT,
-    next_qid INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS conference_posts (
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    qid TEXT NOT NULL DEFAULT '',
-    run_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (name, kind, qid, run_id)
-);
-CREATE TABLE IF NOT EXISTS conference_questions (
-    name TEXT NOT NULL,
-    qid TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    remote_id TEXT NOT NULL,
-    author TEXT NOT NULL,
-    author_name TEXT NOT NULL,
-    text TEXT NOT NULL,
-    url TEXT,
-    asked_at TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    via TEXT NOT NULL,
-    private INTEGER NOT NULL,
-    extra TEXT NOT NULL,
-    status TEXT NOT NULL,
-    duplicate_of TEXT,
-    reason TEXT,
-    audited INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (name, qid),
-    UNIQUE (name, channel, remote_id)
-);
-CREATE TABLE IF NOT EXISTS conference_cursors (
-    name TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    source TEXT NOT NULL,
-    cursor TEXT NOT NULL,
-    PRIMARY KEY (name, channel, source)
-);
-"""
 
 #: question statuses
 OPEN, ANSWERED, SKIPPED, DUPLICATE = "open", "answered", "skipped", "duplicate"
@@ -354,12 +306,7 @@ class Book:
     def __init__(self, ws: Workspace, conf: Conference) -> None:
         self.ws, self.conf = ws, conf
         self.store = Store(ws.store_path)
-        self.db = self.store.db
-        self.db.executescript(SCHEMA)
-        self.db.execute(
-            "INSERT OR IGNORE INTO conference_state (name, status) VALUES (?, ?)",
-            (conf.name, PLANNED),
-        )
+        self.store.conference_open_book(conf.name, PLANNED)
         self.audit = AuditLog(ws.audit_path)
 
     def close(self) -> None:
@@ -372,9 +319,7 @@ class Book:
         self.close()
 
     def state(self) -> State:
-        row = self.db.execute(
-            "SELECT * FROM conference_state WHERE name = ?", (self.conf.name,)
-        ).fetchone()
+        row = self.store.conference_state(self.conf.name)
         return State(
             row["status"],
             _time(row["announced_at"]),
@@ -383,26 +328,17 @@ class Book:
         )
 
     def _set_state(self, status: str, column: str, moment: datetime) -> None:
-        assert column in ("announced_at", "opened_at", "closed_at")
-        self.db.execute(
-            f"UPDATE conference_state SET status = ?, {column} = COALESCE({column}, ?) WHERE name = ?",
-            (status, _stamp(moment), self.conf.name),
-        )
+        self.store.conference_set_state(self.conf.name, status, column, _stamp(moment))
+
+    def set_status(self, qid: str, status: str, reason: str | None = None) -> None:
+        self.store.conference_set_status(self.conf.name, qid, status, reason)
 
     def questions(self, *statuses: str) -> list[Question]:
-        sql = "SELECT * FROM conference_questions WHERE name = ?"
-        args: list[Any] = [self.conf.name]
-        if statuses:
-            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
-            args += statuses
-        rows = self.db.execute(sql + " ORDER BY asked_at, rowid", args).fetchall()
-        return [_question(r) for r in rows]
+        return [_question(r) for r in self.store.conference_questions(self.conf.name, statuses)]
 
     def question(self, qid: str) -> Question:
         qid = qid.upper() if qid.upper().startswith("Q") else f"Q{qid}"
-        row = self.db.execute(
-            "SELECT * FROM conference_questions WHERE name = ? AND qid = ?", (self.conf.name, qid)
-        ).fetchone()
+        row = self.store.conference_question(self.conf.name, qid)
         if row is None:
             raise InputError(
                 f'no question {qid} in conference "{self.conf.name}"',
@@ -412,28 +348,18 @@ class Book:
 
     def posts(self, kind: str, qid: str = "") -> list[str]:
         """The run ids of a kind of post (an answer: of that question), oldest first."""
-        rows = self.db.execute(
-            "SELECT run_id FROM conference_posts WHERE name = ? AND kind = ? AND qid = ? ORDER BY created_at",
-            (self.conf.name, kind, qid),
-        ).fetchall()
-        return [r["run_id"] for r in rows]
+        return [r["run_id"] for r in self.store.conference_posts(self.conf.name, kind, qid)]
 
     def all_posts(self) -> list[tuple[str, str, str]]:
-        rows = self.db.execute(
-            "SELECT kind, qid, run_id FROM conference_posts WHERE name = ? ORDER BY created_at",
-            (self.conf.name,),
-        ).fetchall()
-        return [(r["kind"], r["qid"], r["run_id"]) for r in rows]
+        return [
+            (r["kind"], r["qid"], r["run_id"]) for r in self.store.conference_posts(self.conf.name)
+        ]
 
     def cursors(self, channel: str) -> dict[str, str]:
-        rows = self.db.execute(
-            "SELECT source, cursor FROM conference_cursors WHERE name = ? AND channel = ?",
-            (self.conf.name, channel),
-        ).fetchall()
-        return {r["source"]: r["cursor"] for r in rows}
+        return self.store.conference_cursors(self.conf.name, channel)
 
 
-def _question(r: sqlite3.Row) -> Question:
+def _question(r: Mapping[str, Any]) -> Question:
     return Question(
         qid=r["qid"],
         channel=r["channel"],
@@ -543,9 +469,8 @@ def _deliver(
             secret.resolve()
     new = record_plan(ws, plan)
     with Book(ws, conf) as book:
-        book.db.execute(
-            "INSERT OR IGNORE INTO conference_posts VALUES (?, ?, ?, ?, ?)",
-            (conf.name, kind, question.qid if question else "", plan.run_id, _stamp()),
+        book.store.conference_add_post(
+            conf.name, kind, question.qid if question else "", plan.run_id
         )
     return run_deliveries(ws, plan.run_id, on_event, new_run=new)
 
@@ -738,49 +663,34 @@ def _insert(
     new: list[Question] = []
     dups = 0
     received = _stamp()
-    with book.store.transaction() as db:
+    store = book.store
+    with store.transaction():
         known = {
             (r["author"], _normal(r["text"])): r["qid"]
-            for r in db.execute(
-                "SELECT author, text, qid FROM conference_questions WHERE name = ? AND status != ?",
-                (name, DUPLICATE),
-            )
+            for r in store.conference_questions(name)
+            if r["status"] != DUPLICATE
         }
         for item in sorted(found, key=lambda i: i.created_at):
-            exists = db.execute(
-                "SELECT 1 FROM conference_questions WHERE name = ? AND channel = ? AND remote_id = ?",
-                (name, channel, item.remote_id),
-            ).fetchone()
-            if exists:
+            if store.conference_has(name, channel, item.remote_id):
                 continue
-            (number,) = db.execute(
-                "SELECT next_qid FROM conference_state WHERE name = ?", (name,)
-            ).fetchone()
-            db.execute(
-                "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?", (name,)
-            )
+            number = store.conference_next_number(name)
             qid = f"Q{number}"
             via = "reply" if item.in_reply_to in own and item.via != "direct" else item.via
             original = known.get((item.author, _normal(item.text)))
             status = DUPLICATE if original else OPEN
             dups += bool(original)
-            db.execute(
-                "INSERT INTO conference_questions (name, qid, channel, remote_id, author, author_name, "
-                "text, url, asked_at, received_at, via, private, extra, status, duplicate_of) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, qid, channel, item.remote_id, item.author, item.author_name, item.text,
-                 item.url, item.created_at, received, via, item.visibility == "direct",
-                 json.dumps(item.extra), status, original),
+            store.conference_add_question(
+                {"name": name, "qid": qid, "channel": channel, "remote_id": item.remote_id,
+                 "author": item.author, "author_name": item.author_name, "text": item.text,
+                 "url": item.url, "asked_at": item.created_at, "received_at": received, "via": via,
+                 "private": item.visibility == "direct", "extra": json.dumps(item.extra),
+                 "status": status, "duplicate_of": original, "seq": number}
             )  # fmt: skip
             if not original:
                 known[(item.author, _normal(item.text))] = qid
                 new.append(book.question(qid))
         for source, cursor in cursors.items():
-            db.execute(
-                "INSERT INTO conference_cursors VALUES (?, ?, ?, ?) ON CONFLICT (name, channel, source) "
-                "DO UPDATE SET cursor = excluded.cursor",
-                (name, channel, source, cursor),
-            )
+            store.conference_set_cursor(name, channel, source, cursor)
     return new, dups
 
 
@@ -790,10 +700,7 @@ def settle_answers(book: Book) -> None:
     done = answer_runs(book)
     for q in book.questions(OPEN, SKIPPED):
         if q.qid in done:
-            book.db.execute(
-                "UPDATE conference_questions SET status = ?, reason = NULL WHERE name = ? AND qid = ?",
-                (ANSWERED, book.conf.name, q.qid),
-            )
+            book.set_status(q.qid, ANSWERED)
             book.audit.append(
                 "conference.answered", conference=book.conf.name, qid=q.qid, run=done[q.qid]
             )
@@ -802,10 +709,7 @@ def settle_answers(book: Book) -> None:
 def _audit_pending(book: Book) -> None:
     """Write the questions not yet in the audit log to it (after a crash: again, at worst;
     the report counts a question once by its id)."""
-    rows = book.db.execute(
-        "SELECT * FROM conference_questions WHERE name = ? AND audited = 0 ORDER BY rowid",
-        (book.conf.name,),
-    ).fetchall()
+    rows = book.store.conference_unaudited(book.conf.name)
     if not rows:
         return
     book.audit.append_many(
@@ -829,10 +733,7 @@ def _audit_pending(book: Book) -> None:
             for r in rows
         ]
     )
-    book.db.executemany(
-        "UPDATE conference_questions SET audited = 1 WHERE name = ? AND qid = ?",
-        [(book.conf.name, r["qid"]) for r in rows],
-    )
+    book.store.conference_mark_audited(book.conf.name, [r["qid"] for r in rows])
 
 
 # --- answering -----------------------------------------------------------------------------
@@ -870,10 +771,7 @@ def answer(
     outcome = _deliver(ws, conf, "answer", text, plan, on_event, q)
     if outcome.ok:
         with Book(ws, conf) as book:
-            book.db.execute(
-                "UPDATE conference_questions SET status = ?, reason = NULL WHERE name = ? AND qid = ?",
-                (ANSWERED, conf.name, q.qid),
-            )
+            book.set_status(q.qid, ANSWERED)
             book.audit.append(
                 "conference.answered", conference=conf.name, qid=q.qid, run=outcome.run_id
             )
@@ -888,10 +786,7 @@ def skip(ws: Workspace, conf: Conference, qid: str, reason: str) -> Question:
         q = book.question(qid)
         if q.status == ANSWERED:
             raise InputError(f"{q.qid} is answered already")
-        book.db.execute(
-            "UPDATE conference_questions SET status = ?, reason = ? WHERE name = ? AND qid = ?",
-            (SKIPPED, reason.strip(), conf.name, q.qid),
-        )
+        book.set_status(q.qid, SKIPPED, reason.strip())
         book.audit.append(
             "conference.skipped",
             conference=conf.name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from prcast.channels.base import Limits
@@ -31,9 +31,17 @@ def save_limits(ws: Workspace, fetched: dict[str, Limits]) -> None:
     write_atomic(ws.state_dir / "limits.json", json.dumps(data, indent=2, sort_keys=True).encode())
 
 
-async def refresh_limits(ws: Workspace, configs: Sequence[ChannelConfig]) -> dict[str, Limits]:
-    """Ask each channel's server for its limits (where it publishes them) and cache them."""
+async def refresh_limits(
+    ws: Workspace,
+    configs: Sequence[ChannelConfig],
+    on_unreachable: Callable[[str, str], None] | None = None,
+) -> dict[str, Limits]:
+    """Ask each channel's server for its limits (where it publishes them) and cache them.
+    A server that cannot be asked keeps its cached limits and is told to `on_unreachable`
+    (the send goes on, and that channel's deliveries fail on their own); without it, the
+    error is raised."""
     from prcast.channels import open_channel
+    from prcast.secrets import redact
 
     fetched: dict[str, Limits] = {}
     for config in configs:
@@ -42,6 +50,10 @@ async def refresh_limits(ws: Workspace, configs: Sequence[ChannelConfig]) -> dic
         channel = open_channel(config, ws.root, ws.templates_dir)
         try:
             fetched[config.name] = await channel.fetch_limits()  # type: ignore[attr-defined]
+        except Exception as exc:
+            if on_unreachable is None:
+                raise
+            on_unreachable(config.name, redact(f"{type(exc).__name__}: {exc}"))
         finally:
             await channel.close()
     if fetched:

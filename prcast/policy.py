@@ -254,3 +254,8 @@ def check_approvals(
         path=release.path,
         hint=f"prcast approve {release.path.name} --by NAME (each approver once)",
     )
+
+
+def has_rules(policy: Policy) -> bool:
+    """Whether the policy can find anything at all (an empty policy costs nothing)."""
+    return bool(policy.blocked_terms or policy.warn_terms or policy.customers or policy.patterns)

@@ -14,6 +14,7 @@ from prcast.errors import InputError, did_you_mean
 from prcast.tomlfile import TomlDocument, parse_toml
 
 FIELDS = (
+    "id",
     "title",
     "summary",
     "links",
@@ -71,6 +72,9 @@ class Release:
     language: str = "en"
     content_warning: str | None = None
     sha256: str = ""
+    #: the release's identity in the publication ledger (front matter `id`); by default its
+    #: path in the workspace, so keep an `id` if the file may be renamed after publication
+    key: str | None = None
     #: line number of each front-matter field, for later errors (e.g. an unknown channel)
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
@@ -257,8 +261,22 @@ def parse_release(text: str, path: Path) -> Release:
         if "content_warning" in data
         else None,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        key=_release_key(doc, data["id"]) if "id" in data else None,
         lines={str(k[0]): doc.line_of(k) or 1 for k in doc.lines if len(k) == 1},
     )
+
+
+_RELEASE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def _release_key(doc: TomlDocument, value: Any) -> str:
+    if not isinstance(value, str) or not _RELEASE_KEY.match(value):
+        raise doc.error(
+            ("id",),
+            'field "id" must be a name of letters, digits, ".", "_", "-" or "/" (at most 200)',
+            hint='e.g. id = "2026/leipzig-workshop"; keep it once the release is published',
+        )
+    return "id:" + value
 
 
 def load_release(path: Path) -> Release:

@@ -1,8 +1,10 @@
 """Timed and embargoed runs: a queue in the state store, run by `prcast run-due` (cron,
 systemd timers) or `prcast scheduler` (a daemon). Times are stored in UTC and shown in
 the zone they were given in. Two runners never run one item twice: an item is claimed in
-one SQLite transaction; and since a run's id comes from its content, even an item claimed
-again after a crash continues the same run instead of sending anything twice."""
+one compare-and-set by an owner whose lease a heartbeat renews while the item runs, so a
+slow run keeps its item; an item whose runner died is claimed again, and since deliveries
+are keyed by publication and claimed too, the new runner finishes the same publications
+instead of sending anything twice. The due time is compared with the real clock."""
 
 from __future__ import annotations
 
@@ -15,31 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prcast import clock
+from prcast.delivery.claims import is_dead, is_expired
 from prcast.errors import InputError, PrcastError
-from prcast.store import Store
+from prcast.store import Store, stamp
 from prcast.workspace import Workspace
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS schedules (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    release TEXT NOT NULL,
-    due_at TEXT NOT NULL,
-    zone TEXT NOT NULL,
-    channels TEXT NOT NULL,
-    audience TEXT NOT NULL,
-    missed TEXT NOT NULL,
-    status TEXT NOT NULL,
-    run_id TEXT,
-    detail TEXT,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT
-);
-"""
 #: an item not started within this much of its due time was missed (machine off)
 GRACE = timedelta(minutes=10)
-#: an item "running" for longer than this was left by a runner that died: claim it again
-STALE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -113,12 +97,11 @@ class Schedule:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.store = Store(ws.store_path)
-        self.store.db.executescript(SCHEMA)
 
     def close(self) -> None:
         self.store.close()
 
-    def _item(self, row: Any) -> Item:
+    def _item(self, row: dict[str, Any]) -> Item:
         zone = row["zone"]
         return Item(
             id=row["id"],
@@ -144,69 +127,55 @@ class Schedule:
         audience: list[str],
         missed: str,
     ) -> Item:
-        cur = self.store.db.execute(
-            "INSERT INTO schedules (release, due_at, zone, channels, audience, missed, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-            (release, due_at.isoformat(), zone, json.dumps(channels), json.dumps(audience), missed,
-             datetime.now(UTC).isoformat()),
-        )  # fmt: skip
-        return self.get(int(cur.lastrowid or 0))
+        return self.get(
+            self.store.add_schedule(release, stamp(due_at), zone, channels, audience, missed)
+        )
 
     def get(self, item_id: int) -> Item:
-        row = self.store.db.execute("SELECT * FROM schedules WHERE id = ?", (item_id,)).fetchone()
+        row = self.store.schedule(item_id)
         if row is None:
             raise InputError(f"no scheduled item {item_id}", hint="prcast schedule list shows them")
         return self._item(row)
 
     def items(self, everything: bool = False) -> list[Item]:
-        where = "" if everything else "WHERE status IN ('pending', 'running')"
-        return [
-            self._item(r)
-            for r in self.store.db.execute(f"SELECT * FROM schedules {where} ORDER BY due_at, id")
-        ]
+        return [self._item(r) for r in self.store.schedules(everything)]
 
     def cancel(self, item_id: int) -> Item:
         item = self.get(item_id)
-        if item.status != "pending":
+        if item.status != "pending" or not self.store.cancel_schedule(item_id):
             raise InputError(
-                f"item {item_id} is {item.status}; only a pending item can be cancelled"
+                f"item {item_id} is {self.get(item_id).status}; only a pending item can be cancelled"
             )
-        self.store.db.execute(
-            "UPDATE schedules SET status = 'cancelled' WHERE id = ? AND status = 'pending'",
-            (item_id,),
-        )
         return self.get(item_id)
 
-    def claim_due(self, now: datetime) -> list[Item]:
-        """Atomically take every due item (and any left running by a runner that died)."""
-        stale = (now - STALE).isoformat()
-        with self.store.transaction() as db:
-            rows = db.execute(
-                "SELECT id FROM schedules WHERE (status = 'pending' AND due_at <= ?)"
-                " OR (status = 'running' AND started_at <= ?) ORDER BY due_at, id",
-                (now.isoformat(), stale),
-            ).fetchall()
-            ids = [r["id"] for r in rows]
-            for i in ids:
-                db.execute(
-                    "UPDATE schedules SET status = 'running', started_at = ? WHERE id = ?",
-                    (now.isoformat(), i),
-                )
-        return [self.get(i) for i in ids]
+    def due(self, at: datetime) -> list[Item]:
+        """The items that would be due at `at` (a rehearsal: nothing is claimed)."""
+        return [i for i in self.items() if i.status == "pending" and i.due_at <= at]
+
+    def claim_due(self, owner: str, now: datetime) -> list[Item]:
+        """Take every due item (and any left running by an owner that died) for `owner`."""
+        dead = {
+            h.owner.id
+            for h in self.store.schedule_holders()
+            if not is_expired(h.owner) and is_dead(h.owner)
+        }
+        for owner_id in dead:
+            self.store.expire_owner(owner_id)
+        return [self.get(i) for i in self.store.claim_due(owner, stamp(now))]
 
     def finish(
-        self, item_id: int, status: str, run_id: str | None = None, detail: str | None = None
+        self,
+        item_id: int,
+        owner: str,
+        status: str,
+        run_id: str | None = None,
+        detail: str | None = None,
     ) -> None:
-        self.store.db.execute(
-            "UPDATE schedules SET status = ?, run_id = COALESCE(?, run_id), detail = ?, finished_at = ? WHERE id = ?",
-            (status, run_id, detail, datetime.now(UTC).isoformat(), item_id),
-        )
+        self.store.finish_schedule(item_id, owner, status, run_id, detail)
 
     def next_due(self) -> datetime | None:
-        row = self.store.db.execute(
-            "SELECT MIN(due_at) FROM schedules WHERE status = 'pending'"
-        ).fetchone()
-        return datetime.fromisoformat(row[0]) if row and row[0] else None
+        due = self.store.next_due()
+        return datetime.fromisoformat(due) if due else None
 
 
 @dataclass(frozen=True)
@@ -218,54 +187,71 @@ class Fired:
 
 
 def run_due(ws: Workspace, on_fired: Callable[[Fired], None] = lambda f: None) -> list[Fired]:
-    """Run every due item now, through the same engine and audit as `send`."""
+    """Run every due item now (the real clock), through the same engine and audit as `send`.
+    Each item is claimed by this process's lease, renewed while it runs."""
     from prcast.audit import AuditLog
     from prcast.delivery import prepare, send
+    from prcast.delivery.claims import Lease
 
     now = clock.now()
     schedule = Schedule(ws)
     audit = AuditLog(ws.audit_path)
     results = []
     try:
-        for item in schedule.claim_due(now):
-            late = now - item.due_at
-            if late > GRACE and item.missed == "skip" and item.run_id is None:
-                detail = f"missed by {int(late.total_seconds() // 60)} min; the item says skip"
-                audit.append("schedule.skipped", schedule=item.id, release=item.release, due=item.due_at.isoformat(),
-                             at=now.isoformat(), reason=detail)  # fmt: skip
-                schedule.finish(item.id, "skipped", detail=detail)
-                fired = Fired(item, "skipped", None, detail)
-            else:
-                try:
-                    plan = prepare(
-                        ws, item.release, item.channels, to=item.audience, refresh_limits=True
-                    )
-                    audit.append("schedule.fired", schedule=item.id, run=plan.run_id, release=plan.release.id,
-                                 due=item.due_at.isoformat(), fired=now.isoformat(),
-                                 delay_seconds=round(late.total_seconds(), 3))  # fmt: skip
-                    schedule.store.db.execute(
-                        "UPDATE schedules SET run_id = ? WHERE id = ?", (plan.run_id, item.id)
-                    )
-                    outcome = send(ws, plan)
-                except PrcastError as exc:
-                    audit.append(
-                        "schedule.failed",
-                        schedule=item.id,
-                        release=item.release,
-                        reason=exc.message,
-                    )
-                    schedule.finish(item.id, "failed", detail=exc.message)
-                    fired = Fired(item, "failed", None, exc.message)
-                else:
-                    status = "done" if outcome.ok else "incomplete"
-                    summary = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
-                    schedule.finish(item.id, status, run_id=plan.run_id, detail=summary)
-                    fired = Fired(item, status, plan.run_id, summary)
-            results.append(fired)
-            on_fired(fired)
+        with Lease(ws.store_path, "run-due") as lease:
+            for item in schedule.claim_due(lease.id, now):
+                fired = _fire(ws, schedule, audit, lease.id, item, now, prepare, send)
+                results.append(fired)
+                on_fired(fired)
     finally:
         schedule.close()
     return results
+
+
+def _fire(
+    ws: Workspace,
+    schedule: Schedule,
+    audit: Any,
+    owner: str,
+    item: Item,
+    now: datetime,
+    prepare: Any,
+    send: Any,
+) -> Fired:
+    late = now - item.due_at
+    if late > GRACE and item.missed == "skip" and item.run_id is None:
+        detail = f"missed by {int(late.total_seconds() // 60)} min; the item says skip"
+        audit.append("schedule.skipped", schedule=item.id, release=item.release,
+                     due=item.due_at.isoformat(), at=now.isoformat(), reason=detail)  # fmt: skip
+        schedule.finish(item.id, owner, "skipped", detail=detail)
+        return Fired(item, "skipped", None, detail)
+    try:
+        plan = prepare(
+            ws, item.release, item.channels, to=item.audience, refresh_limits=True,
+            on_unreachable=lambda name, reason: None,
+        )  # fmt: skip
+        audit.append("schedule.fired", schedule=item.id, run=plan.run_id, release=plan.release.id,
+                     due=item.due_at.isoformat(), fired=now.isoformat(),
+                     delay_seconds=round(late.total_seconds(), 3))  # fmt: skip
+        schedule.store.set_schedule_run(item.id, plan.run_id)
+        outcome = send(ws, plan)
+    except PrcastError as exc:
+        audit.append("schedule.failed", schedule=item.id, release=item.release, reason=exc.message)
+        schedule.finish(item.id, owner, "failed", detail=exc.message)
+        return Fired(item, "failed", None, exc.message)
+    status = "done" if outcome.ok else "incomplete"
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
+    schedule.finish(item.id, owner, status, run_id=plan.run_id, detail=summary)
+    return Fired(item, status, plan.run_id, summary)
+
+
+def rehearse(ws: Workspace, at: datetime) -> list[Item]:
+    """What `run-due` would fire at `at`: shown, never claimed or delivered."""
+    schedule = Schedule(ws)
+    try:
+        return schedule.due(at)
+    finally:
+        schedule.close()
 
 
 def serve(

@@ -218,6 +218,14 @@ class EmailChannel:
                 transient=True,
                 maybe_sent=committed,
             ) from None
+        except BaseException:
+            # e.g. the claim was lost at commit: leave the connection clean for the next message
+            if smtp is not None and smtp.is_connected and not committed:
+                await _reset(smtp)
+            elif smtp is not None:
+                await _quietly_close(smtp)
+                smtp = None
+            raise
         finally:
             self._release(smtp)
         return Receipt(remote_id=str(msg["Message-ID"]))

@@ -25,22 +25,39 @@ from prcast.cli.common import Settings, print_error
 from prcast.errors import ExitCode, PrcastError
 
 
+def _debugging(ctx: Any) -> bool:
+    # the settings exist only once the root callback ran, so look them up at the error
+    settings = ctx.find_object(Settings)
+    return bool(settings is not None and settings.debug)
+
+
+#: options of the root command that may also be written after the subcommand
+_GLOBAL_FLAGS = ("--debug",)
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """`prcast send REL --debug` means `prcast --debug send REL` (up to a `--`)."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in _GLOBAL_FLAGS]
+    rest = [a for a in args[:end] if a not in _GLOBAL_FLAGS]
+    return flags + rest + args[end:]
+
+
 class PrcastGroup(TyperGroup):
     """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
-        settings = ctx.find_object(Settings)
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
             raise
         except PrcastError as exc:
-            if settings is not None and settings.debug:
+            if _debugging(ctx):
                 raise
             print_error(exc)
             ctx.exit(int(exc.exit_code))
         except Exception as exc:
-            if settings is not None and settings.debug:
+            if _debugging(ctx):
                 raise
             kind = (
                 "I/O error"
@@ -109,4 +126,6 @@ report.register(app)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    app(args=_hoist_global_options(sys.argv[1:]), prog_name="prcast")

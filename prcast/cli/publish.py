@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from prcast.delivery import Event, Outcome, Plan
     from prcast.render import Rendering
+    from prcast.workspace import Workspace
 
 ChannelOpt = Annotated[
     list[str] | None,
@@ -147,6 +148,9 @@ class _Progress:
         if event.kind == "planned":
             self.tasks[event.channel] = self.progress.add_task(event.channel, total=event.total)
             return
+        if event.kind == "waiting":
+            self.progress.console.print(f"waiting: {event.message}", markup=False)
+            return
         task = self.tasks.get(event.channel)
         if task is not None:
             self.progress.advance(task)
@@ -154,6 +158,29 @@ class _Progress:
             self.problems.append(
                 f"{event.channel} part {event.part}/{event.parts}: {event.kind}: {event.message}"
             )
+
+
+def _channel_lines(ws: Workspace, outcome: Outcome, unreachable: dict[str, str]) -> list[str]:
+    """One line per channel that failed as a whole: its name, its server, why, and what
+    was not sent (the other channels were delivered)."""
+    from prcast.secrets import redact
+    from prcast.store import DELIVERED, FAILED, IN_DOUBT, SKIPPED
+
+    store_counts: dict[str, dict[str, int]] = {}
+    for channel, status in outcome.by_channel:
+        store_counts.setdefault(channel, {})
+        store_counts[channel][status] = store_counts[channel].get(status, 0) + 1
+    lines = []
+    for channel, counts in store_counts.items():
+        bad = {s: n for s, n in counts.items() if s in (FAILED, IN_DOUBT, SKIPPED)}
+        if not bad or counts.get(DELIVERED):
+            continue
+        config = ws.config.channels.get(channel)
+        host = redact(config.where()) if config is not None else ""
+        why = unreachable.get(channel) or outcome.channel_errors.get(channel, "")
+        what = ", ".join(f"{n} {s}" for s, n in sorted(bad.items()))
+        lines.append(f"{channel}{f' ({host})' if host else ''}: not delivered: {why} [{what}]")
+    return lines
 
 
 def _plan_summary(plan: Plan) -> None:
@@ -179,9 +206,16 @@ def _plan_summary(plan: Plan) -> None:
     console().print(table)
 
 
-def _finish(outcome: Outcome, progress: _Progress | None, as_json: bool) -> None:
+def _finish(
+    ws: Workspace,
+    outcome: Outcome,
+    progress: _Progress | None,
+    as_json: bool,
+    unreachable: dict[str, str] | None = None,
+) -> None:
     from prcast.store import DELIVERED
 
+    failed_channels = _channel_lines(ws, outcome, unreachable or {})
     if as_json:
         print_json(
             {
@@ -189,13 +223,18 @@ def _finish(outcome: Outcome, progress: _Progress | None, as_json: bool) -> None
                 "new_run": outcome.new_run,
                 "counts": outcome.counts,
                 "ok": outcome.ok,
+                "failed_channels": failed_channels,
             }
         )
     else:
         con = console()
+        whole = {line.split(" ", 1)[0].rstrip(":") for line in failed_channels}
         if progress:
             for line in progress.problems:
-                con.print(f"[red]{line}[/red]", markup=True)
+                if line.split(" ", 1)[0] not in whole:
+                    con.print(line, style="red", markup=False)
+        for line in failed_channels:
+            con.print(line, style="red", markup=False)
         summary = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
         colour = "green" if outcome.ok else "red"
         con.print(f"[{colour}]Run {outcome.run_id}: {summary}[/{colour}]")
@@ -267,25 +306,41 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--reason", help="Why the embargo is broken (goes into the audit log)."),
         ] = None,
+        new_edition: Annotated[
+            bool,
+            typer.Option(
+                "--new-edition",
+                help="Publish the release again as a new edition on every selected channel, even where it was "
+                "published before (needs --reason; audited). For an edit after publication.",
+            ),
+        ] = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
 
-        Sending the same release again continues the same run: what was delivered is never sent twice. Exit code 0 when all is delivered, 1 when a delivery failed, 2 for bad input.
+        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input.
 
         [bold]Example:[/bold] prcast send releases/example.md --yes
         """
+        from prcast.delivery import new_edition as start_edition
         from prcast.delivery import preflight, prepare
         from prcast.delivery import send as send_plan
 
         ws = workspace(ctx)
-        if break_embargo and not (reason and reason.strip()):
-            raise InputError(
-                '--break-embargo needs --reason "...": the reason goes into the audit log'
-            )
+        for flag, wanted in (("--break-embargo", break_embargo), ("--new-edition", new_edition)):
+            if wanted and not (reason and reason.strip()):
+                raise InputError(f'{flag} needs --reason "...": the reason goes into the audit log')
         override = reason.strip() if break_embargo and reason else None
-        plan = prepare(ws, release, channel or (), to=to or (), refresh_limits=True)
-        preflight(ws, plan, break_embargo=override)
+        unreachable: dict[str, str] = {}
+        plan = prepare(
+            ws,
+            release,
+            channel or (),
+            to=to or (),
+            refresh_limits=True,
+            on_unreachable=unreachable.__setitem__,
+        )
+        preflight(ws, plan, break_embargo=override, new_edition=new_edition)
         if not as_json:
             _plan_summary(plan)
         if dry_run:
@@ -302,12 +357,16 @@ def register(app: typer.Typer) -> None:
             return
         if not yes:
             typer.confirm(f"Send {len(plan.deliveries)} post(s) now?", abort=True)
+        if new_edition and reason:
+            start_edition(ws, plan, reason.strip())
+            plan = prepare(ws, release, channel or (), to=to or ())
+            preflight(ws, plan, break_embargo=override)
         progress = None if as_json else _Progress()
         outcome = _run(
             progress,
             lambda sink: send_plan(ws, plan, sink, resend_in_doubt=resend_in_doubt, checked=True),
         )
-        _finish(outcome, progress, as_json)
+        _finish(ws, outcome, progress, as_json, unreachable)
 
     @app.command()
     def resume(
@@ -318,7 +377,7 @@ def register(app: typer.Typer) -> None:
         resend_in_doubt: ResendOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """Finish an interrupted or failed run: deliver what is not delivered, never twice.
+        """Finish an interrupted or failed run: deliver what is not delivered, never twice. Safe beside a running send: it takes only what nobody holds, waits for the rest, and takes over from a process that died.
 
         [bold]Example:[/bold] prcast resume run-3f2a9c1d0e4b
         """
@@ -340,4 +399,4 @@ def register(app: typer.Typer) -> None:
         outcome = _run(
             progress, lambda sink: run_deliveries(ws, rid, sink, resend_in_doubt=resend_in_doubt)
         )
-        _finish(outcome, progress, as_json)
+        _finish(ws, outcome, progress, as_json)

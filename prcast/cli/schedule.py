@@ -154,14 +154,60 @@ def _print_fired(f: Fired) -> None:
 
 def register(root: typer.Typer) -> None:
     @root.command("run-due")
-    def run_due(ctx: typer.Context) -> None:
-        """Send every scheduled item that is due, then exit: for cron or a systemd timer. Exit 1 if an item failed or is incomplete.
+    def run_due(
+        ctx: typer.Context,
+        at: Annotated[
+            str | None,
+            typer.Option(
+                "--at",
+                help='Rehearse: show what would fire at this time ("2026-12-01 09:30 Europe/Berlin"), deliver nothing.',
+            ),
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Send every scheduled item that is due now (the machine's real clock), then exit: for cron or a systemd timer. Exit 1 if an item failed or is incomplete. Several run-due processes (or machines on one database) never run an item twice: each item is claimed by one process, whose lease is renewed while it runs.
 
         [bold]Example:[/bold] prcast --workspace /srv/press run-due
+
+        [bold]Rehearsal:[/bold] prcast run-due --at "2026-12-01 09:30 Europe/Berlin" (nothing is sent)
         """
+        from prcast.schedule import parse_when, rehearse
         from prcast.schedule import run_due as run
 
-        fired = run(workspace(ctx), _print_fired)
+        ws = workspace(ctx)
+        if at is not None:
+            moment, _ = parse_when(at)
+            items = rehearse(ws, moment)
+            if as_json:
+                print_json(
+                    {"rehearsal_at": moment.isoformat(), "would_fire": [_row(i) for i in items]}
+                )
+                return
+            for i in items:
+                console().print(
+                    f"would fire #{i.id} {i.release} (due {i.local_due:%Y-%m-%d %H:%M %Z})",
+                    markup=False,
+                )
+            console().print(
+                f"Rehearsal for {moment:%Y-%m-%d %H:%M} UTC: {len(items)} item(s) would fire; nothing was sent.",
+                markup=False,
+            )
+            return
+        fired_all: list[Fired] = []
+
+        def show(f: Fired) -> None:
+            fired_all.append(f)
+            if not as_json:
+                _print_fired(f)
+
+        fired = run(ws, show)
+        if as_json:
+            print_json(
+                [
+                    {**_row(f.item), "fired": f.status, "run": f.run_id, "detail": f.detail}
+                    for f in fired_all
+                ]
+            )
         bad = [f for f in fired if f.status in ("failed", "incomplete")]
         if bad:
             raise DeliveryError(

@@ -1,0 +1,485 @@
+"""The delivery engine: claims a run's chains, sends each part once, records every step.
+
+A chain (the parts of one thread, or one email) is sent only by the process that claimed it
+(see claims.py); inside a chain, each request leaves only after the compare-and-set
+planned -> attempting succeeded for this owner and its fsynced audit record was written.
+Several processes on one run share it: each takes the chains nobody holds, waits for the
+ones another live process holds, and takes over those of a process that died, whose
+in-flight deliveries then follow the channel's in-doubt rule exactly as after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prcast import clock
+from prcast.audit import AuditLog
+from prcast.channels import Channel, Post, Receipt, open_channel
+from prcast.channels.base import ChannelError
+from prcast.delivery.claims import Lease, describe, is_dead, is_expired
+from prcast.delivery.pacing import Gate
+from prcast.delivery.plan import post_from_dict
+from prcast.errors import InputError, PrcastError
+from prcast.secrets import redact
+from prcast.store import (
+    ATTEMPTING,
+    DELIVERED,
+    FAILED,
+    IN_DOUBT,
+    PLANNED,
+    SKIPPED,
+    SUPPRESSED,
+    UNADDRESSED,
+    DeliveryRow,
+    Store,
+    now,
+)
+from prcast.store.migrations import sha
+from prcast.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of a run, for the CLI's progress display."""
+
+    kind: str  # planned | delivered | failed | skipped | in-doubt | waiting
+    channel: str
+    key: str = ""
+    part: int = 0
+    parts: int = 0
+    message: str = ""
+    total: int = 0
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    new_run: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    #: per channel, the first error it reported (e.g. its server cannot be reached)
+    channel_errors: dict[str, str] = field(default_factory=dict)
+    #: (channel, status) of every delivery of the run
+    by_channel: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.counts.get(FAILED)
+            or self.counts.get(IN_DOUBT)
+            or self.counts.get(SKIPPED)
+            or self.counts.get(PLANNED)
+            or self.counts.get(ATTEMPTING)
+        )
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How a failed attempt is to be treated."""
+
+    message: str
+    transient: bool  # trying again may succeed
+    maybe_sent: bool  # the service may have acted on it
+    retry_after: float | None = None
+
+
+def classify(exc: Exception) -> Fault:
+    """Sort an adapter's exception: retry, give up, or in doubt."""
+    import httpx
+
+    if isinstance(exc, ChannelError):
+        return Fault(redact(exc.message), exc.transient, exc.maybe_sent, exc.retry_after)
+    if isinstance(exc, PrcastError):
+        return Fault(redact(exc.message), False, False)
+    message = redact(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Fault(message, True, False)  # nothing reached the service
+    if isinstance(exc, httpx.TransportError):
+        return Fault(message, True, True)  # sent, but the answer was lost
+    if isinstance(exc, ConnectionRefusedError | ConnectionResetError):
+        return Fault(message, True, False)
+    return Fault(message, False, False)
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Exponential backoff with jitter: about base, 2*base, 4*base ... at most 60 s."""
+    delay: float = min(60.0, base * 2 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
+
+
+class LostClaim(Exception):
+    """The chain is no longer this process's to send (another took it over)."""
+
+
+class _Runner:
+    def __init__(
+        self,
+        ws: Workspace,
+        store: Store,
+        audit: AuditLog,
+        run_id: str,
+        owner: str,
+        on_event: Callable[[Event], None],
+        resend_in_doubt: bool,
+    ) -> None:
+        self.ws, self.store, self.audit, self.run_id = ws, store, audit, run_id
+        self.owner = owner
+        self.on_event = on_event
+        self.resend_in_doubt = resend_in_doubt
+        self.gates: dict[str, Gate] = {}
+
+    def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
+        self.audit.append(
+            type,
+            run=self.run_id,
+            key=row.key,
+            channel=row.channel,
+            target=row.target,
+            part=row.part,
+            **data,
+        )
+
+    def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
+        self._record(row, f"delivery.{status}", reason=message)
+        self.store.update_delivery(row.key, status, error=message)
+        self.on_event(Event(status, row.channel, row.key, row.part, row.parts, message))
+
+    async def _attempt(
+        self, channel: Channel, row: DeliveryRow, post: Post, parent: Receipt | None
+    ) -> tuple[Receipt | None, tuple[str, str]]:
+        """Send one delivery, retrying transient failures with backoff; (receipt, _) on
+        success, else (None, (status, reason)). A failure after which the service may have
+        acted is retried only where the channel recognises a repeated key."""
+        config = self.ws.config.channel(row.channel)
+        gate = self.gates[row.channel]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                # "attempted" is recorded only for a request that really leaves now, so a
+                # crash leaves at most `concurrency` deliveries of a channel in doubt
+                async with gate:
+
+                    async def commit(attempt: int = attempt) -> None:
+                        # the compare-and-set first: only the claim's owner may go on
+                        if not self.store.begin_attempt(
+                            row.key, row.chain, self.owner, row.content_sha256, now()
+                        ):
+                            raise LostClaim(row.chain)
+                        self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
+                                     text_sha256=sha(post.text))  # fmt: skip
+
+                    if getattr(channel, "commits_late", False):
+                        # the adapter says when the request becomes irreversible (email: DATA)
+                        publish: Any = channel.publish
+                        receipt = await publish(post, row.key, parent, commit=commit)
+                    else:
+                        await commit()
+                        receipt = await channel.publish(post, row.key, parent)
+                    return receipt, ("", "")
+            except LostClaim:
+                raise
+            except Exception as exc:  # an adapter's failure is this delivery's, not the run's
+                fault = classify(exc)
+            retryable = fault.transient and (channel.dedupes or not fault.maybe_sent)
+            wait = (
+                fault.retry_after
+                if fault.retry_after is not None
+                else backoff(attempt, config.retry_base)
+            )
+            if (
+                retryable
+                and attempt < config.max_attempts
+                and loop.time() - started + wait <= config.retry_for
+            ):
+                if fault.retry_after is not None:
+                    gate.hold(fault.retry_after)  # a rate limit holds for the whole channel
+                self._record(
+                    row,
+                    "delivery.retry",
+                    attempt=attempt,
+                    wait=round(wait, 3),
+                    reason=fault.message,
+                )
+                # nothing is in flight while waiting: a crash now leaves it to be sent again
+                self.store.update_delivery(row.key, PLANNED, error=fault.message)
+                await asyncio.sleep(wait)
+                continue
+            if fault.maybe_sent and not channel.dedupes:
+                return None, (
+                    IN_DOUBT,
+                    f"{fault.message} (the service may have received it; not sent again)",
+                )
+            tries = f" after {attempt} attempts" if attempt > 1 else ""
+            return None, (FAILED, f"{fault.message}{tries}")
+
+    async def thread(self, channel: Channel, rows: list[DeliveryRow]) -> None:
+        """Deliver one thread's parts in order: a reply needs its parent's remote id."""
+        parent: Receipt | None = None
+        if rows and (outside := rows[0].post.get("reply_to")):  # a reply to someone's post
+            extra = {k: v for k, v in outside.items() if k not in ("remote_id", "url")}
+            parent = Receipt(outside["remote_id"], outside.get("url"), extra=extra)
+        blocked = ""
+        for row in rows:
+            if row.status == DELIVERED:
+                parent = Receipt(row.remote_id or "", row.url, extra=row.receipt or {})
+                continue
+            if blocked:
+                self._mark(row, SKIPPED, blocked)
+                continue
+            in_doubt = row.status in (ATTEMPTING, IN_DOUBT)
+            if in_doubt and not channel.dedupes and not self.resend_in_doubt:
+                self._mark(row, IN_DOUBT, "sent before without a recorded answer; not sent again")
+                blocked = f"part {row.part} is in doubt"
+                continue
+            post = post_from_dict(row.post)
+            receipt, failure = await self._attempt(channel, row, post, parent)
+            if receipt is None:
+                status, message = failure
+                self._mark(row, status, message)
+                blocked = f"part {row.part} {'is in doubt' if status == IN_DOUBT else 'failed'}"
+                continue
+            self._record(
+                row,
+                "delivery.succeeded",
+                remote_id=receipt.remote_id,
+                url=receipt.url,
+                duplicate=receipt.duplicate,
+                receipt=receipt.extra,
+            )
+            self.store.update_delivery(
+                row.key,
+                DELIVERED,
+                remote_id=receipt.remote_id,
+                url=receipt.url,
+                receipt=receipt.extra,
+            )
+            self.on_event(
+                Event(DELIVERED, row.channel, row.key, row.part, row.parts, receipt.url or "")
+            )
+            parent = receipt
+
+
+def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[DeliveryRow]:
+    """Bring the store in line with the audit log, the durable record: an answer that reached
+    the log but not the store counts as delivered, and a request the log says left, with no
+    answer recorded, is in doubt even if the store lost that (a power cut)."""
+    open_rows = {r.key: r for r in rows if r.status != DELIVERED}
+    if not open_rows:
+        return rows
+    last: dict[str, dict[str, Any]] = {}
+    for rec in audit.records():
+        key = rec.get("key")
+        if key in open_rows and str(rec.get("type", "")).startswith("delivery."):
+            last[key] = rec
+    changed = False
+    for key, rec in last.items():
+        row = open_rows[key]
+        if rec["type"] == "delivery.succeeded":
+            store.update_delivery(key, DELIVERED, remote_id=rec.get("remote_id"), url=rec.get("url"),
+                                  receipt=rec.get("receipt"))  # fmt: skip
+            changed = True
+        elif rec["type"] == "delivery.attempted" and row.status not in (ATTEMPTING, IN_DOUBT):
+            store.update_delivery(key, ATTEMPTING)
+            changed = True
+    return store.deliveries(rows[0].run_id) if changed else rows
+
+
+#: how often a process waiting for another's chains looks again (seconds)
+POLL = 0.25
+
+
+class _Work:
+    """The chains of a run this process still has to see to, per channel, in plan order;
+    the ones another live process holds are watched until it lets them go."""
+
+    def __init__(self, rows: list[DeliveryRow]) -> None:
+        self.chains: dict[str, list[DeliveryRow]] = {}
+        for row in rows:
+            self.chains.setdefault(row.chain or row.key, []).append(row)
+        self.channel_of = {c: parts[0].channel for c, parts in self.chains.items()}
+        self.todo: dict[str, deque[str]] = {}
+        for chain, parts in self.chains.items():
+            if any(p.status != DELIVERED for p in parts):
+                self.todo.setdefault(parts[0].channel, deque()).append(chain)
+        self.watched: set[str] = set()
+
+    def take(self, channel: str, count: int) -> list[str]:
+        queue = self.todo.get(channel)
+        out: list[str] = []
+        while queue and len(out) < count:
+            out.append(queue.popleft())
+        return out
+
+    def give_back(self, chain: str) -> None:
+        self.todo.setdefault(self.channel_of[chain], deque()).appendleft(chain)
+
+    @property
+    def pending(self) -> bool:
+        return any(self.todo.values())
+
+
+def _waiting_message(store: Store, chains: list[str]) -> str:
+    by_owner: dict[str, list[Any]] = {}
+    for h in store.holders(chains):
+        by_owner.setdefault(h.owner.id, []).append(h)
+    parts = []
+    for holders in by_owner.values():
+        count = sum(1 for _ in holders)
+        parts.append(describe(holders[0].owner, count, min(h.since for h in holders)))
+    return "; ".join(parts)
+
+
+def run_deliveries(
+    ws: Workspace,
+    run_id: str,
+    on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    resend_in_doubt: bool = False,
+    new_run: bool = False,
+    checked: bool = False,
+) -> Outcome:
+    """Deliver every delivery of a run that is not delivered yet, sharing the run with any
+    other process working on it. `checked`: the caller ran the policy on these posts."""
+    from prcast.delivery.preflight import check_embargo, check_posts_policy
+
+    store = Store(ws.store_path)
+    audit = AuditLog(ws.audit_path)
+    try:
+        if store.run(run_id) is None:
+            raise InputError(
+                f'no run "{run_id}" in this workspace', hint="`prcast report --list` shows the runs"
+            )
+        stored = store.deliveries(run_id)
+        # a run planned just now has nothing to reconcile: spare reading the whole audit log
+        settled = stored if new_run else _reconcile(store, audit, stored)
+        rows = [r for r in settled if r.status not in (SUPPRESSED, UNADDRESSED)]
+        pending = [r for r in rows if r.status != DELIVERED]
+        outcome = Outcome(run_id, new_run)
+        if pending:
+            posts = [post_from_dict(r.post) for r in pending]
+            early = any(p.embargo and p.embargo > clock.now() for p in posts)
+            overridden = early and any(  # the audit log is read only for a send under embargo
+                rec.get("type") == "embargo.broken" and rec.get("run") == run_id
+                for rec in audit.records()
+            )
+            check_embargo(ws, posts, overridden=overridden)
+            if not checked:
+                check_posts_policy(ws, posts, audit, run_id)
+            with Lease(ws.store_path, "send") as lease:
+                audit.append(
+                    "run.started" if new_run else "run.resumed",
+                    run=run_id,
+                    pending=len(pending),
+                    pid=lease.owner.pid,
+                    host=lease.owner.host,
+                )
+                store.set_run_status(run_id, "running")
+                _deliver(ws, store, audit, run_id, rows, lease.id, on_event, resend_in_doubt)
+        final = store.deliveries(run_id)
+        for r in final:
+            outcome.counts[r.status] = outcome.counts.get(r.status, 0) + 1
+            outcome.by_channel.append((r.channel, r.status))
+        status = "complete" if outcome.ok else "incomplete"
+        if pending:
+            audit.append("run.finished", run=run_id, status=status, counts=outcome.counts)
+        store.set_run_status(run_id, status)
+        for r in final:
+            if r.status == FAILED and r.error and r.channel not in outcome.channel_errors:
+                outcome.channel_errors[r.channel] = r.error
+        return outcome
+    finally:
+        store.close()
+
+
+def _deliver(
+    ws: Workspace,
+    store: Store,
+    audit: AuditLog,
+    run_id: str,
+    rows: list[DeliveryRow],
+    owner: str,
+    on_event: Callable[[Event], None],
+    resend_in_doubt: bool,
+) -> None:
+    work = _Work(rows)
+    names = sorted(work.todo)
+    channels = {n: open_channel(ws.config.channel(n), ws.root, ws.templates_dir) for n in names}
+    for name in names:
+        on_event(Event("planned", name, total=sum(1 for r in rows if r.channel == name)))
+    runner = _Runner(ws, store, audit, run_id, owner, on_event, resend_in_doubt)
+    keys = {r.key for r in rows}
+
+    async def one(chain: str) -> None:
+        parts = [r for r in store.chain(chain, run_id) if r.key in keys]
+        try:
+            await runner.thread(channels[work.channel_of[chain]], parts)
+        except LostClaim:
+            work.watched.add(chain)  # another process took it over: see that it finishes
+        finally:
+            store.release(owner, [chain])
+
+    async def main() -> None:
+        try:
+            for name, channel in channels.items():
+                config = ws.config.channel(name)
+                runner.gates[name] = Gate(
+                    getattr(channel, "concurrency", 1),
+                    config.max_per_minute,
+                    getattr(channel, "rate", None),
+                )
+            running: dict[asyncio.Task[None], str] = {}
+            told = ""
+            while True:
+                busy: dict[str, int] = {}
+                for chain in running.values():
+                    busy[work.channel_of[chain]] = busy.get(work.channel_of[chain], 0) + 1
+                wanted: list[str] = []
+                for name in names:
+                    room = max(8, 2 * runner.gates[name].concurrency) - busy.get(name, 0)
+                    if room > 0:
+                        wanted += work.take(name, room)
+                if wanted:
+                    won = set(store.claim(run_id, owner, wanted))
+                    for chain in wanted:
+                        if chain in won:
+                            running[asyncio.create_task(one(chain))] = chain
+                        else:
+                            work.watched.add(chain)
+                if not running and not work.pending:
+                    if not work.watched:
+                        return
+                    held = {h.chain: h for h in store.holders(sorted(work.watched))}
+                    for chain in sorted(work.watched):
+                        h = held.get(chain)
+                        if h is None or h.owner.id == owner:
+                            work.watched.discard(chain)  # finished by the other process
+                        elif is_expired(h.owner) or is_dead(h.owner):
+                            if not is_expired(h.owner):
+                                store.expire_owner(h.owner.id)
+                            work.watched.discard(chain)
+                            work.give_back(chain)  # take it over
+                    if work.watched and not work.pending:
+                        message = _waiting_message(store, sorted(work.watched))
+                        if message and message != told:
+                            on_event(Event("waiting", "", message=message))
+                            told = message
+                        await asyncio.sleep(POLL)
+                    continue
+                if running:
+                    done, _ = await asyncio.wait(
+                        list(running), timeout=POLL, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        running.pop(task)
+                        task.result()
+        finally:
+            for channel in channels.values():
+                await channel.close()
+
+    asyncio.run(main())

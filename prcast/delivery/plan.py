@@ -1,0 +1,339 @@
+"""Planning: a release rendered for its channels becomes one Delivery per publication
+("release R, edition e, on channel C, to target T, part k"), each keyed by that identity,
+and a run that lists them. The key does not depend on the run, the channel selection or the
+time of planning, so a wider selection, a re-plan or a resume finds what was published."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prcast import limits
+from prcast.audit import AuditLog, canonical
+from prcast.channels import Post
+from prcast.errors import InputError, did_you_mean
+from prcast.lists import PressList, Resolution
+from prcast.release import Link, Media, Release, load_release
+from prcast.render import Rendering, render_release
+from prcast.store import PLANNED, SUPPRESSED, UNADDRESSED, Conflict, DeliveryRow, RunRow, Store, now
+from prcast.store.migrations import content_digest, publication_identity, release_key_of, sha
+from prcast.workspace import Workspace
+
+PUBLIC = "public"
+
+
+def post_to_dict(post: Post) -> dict[str, Any]:
+    return {
+        "channel": post.channel,
+        "release_id": post.release_id,
+        "title": post.title,
+        "text": post.text,
+        "index": post.index,
+        "total": post.total,
+        "length": post.length,
+        "limit": post.limit,
+        "language": post.language,
+        "links": [[link.url, link.title] for link in post.links],
+        "hashtags": list(post.hashtags),
+        "media": [[str(m.path), m.alt] for m in post.media],
+        "embargo": post.embargo.isoformat() if post.embargo else None,
+        "content_warning": post.content_warning,
+        "planned_at": post.planned_at,
+        "target": post.target,
+        "group": post.group,
+        "recipients": list(post.recipients),
+        "recipient_name": post.recipient_name,
+        "subject": post.subject,
+        "html": post.html,
+        "reply_to": post.reply_to,
+    }
+
+
+def post_from_dict(d: dict[str, Any]) -> Post:
+    return Post(
+        channel=d["channel"],
+        release_id=d["release_id"],
+        title=d["title"],
+        text=d["text"],
+        index=d["index"],
+        total=d["total"],
+        length=d["length"],
+        limit=d["limit"],
+        language=d["language"],
+        links=tuple(Link(u, t) for u, t in d["links"]),
+        hashtags=tuple(d["hashtags"]),
+        media=tuple(Media(Path(p), alt) for p, alt in d["media"]),
+        embargo=datetime.fromisoformat(d["embargo"]) if d["embargo"] else None,
+        content_warning=d.get("content_warning"),
+        planned_at=d.get("planned_at", ""),
+        target=d.get("target", PUBLIC),
+        group=d.get("group", ""),
+        recipients=tuple(d.get("recipients", ())),
+        recipient_name=d.get("recipient_name", ""),
+        subject=d.get("subject", ""),
+        html=d.get("html", ""),
+        reply_to=d.get("reply_to"),
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: str
+    seq: int
+    channel: str
+    target: str
+    post: Post
+    parent_key: str | None
+    #: the key of the thread's first part (a thread is claimed as one chain)
+    chain: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a send would do: the run id and its deliveries, nothing sent yet."""
+
+    run_id: str
+    release: Release
+    renderings: tuple[Rendering, ...]
+    deliveries: tuple[Delivery, ...]
+    #: the release's identity in the ledger: its front-matter `id`, else its workspace path
+    release_key: str = ""
+    edition: int = 1
+
+
+def release_key(ws: Workspace, release: Release) -> str:
+    """A release's identity in the publication ledger."""
+    return release.key or release_key_of(str(release.path), ws.root)
+
+
+def make_plan(
+    release: Release, renderings: Sequence[Rendering], key: str = "", edition: int = 1
+) -> Plan:
+    """Plan a run. Each delivery is keyed by its publication (release, edition, channel,
+    target, part); the run id comes from the release and the exact posts, so sending the
+    same release the same way again continues the same run."""
+    key = key or release.id
+    content = canonical(
+        [[r.channel.name, [[p.target, p.text, p.subject] for p in r.posts]] for r in renderings]
+    )
+    run_id = "run-" + sha(f"{key}\x00{edition}\x00{content}")[:12]
+    deliveries: list[Delivery] = []
+    planned_at = now()
+    for r in renderings:
+        parents: dict[str, str] = {}
+        firsts: dict[str, str] = {}
+        for post in r.posts:
+            dkey = publication_identity(key, edition, r.channel.name, post.target, post.index)
+            firsts.setdefault(post.target, dkey)
+            deliveries.append(
+                Delivery(
+                    dkey,
+                    len(deliveries) + 1,
+                    r.channel.name,
+                    post.target,
+                    replace(post, planned_at=planned_at),
+                    parents.get(post.target),
+                    firsts[post.target],
+                )
+            )
+            parents[post.target] = dkey
+    return Plan(run_id, release, tuple(renderings), tuple(deliveries), key, edition)
+
+
+def prepare(
+    ws: Workspace,
+    release_arg: str,
+    channels: Sequence[str] = (),
+    *,
+    to: Sequence[str] = (),
+    refresh_limits: bool = False,
+    on_unreachable: Any = None,
+) -> Plan:
+    """Load, validate and render a release for its channels, and plan the run.
+
+    With `refresh_limits`, each channel's server is asked for its current limits first
+    (a send does this); otherwise the limits cached by the last send or `channels test`.
+    A server that cannot be asked keeps its cached limits (`on_unreachable(name, reason)`)."""
+    release = load_release(ws.release_path(release_arg))
+    config = ws.config
+    if channels:
+        names = list(channels)
+        for name in names:
+            config.channel(name)
+    elif release.channels is not None:
+        names = list(release.channels)
+        for name in names:
+            if name not in config.channels:
+                raise release.error(
+                    "channels",
+                    f'unknown channel "{name}"{did_you_mean(name, config.channels)}',
+                    hint=f"channels in channels.toml: {', '.join(config.channels)}",
+                )
+    else:
+        names = list(config.channels)
+    configs = [config.channels[n] for n in names]
+    groups = list(to) or list(release.audience)
+    if not groups and not channels and release.channels is None:
+        # "every channel" means every channel the release can use: people need an audience
+        configs = [c for c in configs if not c.audience_only]
+    if refresh_limits:
+        published = asyncio.run(limits.refresh_limits(ws, configs, on_unreachable))
+    else:
+        published = limits.cached_limits(ws)
+    audience: list[Resolution] = []
+    if groups and any(c.audience_only for c in configs):
+        press = PressList(ws.lists_dir)
+        for group in groups:
+            try:
+                audience.append(press.resolve(group))
+            except InputError as exc:
+                if to or exc.path is not None:
+                    raise
+                raise release.error("audience", exc.detail, exc.hint) from None
+    elif to:
+        raise InputError(
+            f"the audience {', '.join(groups)} is addressed, but none of the channels "
+            f"({', '.join(c.name for c in configs)}) delivers to people",
+            hint='add an email channel (type = "email") or a Mastodon channel with visibility = "direct"',
+        )
+    renderings = render_release(release, configs, ws.templates_dir, published, audience)
+    key = release_key(ws, release)
+    store = Store(ws.store_path)
+    try:
+        edition = store.edition(key)
+    finally:
+        store.close()
+    return make_plan(release, renderings, key, edition)
+
+
+def _rows(plan: Plan) -> list[DeliveryRow]:
+    stamp = now()
+    rows = []
+    for d in plan.deliveries:
+        post = post_to_dict(d.post)
+        rows.append(
+            DeliveryRow(d.key, plan.run_id, d.seq, d.channel, d.target, d.post.index, d.post.total,
+                        d.parent_key, post, PLANNED, None, None, None, 0, stamp, grp=d.post.group,
+                        identity=d.key, chain=d.chain, content_sha256=content_digest(post))
+        )  # fmt: skip
+    seq = len(rows)
+    for r in plan.renderings:
+        for e in r.excluded:
+            seq += 1
+            status = SUPPRESSED if e.reason.startswith("suppressed") else UNADDRESSED
+            identity = publication_identity(
+                plan.release_key, plan.edition, r.channel.name, "excluded:" + e.recipient, 0
+            )
+            rows.append(
+                DeliveryRow(identity, plan.run_id, seq, r.channel.name, e.recipient, 0, 0, None,
+                            {}, status, None, None, e.reason, 0, stamp, grp=e.group,
+                            identity=identity, chain=identity, content_sha256=content_digest({}))
+            )  # fmt: skip
+    return rows
+
+
+def ledger_conflicts(ws: Workspace, plan: Plan) -> list[Conflict]:
+    """The publications of the plan that went out before with another text (read only)."""
+    store = Store(ws.store_path)
+    try:
+        rows = _rows(plan)
+        known = store.published([r.identity for r in rows])
+    finally:
+        store.close()
+    return [
+        Conflict(r.channel, r.target, r.part, old.status, old.published_at, old.run_id)
+        for r in rows
+        if (old := known.get(r.identity)) is not None
+        and old.status in ("delivered", "attempting", "in-doubt")
+        and old.content_sha256 != r.content_sha256
+    ]
+
+
+def conflict_error(plan: Plan, conflicts: Sequence[Conflict]) -> InputError:
+    """The refusal of an edit after publication: which channels, when, and what to do."""
+    by_channel: dict[str, list[Conflict]] = {}
+    for c in conflicts:
+        by_channel.setdefault(c.channel, []).append(c)
+    lines = []
+    for channel, items in by_channel.items():
+        when = sorted(c.published_at for c in items if c.published_at)
+        seen = f"published {when[0][:19].replace('T', ' ')} UTC" if when else "sent, answer unknown"
+        what = "post" if len(items) == 1 else "posts"
+        lines.append(
+            f"  {channel}: {len(items)} {what} with the earlier text ({seen}, run {items[0].run_id})"
+        )
+    release = plan.release
+    return InputError(
+        f'release "{release.id}" changed after it was published; nothing was sent. '
+        "Publishing it again would put a second copy on:\n" + "\n".join(lines),
+        path=release.path,
+        hint="publish a correction instead (prcast correct, planned), or, to publish the edited "
+        'text as a new release on purpose: prcast send ... --new-edition --reason "..." (audited)',
+    )
+
+
+def record_plan(ws: Workspace, plan: Plan) -> bool:
+    """Record the planned run against the ledger and audit it; False when the run existed.
+    A publication the world may have seen with another text refuses the whole plan."""
+    store = Store(ws.store_path)
+    try:
+        release = plan.release
+        rows = _rows(plan)
+        run = RunRow(plan.run_id, release.id, str(release.path), release.sha256, now(), now(),
+                     PLANNED, plan.release_key)  # fmt: skip
+        existed = store.run(plan.run_id) is not None
+        if not existed:
+            conflicts = ledger_conflicts(ws, plan)
+            if conflicts:
+                raise conflict_error(plan, conflicts)
+            # the durable record first: a crash after it leaves a plan the store may lack
+            excluded = [(r.channel.name, e) for r in plan.renderings for e in r.excluded]
+            AuditLog(ws.audit_path).append(
+                "run.planned",
+                run=plan.run_id,
+                release=release.id,
+                release_key=plan.release_key,
+                edition=plan.edition,
+                release_path=str(release.path),
+                release_sha256=release.sha256,
+                channels=[r.channel.name for r in plan.renderings],
+                deliveries=[
+                    {"key": d.key, "channel": d.channel, "target": d.target, "group": d.post.group,
+                     "part": d.post.index, "parts": d.post.total, "text_sha256": sha(d.post.text)}
+                    for d in plan.deliveries
+                ],
+                excluded=[{"channel": ch, "group": e.group, "recipient": e.recipient, "reason": e.reason}
+                          for ch, e in excluded],
+            )  # fmt: skip
+        new, conflicts = store.record_run(run, rows, plan.edition)
+        if conflicts:
+            raise conflict_error(plan, conflicts)
+        return new
+    finally:
+        store.close()
+
+
+def new_edition(ws: Workspace, plan: Plan, reason: str) -> int:
+    """Make the release's next edition (audited with who, where and why): it is then
+    published afresh on every channel it is sent to."""
+    store = Store(ws.store_path)
+    try:
+        edition = store.new_edition(plan.release_key)
+    finally:
+        store.close()
+    AuditLog(ws.audit_path).append(
+        "release.new_edition",
+        release=plan.release.id,
+        release_key=plan.release_key,
+        edition=edition,
+        reason=reason,
+        by=getpass.getuser(),
+        host=socket.gethostname(),
+    )
+    return edition

@@ -1,0 +1,176 @@
+"""Everything that can refuse a send before anything is stored or sent: the policy over
+every rendered byte, the approvals, the embargo (against the real clock), the ledger (an
+edit after publication), the secrets, the frequency cap. Refusals and overrides are audited."""
+
+from __future__ import annotations
+
+import getpass
+import html
+import re
+import socket
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+from prcast import clock
+from prcast.audit import AuditLog
+from prcast.channels import Post
+from prcast.config import EmailConfig
+from prcast.delivery.plan import Plan, conflict_error, ledger_conflicts
+from prcast.errors import InputError
+from prcast.store import DELIVERED, Store, stamp
+from prcast.workspace import Workspace
+
+
+def check_embargo(
+    ws: Workspace, posts: Sequence[Post], *, overridden: bool = False, at: datetime | None = None
+) -> None:
+    """Refuse to send anything before its embargo. The one exception is email to journalists
+    from a channel with embargo_notice = true, whose messages carry the embargo line.
+    `at` is the real clock: no setting moves it."""
+    at = at or clock.now()
+    for post in posts:
+        if not post.embargo or post.embargo <= at or overridden:
+            continue
+        config = ws.config.channels.get(post.channel)
+        if isinstance(config, EmailConfig) and config.embargo_notice:
+            continue
+        raise InputError(
+            f'release "{post.release_id}" is under embargo until {post.embargo.isoformat()}: nothing was sent',
+            hint="schedule it (prcast schedule add), or, if it must go now, "
+            '--break-embargo --reason "..." (audited)',
+        )
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _published_fields(post: Post) -> Iterator[tuple[str, str]]:
+    """Every text of a post that its receiver sees, named for a finding."""
+    yield "text", post.text
+    if post.subject:
+        yield "subject", post.subject
+    if post.html:
+        yield "HTML part", html.unescape(_TAG.sub(" ", post.html))
+    if post.title:
+        yield "title", post.title
+    if post.content_warning:
+        yield "content warning", post.content_warning
+    for i, m in enumerate(post.media, start=1):
+        yield f"alt text of image {i}", m.alt
+    for link in post.links:
+        yield "link", f"{link.url} {link.title or ''}".strip()
+    for tag in post.hashtags:
+        yield "hashtag", "#" + tag
+
+
+def check_posts_policy(
+    ws: Workspace, posts: Sequence[Post], audit: AuditLog, run_id: str = ""
+) -> None:
+    """Run the confidentiality policy over every rendered byte that would be sent (texts,
+    subjects, HTML parts, alt texts, links, hashtags), so a term a template adds is caught
+    like one in the release. Raises InputError listing channel, part, field and the match."""
+    from prcast import policy
+
+    rules = policy.load_policy(ws.root)
+    if not policy.has_rules(rules):
+        return
+    blocking: list[tuple[Post, str, policy.Finding]] = []
+    seen: dict[str, list[policy.Finding]] = {}
+    for post in posts:
+        for name, text in _published_fields(post):
+            found = seen.get(text)
+            if found is None:
+                found = [f for f in policy.check_text(rules, text) if f.action == "block"]
+                seen[text] = found
+            blocking += [(post, name, f) for f in found]
+    if not blocking:
+        return
+    records = []
+    lines = []
+    shown: set[tuple[str, str, str, str]] = set()
+    for post, name, f in blocking:
+        where = f"{post.channel} part {post.index}/{post.total}"
+        if post.target and post.target != "public":
+            where += f" to {post.target}"
+        records.append({"channel": post.channel, "part": post.index, "target": post.target,
+                        "field": name, "rule": f.rule, "match": f.text, "line": f.line})  # fmt: skip
+        dedupe = (post.channel, name, f.rule, f.text)
+        if dedupe in shown:
+            continue
+        shown.add(dedupe)
+        lines.append(f'  {where}, {name} line {f.line}: {f.rule}: "{f.text}" ({f.message})')
+    audit.append("policy.blocked", run=run_id or None, findings=records[:200], total=len(records))
+    more = len(records) - len(lines)
+    raise InputError(
+        f"blocked by the confidentiality policy: what would be sent contains "
+        f"{len(records)} blocked match{'es' * (len(records) != 1)}:\n"
+        + "\n".join(lines[:50])
+        + (f"\n  ... and {more} more in other posts or recipients" if more > 0 else ""),
+        hint="a match may come from a template (workspace or channel) rather than the release: "
+        "reword it there, or change policy.toml if it is cleared for release; nothing was sent",
+    )
+
+
+def preflight(
+    ws: Workspace, plan: Plan, *, break_embargo: str | None = None, new_edition: bool = False
+) -> None:
+    """Everything that can refuse a send before anything is stored or sent."""
+    from prcast import policy
+
+    rules = policy.load_policy(ws.root)
+    audit = AuditLog(ws.audit_path)
+    release = plan.release
+    try:
+        policy.enforce(rules, release)
+    except policy.PolicyError as exc:
+        audit.append("policy.blocked", release=release.id, release_sha256=release.sha256,
+                     findings=policy.finding_records(exc.findings))  # fmt: skip
+        raise
+    check_posts_policy(ws, [d.post for d in plan.deliveries], audit)
+    if not new_edition:
+        conflicts = ledger_conflicts(ws, plan)
+        if conflicts:
+            raise conflict_error(plan, conflicts)
+    if rules.required_approvals:
+        approvals = policy.approvals_of(list(audit.records()), release.id)
+        policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
+    early = [d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > clock.now()]
+    check_embargo(ws, early, overridden=bool(break_embargo))
+    if early and break_embargo:
+        audit.append("embargo.broken", run=plan.run_id, release=release.id,
+                     embargo=early[0].embargo.isoformat() if early[0].embargo else None,
+                     reason=break_embargo, by=getpass.getuser(), host=socket.gethostname())  # fmt: skip
+    for r in plan.renderings:
+        for secret in r.channel.secrets():
+            secret.resolve()
+    check_frequency(ws, plan)
+
+
+def check_frequency(ws: Workspace, plan: Plan) -> None:
+    """Refuse a send that would post more than a channel's `posts_per_hour` (anti-spam)."""
+    capped = [
+        r for r in plan.renderings if r.channel.posts_per_hour and not r.channel.audience_only
+    ]
+    if not capped:
+        return
+    hour_ago = stamp(datetime.now(UTC) - timedelta(hours=1))
+    store = Store(ws.store_path)
+    try:
+        known = store.published([d.key for d in plan.deliveries])
+        for r in capped:
+            cap = r.channel.posts_per_hour or 0
+            recent = store.delivered_since(r.channel.name, hour_ago)
+            new = sum(
+                1
+                for d in plan.deliveries
+                if d.channel == r.channel.name
+                and (d.key not in known or known[d.key].status != DELIVERED)
+            )
+            if new and recent + new > cap:
+                raise InputError(
+                    f'channel "{r.channel.name}": {new} more post(s) would make {recent + new} in the last hour, '
+                    f"over its frequency cap of {cap} (posts_per_hour): nothing was sent",
+                    hint="wait, or raise posts_per_hour in channels.toml if this really must go out now",
+                )
+    finally:
+        store.close()

@@ -1,0 +1,716 @@
+"""The state store: every SQL statement prcast runs, behind one class.
+
+SQLite in WAL mode under .prcast/ is the embedded default. The schema is versioned
+(`migrations.py`); opening a store upgrades an older database. What is stored:
+
+- runs, and the publication ledger: one row per "release R, edition e, on channel C, to
+  target T, part k" (its `identity`), whatever run or channel selection planned it; each run
+  lists the publications it covers (`run_items`);
+- owners (a process that may send, alive while it renews its lease) and claims (a thread's
+  parts, claimed together by one owner, in one compare-and-set);
+- the schedule queue and the conference question book.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prcast.store.dialect import Connection, SQLite
+from prcast.store.migrations import LATEST, MIGRATIONS
+
+PLANNED, ATTEMPTING, DELIVERED, FAILED, IN_DOUBT, SKIPPED = (
+    "planned",
+    "attempting",
+    "delivered",
+    "failed",
+    "in-doubt",
+    "skipped",
+)
+#: audience members never sent to: on the suppression list, or no address for the channel
+SUPPRESSED, UNADDRESSED = "suppressed", "no-address"
+#: statuses a run is finished with and that need nothing more
+SETTLED = {DELIVERED, SUPPRESSED, UNADDRESSED}
+#: statuses after which the world may have seen the text
+PUBLISHED = {DELIVERED, ATTEMPTING, IN_DOUBT}
+
+
+def now() -> str:
+    return stamp(datetime.now(UTC))
+
+
+def stamp(moment: datetime) -> str:
+    """The one text form of a time in the store: UTC, microseconds (sorts as it compares)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    key: str
+    run_id: str
+    seq: int
+    channel: str
+    target: str
+    part: int
+    parts: int
+    parent_key: str | None
+    post: dict[str, Any]
+    status: str
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    attempts: int
+    updated_at: str
+    #: what a reply needs besides the remote id (JSON object), e.g. Bluesky's cid
+    receipt: dict[str, str] | None = None
+    #: the audience group a recipient was addressed through
+    grp: str = ""
+    #: the publication this row is: release, edition, channel, target, part
+    identity: str = ""
+    #: the key of the thread's first part: the unit of a claim
+    chain: str = ""
+    content_sha256: str = ""
+    #: when it was delivered (the ledger's "when did they get it")
+    published_at: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    release_id: str
+    release_path: str
+    release_sha256: str
+    created_at: str
+    updated_at: str
+    status: str
+    release_key: str = ""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A publication the world may have seen whose planned text is now different."""
+
+    channel: str
+    target: str
+    part: int
+    status: str
+    published_at: str | None
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A process that may hold claims: who it is, where, and until when it is alive."""
+
+    id: str
+    host: str
+    boot: str
+    pid: int
+    pid_start: str
+    command: str
+    started_at: str
+    lease_until: str
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A claim and the process holding it."""
+
+    chain: str
+    run_id: str
+    since: str
+    owner: Owner
+
+
+def _delivery(r: Any, run_id: str | None = None, seq: int | None = None) -> DeliveryRow:
+    return DeliveryRow(
+        key=r["key"],
+        run_id=run_id or r["run_id"],
+        seq=seq if seq is not None else 0,
+        channel=r["channel"],
+        target=r["target"],
+        part=r["part"],
+        parts=r["parts"],
+        parent_key=r["parent_key"],
+        post=json.loads(r["post"]),
+        status=r["status"],
+        remote_id=r["remote_id"],
+        url=r["url"],
+        error=r["error"],
+        attempts=r["attempts"],
+        updated_at=r["updated_at"],
+        receipt=json.loads(r["receipt"]) if r["receipt"] else None,
+        grp=r["grp"],
+        identity=r["identity"],
+        chain=r["chain"],
+        content_sha256=r["content_sha256"],
+        published_at=r["published_at"],
+    )
+
+
+_RUN_COLUMNS = (
+    "id, release_id, release_path, release_sha256, created_at, updated_at, status, release_key"
+)
+_PUB_COLUMNS = (
+    "key, identity, release_key, edition, chain, channel, target, part, parts, parent_key, post,"
+    " content_sha256, status, remote_id, url, error, attempts, updated_at, receipt, grp, run_id,"
+    " published_at"
+)
+
+
+class Store:
+    """Run, ledger, claim, schedule and conference state. Each method is one committed
+    transaction unless called inside `transaction()`."""
+
+    def __init__(self, path: Path, db: Connection | None = None) -> None:
+        self.path = path
+        self.db: Connection = db or SQLite(path)
+        self._migrate()
+
+    # --- schema --------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        with self.db.transaction():
+            version = self.version()
+            if version == 0 and self._has_table("runs"):
+                version = 1  # written by prcast 0.1, before versioning; its tables may be partial
+                MIGRATIONS[0](self.db, self.workspace_root)
+            for number in range(version + 1, LATEST + 1):
+                MIGRATIONS[number - 1](self.db, self.workspace_root)
+            if version < LATEST:
+                self.db.execute("DELETE FROM schema_version")
+                self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (LATEST,))
+
+    @property
+    def workspace_root(self) -> Path:
+        return self.path.parent.parent  # .prcast/state.db
+
+    def version(self) -> int:
+        row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _has_table(self, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        with self.db.transaction():
+            yield self
+
+    # --- runs and the ledger -------------------------------------------------------------
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return RunRow(**dict(row)) if row else None
+
+    def runs(self) -> list[RunRow]:
+        rows = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY updated_at DESC"
+        ).fetchall()
+        return [RunRow(**dict(r)) for r in rows]
+
+    def latest_run(self) -> RunRow | None:
+        row = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY updated_at DESC LIMIT 1"
+        ).fetchone()
+        return RunRow(**dict(row)) if row else None
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        self.db.execute(
+            "UPDATE runs SET status = ?, updated_at = ? WHERE id = ?", (status, now(), run_id)
+        )
+
+    def edition(self, release_key: str) -> int:
+        row = self.db.execute(
+            "SELECT edition FROM editions WHERE release_key = ?", (release_key,)
+        ).fetchone()
+        return int(row["edition"]) if row else 1
+
+    def new_edition(self, release_key: str) -> int:
+        """Start the release's next edition: it is published afresh wherever it is sent."""
+        with self.db.transaction():
+            edition = self.edition(release_key) + 1
+            self.db.execute(
+                "INSERT INTO editions (release_key, edition, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (release_key) DO UPDATE SET edition = excluded.edition,"
+                " updated_at = excluded.updated_at",
+                (release_key, edition, now()),
+            )
+        return edition
+
+    def published(self, identities: Sequence[str]) -> dict[str, DeliveryRow]:
+        """The ledger's rows for these publication identities (those it has)."""
+        out: dict[str, DeliveryRow] = {}
+        for start in range(0, len(identities), 500):
+            chunk = list(identities[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            for r in self.db.execute(
+                f"SELECT {_PUB_COLUMNS} FROM publications WHERE identity IN ({marks})", chunk
+            ):
+                out[r["identity"]] = _delivery(r)
+        return out
+
+    def record_run(
+        self, run: RunRow, rows: Sequence[DeliveryRow], edition: int
+    ) -> tuple[bool, list[Conflict]]:
+        """Record a planned run against the ledger, in one transaction: a publication the
+        ledger has is shared, not planned again; one not yet seen by anyone whose text changed
+        takes the new text. Returns (whether the run is new, the conflicts): a publication
+        the world may have seen (delivered, attempted, in doubt) whose text changed is a
+        conflict, and then nothing is recorded."""
+        with self.db.transaction():
+            known = self.published([r.identity for r in rows])
+            conflicts = [
+                Conflict(r.channel, r.target, r.part, old.status, old.published_at, old.run_id)
+                for r in rows
+                if (old := known.get(r.identity)) is not None
+                and old.status in PUBLISHED
+                and old.content_sha256 != r.content_sha256
+            ]
+            if conflicts:
+                return False, conflicts
+            new = self.run(run.id) is None
+            if new:
+                self.db.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run.id, run.release_id, run.release_path, run.release_sha256,
+                     run.created_at, run.updated_at, run.status, run.release_key),
+                )  # fmt: skip
+            fresh = [r for r in rows if r.identity not in known]
+            self.db.executemany(
+                f"INSERT INTO publications ({_PUB_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, ?, NULL, ?, ?, NULL)",
+                [
+                    (r.key, r.identity, run.release_key, edition, r.chain, r.channel, r.target,
+                     r.part, r.parts, r.parent_key, json.dumps(r.post, ensure_ascii=False),
+                     r.content_sha256, r.status, r.error, r.updated_at, r.grp, run.id)
+                    for r in fresh
+                ],
+            )  # fmt: skip
+            changed = [
+                r
+                for r in rows
+                if (old := known.get(r.identity)) is not None
+                and old.status not in PUBLISHED
+                and (old.content_sha256 != r.content_sha256 or old.post != r.post)
+                and old.status not in SETTLED
+            ]
+            self.db.executemany(
+                "UPDATE publications SET post = ?, content_sha256 = ?, parts = ?, updated_at = ?"
+                " WHERE key = ? AND status NOT IN (?, ?, ?)",
+                [
+                    (json.dumps(r.post, ensure_ascii=False), r.content_sha256, r.parts, r.updated_at,
+                     known[r.identity].key, DELIVERED, ATTEMPTING, IN_DOUBT)
+                    for r in changed
+                ],
+            )  # fmt: skip
+            self.db.executemany(
+                "INSERT INTO run_items (run_id, key, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    (run.id, known[r.identity].key if r.identity in known else r.key, r.seq)
+                    for r in rows
+                ],
+            )
+        return new, []
+
+    def deliveries(self, run_id: str) -> list[DeliveryRow]:
+        """The publications a run covers, in the run's order."""
+        cols = ", ".join(f"p.{c.strip()}" for c in _PUB_COLUMNS.split(","))
+        rows = self.db.execute(
+            f"SELECT {cols}, i.seq AS item_seq FROM run_items i JOIN publications p ON p.key = i.key"
+            " WHERE i.run_id = ? ORDER BY i.seq",
+            (run_id,),
+        ).fetchall()
+        return [_delivery(r, run_id, r["item_seq"]) for r in rows]
+
+    def chain(self, chain: str, run_id: str = "") -> list[DeliveryRow]:
+        """A thread's parts as they are now, in part order."""
+        rows = self.db.execute(
+            f"SELECT {_PUB_COLUMNS} FROM publications WHERE chain = ? ORDER BY part", (chain,)
+        ).fetchall()
+        return [_delivery(r, run_id or None) for r in rows]
+
+    def begin_attempt(self, key: str, chain: str, owner: str, content_sha256: str, at: str) -> bool:
+        """planned -> attempting, only for the owner holding the chain's claim with a live
+        lease, and only for the text it was claimed with: the compare-and-set that makes
+        every request leave from exactly one process."""
+        cur = self.db.execute(
+            "UPDATE publications SET status = ?, attempts = attempts + 1, updated_at = ?"
+            " WHERE key = ? AND content_sha256 = ? AND status NOT IN (?, ?, ?)"
+            " AND EXISTS (SELECT 1 FROM claims c JOIN owners o ON o.id = c.owner"
+            "  WHERE c.chain = ? AND c.owner = ? AND o.lease_until > ?)",
+            (
+                ATTEMPTING,
+                at,
+                key,
+                content_sha256,
+                DELIVERED,
+                SUPPRESSED,
+                UNADDRESSED,
+                chain,
+                owner,
+                at,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def update_delivery(
+        self,
+        key: str,
+        status: str,
+        *,
+        remote_id: str | None = None,
+        url: str | None = None,
+        error: str | None = None,
+        attempt: bool = False,
+        receipt: dict[str, str] | None = None,
+    ) -> None:
+        at = now()
+        self.db.execute(
+            "UPDATE publications SET status = ?, remote_id = COALESCE(?, remote_id),"
+            " url = COALESCE(?, url), error = ?, attempts = attempts + ?, updated_at = ?,"
+            " receipt = COALESCE(?, receipt),"
+            " published_at = CASE WHEN ? = 'delivered' THEN COALESCE(published_at, ?) ELSE published_at END"
+            " WHERE key = ?",
+            (status, remote_id, url, error, 1 if attempt else 0, at,
+             json.dumps(receipt) if receipt else None, status, at, key),
+        )  # fmt: skip
+
+    def delivered_since(self, channel: str, since: str) -> int:
+        """Posts delivered on `channel` since the time `since` (for the frequency cap)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM publications WHERE channel = ? AND status = ? AND published_at >= ?",
+            (channel, DELIVERED, since),
+        ).fetchone()
+        return int(row[0])
+
+    # --- owners and claims ---------------------------------------------------------------
+
+    def register_owner(self, owner: Owner) -> None:
+        self.db.execute(
+            "INSERT INTO owners (id, host, boot, pid, pid_start, command, started_at, lease_until)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner.id, owner.host, owner.boot, owner.pid, owner.pid_start, owner.command,
+             owner.started_at, owner.lease_until),
+        )  # fmt: skip
+
+    def renew_owner(self, owner_id: str, until: str) -> None:
+        """Extend an owner's lease. An owner that renews after its lease ran out keeps only
+        the claims nobody took in the meantime: a claim changes hands by compare-and-set."""
+        self.db.execute("UPDATE owners SET lease_until = ? WHERE id = ?", (until, owner_id))
+
+    def expire_owner(self, owner_id: str) -> None:
+        """End an owner's lease now (its process is known to be dead)."""
+        self.db.execute("UPDATE owners SET lease_until = ? WHERE id = ?", ("", owner_id))
+
+    def drop_owner(self, owner_id: str) -> None:
+        """An owner that stops: its claims go back, its row goes."""
+        with self.db.transaction():
+            self.db.execute("DELETE FROM claims WHERE owner = ?", (owner_id,))
+            self.db.execute("DELETE FROM owners WHERE id = ?", (owner_id,))
+
+    def claim(self, run_id: str, owner_id: str, chains: Sequence[str]) -> list[str]:
+        """Claim chains for an owner: each one free, or held by an owner whose lease ran
+        out. One transaction; returns the chains won."""
+        won = []
+        at = now()
+        with self.db.transaction():
+            for chain in chains:
+                cur = self.db.execute(
+                    "INSERT INTO claims (chain, run_id, owner, since) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (chain) DO UPDATE SET run_id = excluded.run_id,"
+                    " owner = excluded.owner, since = excluded.since"
+                    " WHERE claims.owner NOT IN (SELECT id FROM owners WHERE lease_until > ?)",
+                    (chain, run_id, owner_id, at, at),
+                )
+                if cur.rowcount == 1:
+                    won.append(chain)
+        return won
+
+    def release(self, owner_id: str, chains: Sequence[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM claims WHERE chain = ? AND owner = ?", [(c, owner_id) for c in chains]
+        )
+
+    def holders(self, chains: Sequence[str] | None = None, run_id: str = "") -> list[Holder]:
+        """Who holds which claims (of these chains, or of a run), with the owner's lease."""
+        sql = (
+            "SELECT c.chain, c.run_id, c.since, o.id, o.host, o.boot, o.pid, o.pid_start,"
+            " o.command, o.started_at, o.lease_until FROM claims c LEFT JOIN owners o"
+            " ON o.id = c.owner"
+        )
+        if chains is not None:
+            out: list[Any] = []
+            for start in range(0, len(chains), 500):
+                chunk = list(chains[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                out += self.db.execute(f"{sql} WHERE c.chain IN ({marks})", chunk).fetchall()
+            rows = out
+        else:
+            rows = self.db.execute(f"{sql} WHERE c.run_id = ?", (run_id,)).fetchall()
+        return [
+            Holder(
+                r["chain"],
+                r["run_id"],
+                r["since"],
+                Owner(
+                    r["id"] or "",
+                    r["host"] or "",
+                    r["boot"] or "",
+                    r["pid"] or 0,
+                    r["pid_start"] or "",
+                    r["command"] or "",
+                    r["started_at"] or "",
+                    r["lease_until"] or "",
+                ),
+            )
+            for r in rows
+        ]
+
+    # --- the schedule queue --------------------------------------------------------------
+
+    _SCHEDULE = (
+        "id, release, due_at, zone, channels, audience, missed, status, run_id, detail,"
+        " created_at, started_at, finished_at, owner"
+    )
+
+    def add_schedule(
+        self, release: str, due_at: str, zone: str, channels: list[str], audience: list[str],
+        missed: str,
+    ) -> int:  # fmt: skip
+        row = self.db.execute(
+            "INSERT INTO schedules (release, due_at, zone, channels, audience, missed, status,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) RETURNING id",
+            (release, due_at, zone, json.dumps(channels), json.dumps(audience), missed, now()),
+        ).fetchone()
+        return int(row["id"])
+
+    def schedule(self, item_id: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT {self._SCHEDULE} FROM schedules WHERE id = ?", (item_id,)
+        ).fetchone()
+        return dict(row) if row else None
+
+    def schedules(self, everything: bool = False) -> list[dict[str, Any]]:
+        where = "" if everything else "WHERE status IN ('pending', 'running')"
+        rows = self.db.execute(
+            f"SELECT {self._SCHEDULE} FROM schedules {where} ORDER BY due_at, id"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def cancel_schedule(self, item_id: int) -> bool:
+        cur = self.db.execute(
+            "UPDATE schedules SET status = 'cancelled' WHERE id = ? AND status = 'pending'",
+            (item_id,),
+        )
+        return cur.rowcount == 1
+
+    def claim_due(self, owner_id: str, due_by: str) -> list[int]:
+        """Take every item due by `due_by` for an owner, and every item left running by an
+        owner whose lease ran out, each in one compare-and-set."""
+        at = now()
+        with self.db.transaction():
+            ids = [
+                int(r["id"])
+                for r in self.db.execute(
+                    "SELECT id FROM schedules WHERE (status = 'pending' AND due_at <= ?)"
+                    " OR (status = 'running' AND (owner IS NULL OR owner NOT IN"
+                    "  (SELECT id FROM owners WHERE lease_until > ?))) ORDER BY due_at, id",
+                    (due_by, at),
+                )
+            ]
+            won = []
+            for item_id in ids:
+                cur = self.db.execute(
+                    "UPDATE schedules SET status = 'running', owner = ?, started_at = ?"
+                    " WHERE id = ? AND ((status = 'pending' AND due_at <= ?) OR (status = 'running'"
+                    " AND (owner IS NULL OR owner NOT IN (SELECT id FROM owners WHERE lease_until > ?))))",
+                    (owner_id, at, item_id, due_by, at),
+                )
+                if cur.rowcount == 1:
+                    won.append(item_id)
+        return won
+
+    def schedule_holders(self) -> list[Holder]:
+        """The owners of running schedule items."""
+        rows = self.db.execute(
+            "SELECT s.id AS item, s.started_at, o.id, o.host, o.boot, o.pid, o.pid_start,"
+            " o.command, o.started_at AS owner_started, o.lease_until FROM schedules s"
+            " JOIN owners o ON o.id = s.owner WHERE s.status = 'running'"
+        ).fetchall()
+        return [
+            Holder(
+                str(r["item"]),
+                "",
+                r["started_at"] or "",
+                Owner(
+                    r["id"],
+                    r["host"],
+                    r["boot"],
+                    r["pid"],
+                    r["pid_start"],
+                    r["command"],
+                    r["owner_started"],
+                    r["lease_until"],
+                ),
+            )
+            for r in rows
+        ]
+
+    def set_schedule_run(self, item_id: int, run_id: str) -> None:
+        self.db.execute("UPDATE schedules SET run_id = ? WHERE id = ?", (run_id, item_id))
+
+    def finish_schedule(
+        self, item_id: int, owner_id: str, status: str, run_id: str | None, detail: str | None
+    ) -> bool:
+        cur = self.db.execute(
+            "UPDATE schedules SET status = ?, run_id = COALESCE(?, run_id), detail = ?,"
+            " finished_at = ? WHERE id = ? AND owner = ?",
+            (status, run_id, detail, now(), item_id, owner_id),
+        )
+        return cur.rowcount == 1
+
+    def next_due(self) -> str | None:
+        row = self.db.execute(
+            "SELECT MIN(due_at) FROM schedules WHERE status = 'pending'"
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    # --- the conference question book ----------------------------------------------------
+
+    _QUESTION = (
+        "name, qid, channel, remote_id, author, author_name, text, url, asked_at, received_at,"
+        " via, private, extra, status, duplicate_of, reason, audited, seq"
+    )
+
+    def conference_open_book(self, name: str, status: str) -> None:
+        self.db.execute(
+            "INSERT INTO conference_state (name, status) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (name, status),
+        )
+
+    def conference_state(self, name: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT status, announced_at, opened_at, closed_at FROM conference_state WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return dict(row)
+
+    def conference_set_state(self, name: str, status: str, column: str, at: str) -> None:
+        if column not in ("announced_at", "opened_at", "closed_at"):
+            raise ValueError(column)
+        self.db.execute(
+            f"UPDATE conference_state SET status = ?, {column} = COALESCE({column}, ?) WHERE name = ?",
+            (status, at, name),
+        )
+
+    def conference_questions(self, name: str, statuses: Sequence[str] = ()) -> list[dict[str, Any]]:
+        sql = f"SELECT {self._QUESTION} FROM conference_questions WHERE name = ?"
+        args: list[Any] = [name]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args += statuses
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY asked_at, seq", args)]
+
+    def conference_question(self, name: str, qid: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT {self._QUESTION} FROM conference_questions WHERE name = ? AND qid = ?",
+            (name, qid),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def conference_has(self, name: str, channel: str, remote_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM conference_questions WHERE name = ? AND channel = ? AND remote_id = ?",
+            (name, channel, remote_id),
+        ).fetchone()
+        return row is not None
+
+    def conference_next_number(self, name: str) -> int:
+        """The next question number (call inside a transaction)."""
+        (number,) = self.db.execute(
+            "SELECT next_qid FROM conference_state WHERE name = ?", (name,)
+        ).fetchone()
+        self.db.execute(
+            "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?", (name,)
+        )
+        return int(number)
+
+    def conference_add_question(self, q: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO conference_questions (name, qid, channel, remote_id, author, author_name,"
+            " text, url, asked_at, received_at, via, private, extra, status, duplicate_of, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (q["name"], q["qid"], q["channel"], q["remote_id"], q["author"], q["author_name"],
+             q["text"], q["url"], q["asked_at"], q["received_at"], q["via"], int(q["private"]),
+             q["extra"], q["status"], q["duplicate_of"], q["seq"]),
+        )  # fmt: skip
+
+    def conference_set_cursor(self, name: str, channel: str, source: str, cursor: str) -> None:
+        self.db.execute(
+            "INSERT INTO conference_cursors (name, channel, source, cursor) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name, channel, source) DO UPDATE SET cursor = excluded.cursor",
+            (name, channel, source, cursor),
+        )
+
+    def conference_cursors(self, name: str, channel: str) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT source, cursor FROM conference_cursors WHERE name = ? AND channel = ?",
+            (name, channel),
+        ).fetchall()
+        return {r["source"]: r["cursor"] for r in rows}
+
+    def conference_set_status(self, name: str, qid: str, status: str, reason: str | None) -> None:
+        self.db.execute(
+            "UPDATE conference_questions SET status = ?, reason = ? WHERE name = ? AND qid = ?",
+            (status, reason, name, qid),
+        )
+
+    def conference_unaudited(self, name: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            f"SELECT {self._QUESTION} FROM conference_questions WHERE name = ? AND audited = 0"
+            " ORDER BY seq",
+            (name,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def conference_mark_audited(self, name: str, qids: Sequence[str]) -> None:
+        self.db.executemany(
+            "UPDATE conference_questions SET audited = 1 WHERE name = ? AND qid = ?",
+            [(name, q) for q in qids],
+        )
+
+    def conference_add_post(self, name: str, kind: str, qid: str, run_id: str) -> None:
+        self.db.execute(
+            "INSERT INTO conference_posts (name, kind, qid, run_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (name, kind, qid, run_id, now()),
+        )
+
+    def conference_posts(
+        self, name: str, kind: str | None = None, qid: str = ""
+    ) -> list[dict[str, Any]]:
+        if kind is None:
+            rows = self.db.execute(
+                "SELECT kind, qid, run_id FROM conference_posts WHERE name = ? ORDER BY created_at",
+                (name,),
+            )
+        else:
+            rows = self.db.execute(
+                "SELECT kind, qid, run_id FROM conference_posts WHERE name = ? AND kind = ?"
+                " AND qid = ? ORDER BY created_at",
+                (name, kind, qid),
+            )
+        return [dict(r) for r in rows]
