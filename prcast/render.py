@@ -54,11 +54,21 @@ class Rendering:
     excluded: tuple[Excluded, ...] = ()
 
 
-@functools.lru_cache(maxsize=8)
 def environment(workspace_templates: Path | None) -> jinja2.Environment:
     """The jinja2 environment: workspace templates override shipped ones by name. One per
-    templates folder, so each template is compiled once per process (jinja2 still reloads
-    a template whose file changed)."""
+    templates folder and set of overrides, so each template is compiled once per process;
+    jinja2 reloads a template whose file changed, and an override added or removed while a
+    process runs (the scheduler daemon) gets a fresh environment."""
+    names: frozenset[str] = frozenset()
+    if workspace_templates is not None and workspace_templates.is_dir():
+        names = frozenset(
+            str(p.relative_to(workspace_templates)) for p in workspace_templates.rglob("*.j2")
+        )
+    return _environment(workspace_templates, names)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(workspace_templates: Path | None, overrides: frozenset[str]) -> jinja2.Environment:
     paths = (
         [str(workspace_templates)] if workspace_templates and workspace_templates.is_dir() else []
     )

@@ -63,52 +63,68 @@ def _published_fields(post: Post) -> Iterator[tuple[str, str]]:
         yield "hashtag", "#" + tag
 
 
-def check_posts_policy(
-    ws: Workspace, posts: Sequence[Post], audit: AuditLog, run_id: str = ""
-) -> None:
-    """Run the confidentiality policy over every rendered byte that would be sent (texts,
+def policy_findings(
+    ws: Workspace, posts: Sequence[Post]
+) -> tuple[list[str], list[dict[str, object]]]:
+    """The confidentiality policy over every rendered byte that would be sent (texts,
     subjects, HTML parts, alt texts, links, hashtags), so a term a template adds is caught
-    like one in the release. Raises InputError listing channel, part, field and the match."""
+    like one in the release: (lines naming channel, part, field and match; audit records)."""
     from prcast import policy
 
     rules = policy.load_policy(ws.root)
     if not policy.has_rules(rules):
-        return
-    blocking: list[tuple[Post, str, policy.Finding]] = []
+        return [], []
+    records: list[dict[str, object]] = []
+    lines: list[str] = []
     seen: dict[str, list[policy.Finding]] = {}
+    shown: set[tuple[str, str, str, str]] = set()
     for post in posts:
         for name, text in _published_fields(post):
             found = seen.get(text)
             if found is None:
                 found = [f for f in policy.check_text(rules, text) if f.action == "block"]
                 seen[text] = found
-            blocking += [(post, name, f) for f in found]
-    if not blocking:
-        return
-    records = []
-    lines = []
-    shown: set[tuple[str, str, str, str]] = set()
-    for post, name, f in blocking:
-        where = f"{post.channel} part {post.index}/{post.total}"
-        if post.target and post.target != "public":
-            where += f" to {post.target}"
-        records.append({"channel": post.channel, "part": post.index, "target": post.target,
-                        "field": name, "rule": f.rule, "match": f.text, "line": f.line})  # fmt: skip
-        dedupe = (post.channel, name, f.rule, f.text)
-        if dedupe in shown:
-            continue
-        shown.add(dedupe)
-        lines.append(f'  {where}, {name} line {f.line}: {f.rule}: "{f.text}" ({f.message})')
-    audit.append("policy.blocked", run=run_id or None, findings=records[:200], total=len(records))
+            for f in found:
+                records.append({"channel": post.channel, "part": post.index,
+                                "target": post.target, "field": name, "rule": f.rule,
+                                "match": f.text, "line": f.line})  # fmt: skip
+                if (post.channel, name, f.rule, f.text) in shown:
+                    continue
+                shown.add((post.channel, name, f.rule, f.text))
+                where = f"{post.channel} part {post.index}/{post.total}"
+                if post.target and post.target != "public":
+                    where += f" to {post.target}"
+                lines.append(f'  {where}, {name} line {f.line}: {f.rule}: "{f.text}" ({f.message})')
+    return lines, records
+
+
+def _refuse(
+    audit: AuditLog,
+    lines: list[str],
+    records: list[dict[str, object]],
+    run_id: str = "",
+    release: dict[str, object] | None = None,
+) -> None:
+    audit.append("policy.blocked", run=run_id or None, findings=records[:200],
+                 total=len(records), **(release or {}))  # fmt: skip
     more = len(records) - len(lines)
     raise InputError(
-        f"blocked by the confidentiality policy: what would be sent contains "
-        f"{len(records)} blocked match{'es' * (len(records) != 1)}:\n"
+        f"blocked by the confidentiality policy ({len(records)} blocked "
+        f"match{'es' * (len(records) != 1)} in what would be sent):\n"
         + "\n".join(lines[:50])
         + (f"\n  ... and {more} more in other posts or recipients" if more > 0 else ""),
         hint="a match may come from a template (workspace or channel) rather than the release: "
         "reword it there, or change policy.toml if it is cleared for release; nothing was sent",
     )
+
+
+def check_posts_policy(
+    ws: Workspace, posts: Sequence[Post], audit: AuditLog, run_id: str = ""
+) -> None:
+    """Refuse posts the policy blocks (see `policy_findings`)."""
+    lines, records = policy_findings(ws, posts)
+    if records:
+        _refuse(audit, lines, records, run_id)
 
 
 def preflight(
@@ -120,13 +136,13 @@ def preflight(
     rules = policy.load_policy(ws.root)
     audit = AuditLog(ws.audit_path)
     release = plan.release
-    try:
-        policy.enforce(rules, release)
-    except policy.PolicyError as exc:
-        audit.append("policy.blocked", release=release.id, release_sha256=release.sha256,
-                     findings=policy.finding_records(exc.findings))  # fmt: skip
-        raise
-    check_posts_policy(ws, [d.post for d in plan.deliveries], audit)
+    in_file = [f for f in policy.check_release(rules, release) if f.action == "block"]
+    lines, records = policy_findings(ws, [d.post for d in plan.deliveries])
+    if in_file or records:
+        lines += [f"  {f.show(release)}" for f in in_file]
+        records += [{"file": str(release.path), **r} for r in policy.finding_records(in_file)]
+        _refuse(audit, lines, records, plan.run_id,
+                {"release": release.id, "release_sha256": release.sha256})  # fmt: skip
     if not new_edition:
         conflicts = ledger_conflicts(ws, plan)
         if conflicts:

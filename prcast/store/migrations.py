@@ -212,7 +212,13 @@ def release_key_of(path: str, workspace_root: Path) -> str:
     try:
         return p.resolve().relative_to(workspace_root.resolve()).as_posix()
     except (ValueError, OSError):
-        return p.as_posix()
+        pass
+    # a workspace that moved since: the longest tail of the old path that exists here
+    for parent in reversed(p.parents):
+        tail = p.relative_to(parent)
+        if tail.parts and (workspace_root / tail).is_file():
+            return tail.as_posix()
+    return p.as_posix()
 
 
 def _ledger_from_v1(db: Connection, workspace_root: Path) -> None:
