@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -263,3 +266,40 @@ def test_a_request_the_audit_log_saw_leave_is_in_doubt_even_if_the_store_lost_it
     assert report["counts"] == {"in-doubt": 1}
     sent = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "delivery.attempted"]
     assert len(sent) == 1  # it was not sent again
+
+
+def test_an_unreachable_channel_fails_alone_on_one_line(ws: Workspace) -> None:
+    """A Mastodon instance on a closed port: the press room is delivered, the Mastodon
+    channel is one line with its name and server, exit 1, and no internal error."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens here once the socket is closed
+    with open(ws.channels_file, "a", encoding="utf-8") as f:
+        f.write(
+            f'\n[channels.masto]\ntype = "mastodon"\ninstance = "http://127.0.0.1:{closed}"\n'
+            'token = "env:PRCAST_TEST_TOKEN"\nmax_attempts = 2\nretry_base = 0.1\n'
+        )
+    env = {**os.environ, "PRCAST_TEST_TOKEN": "not-a-real-token", "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "prcast", "--workspace", str(ws.root), "send", "example", "--yes"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "internal error" not in result.stdout + result.stderr
+    assert len(outbox_entries(ws)) == 1  # the working channel was delivered
+    lines = [line for line in result.stdout.splitlines() if "not delivered" in line]
+    assert len(lines) == 1, result.stdout
+    assert lines[0].startswith("masto (") and f"127.0.0.1:{closed}" in lines[0]
+    assert "Connect" in lines[0] or "refused" in lines[0]
+
+
+def test_debug_before_or_after_the_subcommand_prints_the_traceback(ws: Workspace) -> None:
+    base = [sys.executable, "-m", "prcast", "--workspace", str(ws.root)]
+    plain = subprocess.run([*base, "send", "no-such-release"], capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    for args in (["send", "no-such-release", "--debug"], ["--debug", "send", "no-such-release"]):
+        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+        assert "Traceback (most recent call last)" in result.stderr, (args, result.stderr)
+        assert "InputError" in result.stderr

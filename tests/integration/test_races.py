@@ -1,0 +1,196 @@
+"""Several processes on one run at once, some killed: `send`, `resume`, `run-due` and the
+`scheduler` racing on the same release at 20 different start offsets, against real servers
+(aiosmtpd with 220 recipients, mastodon-mock with a 22-part thread, the outbox). Counted on
+the servers: every recipient and every post exactly once (email may be in doubt, never
+twice), no "delivered" without a server-side record, and the audit chain verifies."""
+
+from __future__ import annotations
+
+import email
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from prcast.workspace import Workspace
+from tests.conftest import Invoke
+from tests.integration.conftest import Mailbox, add_channel, smtp_server
+from tests.integration.test_crash import statuses_since
+from tests.integration.test_email import press_list
+from tests.integration.test_faults import TOKEN, newest_status
+
+ROUNDS = 20
+KINDS = ("send", "resume", "run-due", "scheduler")
+
+
+@pytest.fixture
+def slow_mailbox() -> Iterator[Mailbox]:
+    for box in smtp_server():
+        box.delay = 0.003
+        yield box
+
+
+def race_release(ws: Workspace, n: int) -> str:
+    name = f"race{n:02d}"
+    body = " ".join(f"R{n:02d} update {i:03d}: all staff are safe." for i in range(1, 23))
+    (ws.releases_dir / f"{name}.md").write_text(
+        f'+++\ntitle = "Statement R{n:02d}"\nchannels = ["press-room", "masto", "press-mail"]\n'
+        f'audience = ["tech-press", "business-press"]\n+++\n{body}\n',
+        encoding="utf-8",
+    )
+    return name
+
+
+def prcast(ws: Workspace, *args: str) -> list[str]:
+    return [sys.executable, "-m", "prcast", "--workspace", str(ws.root), *args]
+
+
+def test_racing_runners_with_kills_publish_everything_exactly_once(
+    ws: Workspace, cli: Invoke, slow_mailbox: Mailbox, mastodon_server: str
+) -> None:
+    press_list(ws, n=220)
+    add_channel(ws, f"""
+[channels.masto]
+type = "mastodon"
+instance = "{mastodon_server}"
+token = "env:PRCAST_MASTODON_TOKEN"
+max_length = 90
+
+[channels.press-mail]
+type = "email"
+host = "127.0.0.1"
+port = {slow_mailbox.port}
+tls = "none"
+from_address = "Press <press@example.org>"
+connections = 2
+""")  # fmt: skip
+    env = {**os.environ, "PRCAST_MASTODON_TOKEN": TOKEN, "PRCAST_LEASE_SECONDS": "4"}
+    chance = random.Random(20261123)
+    newest_before = newest_status(mastodon_server)
+    kills = 0
+    mixes: Counter[str] = Counter()
+    runs: list[str] = []
+    for n in range(ROUNDS):
+        name = race_release(ws, n)
+        kinds = [chance.choice(KINDS) for _ in range(chance.randint(2, 4))]
+        kinds[0] = KINDS[n % len(KINDS)]  # every kind leads some rounds
+        mixes.update(kinds)
+        if {"run-due", "scheduler"} & set(kinds):
+            due = datetime.now(UTC).isoformat()
+            assert cli("schedule", "add", name, "--at", due).exit_code == 0
+        if "resume" in kinds:
+            # resume needs the run: plan it the way send's first step does
+            from prcast.delivery import prepare, record_plan
+
+            record_plan(ws, prepare(ws, name))
+        procs: list[tuple[str, subprocess.Popen[bytes], float | None]] = []
+        for kind in kinds:
+            time.sleep(chance.uniform(0.0, 0.5))  # the start offset
+            args = {
+                "send": ["send", name, "--yes"],
+                "resume": ["resume"],
+                "run-due": ["run-due"],
+                "scheduler": ["scheduler", "--poll", "0.2"],
+            }[kind]
+            kill_at = chance.uniform(0.3, 2.5) if chance.random() < 0.4 else None
+            proc = subprocess.Popen(prcast(ws, *args), env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)  # fmt: skip
+            procs.append((kind, proc, None if kill_at is None else time.monotonic() + kill_at))
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            for _, proc, kill_at in procs:
+                if kill_at is not None and proc.poll() is None and time.monotonic() >= kill_at:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+            finite = [p for k, p, _ in procs if k != "scheduler"]
+            if all(p.poll() is not None for p in finite) and (
+                "scheduler" not in kinds or schedule_settled(cli)
+            ):
+                break
+            time.sleep(0.02)
+        for kind, proc, _ in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=120)
+            if proc.returncode not in (0, 1, -9):
+                raise AssertionError(f"{kind} exited {proc.returncode}: {err.decode()}")
+            assert b"internal error" not in err, err.decode()
+        # finish whatever a killed process left, as an operator would
+        finish = subprocess.run(prcast(ws, "send", name, "--yes", "--json"), env=env,
+                                capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert finish.returncode in (0, 1), finish.stderr
+        runs.append(json.loads(finish.stdout)["run"])
+        check_round(ws, cli, n, runs[-1], slow_mailbox)
+    assert kills >= 10, f"only {kills} processes were killed"
+    assert all(mixes[k] >= 5 for k in KINDS), mixes
+    check_mastodon(cli, mastodon_server, newest_before, runs)
+    assert cli("audit", "verify").exit_code == 0
+    print(f"{ROUNDS} rounds, {sum(mixes.values())} processes {dict(mixes)}, {kills} killed")
+
+
+def schedule_settled(cli: Invoke) -> bool:
+    rows = json.loads(cli("schedule", "list", "--all", "--json").stdout)
+    return all(r["status"] not in ("pending", "running") for r in rows)
+
+
+def check_round(ws: Workspace, cli: Invoke, n: int, run: str, box: Mailbox) -> None:
+    report = json.loads(cli("report", run, "--format", "json").stdout)
+    rows = report["deliveries"]
+    assert set(report["counts"]) <= {"delivered", "in-doubt", "suppressed", "no-address"}, (
+        n,
+        report["counts"],
+    )
+    # email: nobody twice; every "delivered" recipient received it
+    mine: dict[str, int] = Counter()
+    for rcpts, data in box.messages:
+        if email.message_from_bytes(data)["Subject"] == f"Statement R{n:02d}":
+            for r in rcpts:
+                mine[r] += 1
+    assert all(count == 1 for count in mine.values()), f"round {n}: a journalist got it twice"
+    mail_rows = [r for r in rows if r["channel"] == "press-mail" and r["part"]]
+    assert len(mail_rows) >= 200
+    for r in mail_rows:
+        if r["status"] == "delivered":
+            assert mine.get(r["target"]) == 1, f"round {n}: delivered without a message"
+    assert all(r["status"] != "in-doubt" for r in rows if r["channel"] != "press-mail")
+    # the outbox: one entry for this release
+    entries = [
+        p
+        for p in (ws.root / "outbox" / "posts").glob("*.json")
+        if json.loads(p.read_text())["title"] == f"Statement R{n:02d}"
+    ]
+    assert len(entries) == 1, f"round {n}: {len(entries)} press-room entries"
+
+
+def check_mastodon(cli: Invoke, base: str, newest_before: int, runs: list[str]) -> None:
+    ours = statuses_since(base, newest_before)
+    by_id = {str(s["id"]): s for s in ours}
+    numbers = Counter(m for s in ours for m in re.findall(r"R\d\d update \d{3}", str(s["content"])))
+    assert len(numbers) == ROUNDS * 22, "a Mastodon post was lost"
+    assert set(numbers.values()) == {1}, "a Mastodon post was published twice"
+    for run in runs:
+        for r in json.loads(cli("report", run, "--format", "json").stdout)["deliveries"]:
+            if r["channel"] == "masto":
+                assert r["status"] == "delivered" and r["remote_id"] in by_id, r
+    # every thread is one chain: each part replies to the part before it
+    threads: dict[str, list[dict[str, Any]]] = {}
+    for s in ours:
+        m = re.search(r"R(\d\d) update", str(s["content"]))
+        assert m
+        threads.setdefault(m.group(1), []).append(s)
+    for posts in threads.values():
+        posts.sort(key=lambda s: int(s["id"]))
+        for parent, child in itertools.pairwise(posts):
+            assert by_id[str(child["id"])]["in_reply_to_id"] == str(parent["id"])
