@@ -216,3 +216,52 @@ def test_the_scheduler_daemon_does_not_send_before_the_embargo(ws: Workspace, cl
         daemon.communicate(timeout=30)
     assert rows[0]["status"] == "failed" and "under embargo" in rows[0]["detail"]
     assert outbox_entries(ws) == []
+
+
+def test_an_embargo_until_tomorrow_holds_on_every_path_whatever_the_environment_says(
+    ws: Workspace, cli: Invoke
+) -> None:
+    embargoed(ws, datetime.now(UTC) + timedelta(days=1))
+    env = {**os.environ, **CLOCK_TAMPERING}
+    prcast = [sys.executable, "-m", "prcast", "--workspace", str(ws.root)]
+    # send
+    sent = subprocess.run([*prcast, "send", "example", "--yes"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert sent.returncode == 2 and "under embargo" in sent.stderr
+    # resume of a run planned earlier (say, before a crash)
+    from prcast.delivery import prepare, record_plan
+
+    plan = prepare(ws, "example")
+    record_plan(ws, plan)
+    resumed = subprocess.run([*prcast, "resume", plan.run_id], env=env, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert resumed.returncode == 2 and "under embargo" in resumed.stderr
+    # run-due, and its rehearsal at a time after the embargo
+    assert cli("schedule", "add", "example", "--at", datetime.now(UTC).isoformat()).exit_code == 0
+    due = run_due(ws, env=CLOCK_TAMPERING)
+    assert due.returncode == 1 and "under embargo" in due.stdout
+    assert cli("schedule", "add", "example").exit_code == 0  # due at the embargo
+    rehearsal = run_due(ws, "--at", (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+                        env=CLOCK_TAMPERING)  # fmt: skip
+    assert rehearsal.returncode == 0 and "would fire" in rehearsal.stdout
+    # the scheduler daemon, given a due item
+    assert cli("schedule", "add", "example", "--at", datetime.now(UTC).isoformat()).exit_code == 0
+    daemon = subprocess.Popen([*prcast, "scheduler", "--poll", "0.2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = {
+                r["id"]: r for r in json.loads(cli("schedule", "list", "--all", "--json").stdout)
+            }
+            if rows[3]["status"] not in ("pending", "running"):
+                break
+            time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+    assert rows[3]["status"] == "failed" and "under embargo" in rows[3]["detail"]
+    assert rows[2]["status"] == "pending"  # the embargo-time item waits for the real time
+    assert outbox_entries(ws) == []
+    records = list(AuditLog(ws.audit_path).records())
+    assert not [r for r in records if r["type"] in ("delivery.attempted", "embargo.broken")]

@@ -7,7 +7,6 @@ twice), no "delivered" without a server-side record, and the audit chain verifie
 from __future__ import annotations
 
 import email
-import itertools
 import json
 import os
 import random
@@ -19,10 +18,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
+from prcast.audit import AuditLog
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import Mailbox, add_channel, smtp_server
@@ -184,13 +183,62 @@ def check_mastodon(cli: Invoke, base: str, newest_before: int, runs: list[str]) 
         for r in json.loads(cli("report", run, "--format", "json").stdout)["deliveries"]:
             if r["channel"] == "masto":
                 assert r["status"] == "delivered" and r["remote_id"] in by_id, r
-    # every thread is one chain: each part replies to the part before it
-    threads: dict[str, list[dict[str, Any]]] = {}
-    for s in ours:
-        m = re.search(r"R(\d\d) update", str(s["content"]))
-        assert m
-        threads.setdefault(m.group(1), []).append(s)
-    for posts in threads.values():
-        posts.sort(key=lambda s: int(s["id"]))
-        for parent, child in itertools.pairwise(posts):
-            assert by_id[str(child["id"])]["in_reply_to_id"] == str(parent["id"])
+    # every thread is one chain: each part replies to the one before, one reply each
+    children: dict[str, list[str]] = {}
+    for st in ours:
+        if st["in_reply_to_id"] is not None:
+            children.setdefault(str(st["in_reply_to_id"]), []).append(str(st["id"]))
+    assert all(len(c) == 1 for c in children.values()), "a part was answered twice"
+    roots = [str(st["id"]) for st in ours if str(st["in_reply_to_id"]) not in by_id]
+    assert len(roots) == ROUNDS
+    for root in roots:
+        chain, at = [root], root
+        while at in children:
+            at = children[at][0]
+            chain.append(at)
+        text = " ".join(str(by_id[i]["content"]) for i in chain)
+        assert len(set(re.findall(r"R(\d\d) update", text))) == 1
+        assert len(re.findall(r"R\d\d update \d{3}", text)) == 22
+
+
+def test_a_schedule_item_whose_run_outlasts_the_lease_is_not_taken_again(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """A 2-second lease and a run of about 8 seconds (200 messages to a slow server over one
+    connection): the heartbeat keeps the item and its chains claimed, so two more run-due
+    processes started after the lease would have run out take nothing."""
+    for box in smtp_server():
+        box.delay = 0.04
+        press_list(ws, n=200)
+        add_channel(ws, f"""
+[channels.press-mail]
+type = "email"
+host = "127.0.0.1"
+port = {box.port}
+tls = "none"
+from_address = "Press <press@example.org>"
+connections = 1
+""")  # fmt: skip
+        release = ws.releases_dir / "slow.md"
+        release.write_text(
+            '+++\ntitle = "Slow statement"\nchannels = ["press-mail"]\n'
+            'audience = ["tech-press", "business-press"]\n+++\nAll staff are safe.\n',
+            encoding="utf-8",
+        )
+        assert cli("schedule", "add", "slow", "--at", datetime.now(UTC).isoformat()).exit_code == 0
+        env = {**os.environ, "PRCAST_LEASE_SECONDS": "2"}
+        first = subprocess.Popen(prcast(ws, "run-due"), env=env, stderr=subprocess.PIPE)
+        time.sleep(3.5)  # past the lease: only the heartbeat keeps the claims alive
+        assert first.poll() is None, "the run was not slower than the lease"
+        late = [subprocess.Popen(prcast(ws, "run-due"), env=env, stderr=subprocess.PIPE)
+                for _ in range(2)]  # fmt: skip
+        for proc in [first, *late]:
+            _, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err.decode()
+        received = box.by_recipient()
+        assert len(received) == 200 and all(len(m) == 1 for m in received.values())
+        records = list(AuditLog(ws.audit_path).records())
+        assert sum(r["type"] == "schedule.fired" for r in records) == 1
+        assert sum(r["type"] == "delivery.attempted" for r in records) == 200
+        [row] = json.loads(cli("schedule", "list", "--all", "--json").stdout)
+        assert row["status"] == "done"
