@@ -29,6 +29,7 @@ from prcast.channels import open_channel
 from prcast.channels.base import Incoming, Limits
 from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
 from prcast.delivery import Event, Outcome, Plan, make_plan, record_plan, run_deliveries
+from prcast.delivery.plan import ledger_position
 from prcast.errors import InputError, PrcastError, did_you_mean
 from prcast.release import Release
 from prcast.render import (
@@ -438,7 +439,8 @@ def _plan_post(
             body, lim = reply_shape(question, text, lim, measure)
         posts = thread_posts(release, channel, body, lim, measure, **fields)
         renderings.append(Rendering(channel, kind, body, tuple(posts)))
-    return make_plan(release, renderings)
+    workspace, edition = ledger_position(ws, release.id)
+    return make_plan(release, renderings, workspace, release.id, edition)
 
 
 def reply_shape(

@@ -105,6 +105,8 @@ class Plan:
     #: the release's identity in the ledger: its front-matter `id`, else its workspace path
     release_key: str = ""
     edition: int = 1
+    #: the workspace's random id (part of every key)
+    workspace: str = ""
 
 
 def release_key(ws: Workspace, release: Release) -> str:
@@ -113,7 +115,11 @@ def release_key(ws: Workspace, release: Release) -> str:
 
 
 def make_plan(
-    release: Release, renderings: Sequence[Rendering], key: str = "", edition: int = 1
+    release: Release,
+    renderings: Sequence[Rendering],
+    workspace: str,
+    key: str = "",
+    edition: int = 1,
 ) -> Plan:
     """Plan a run. Each delivery is keyed by its publication (release, edition, channel,
     target, part); the run id comes from the release and the exact posts, so sending the
@@ -122,14 +128,16 @@ def make_plan(
     content = canonical(
         [[r.channel.name, [[p.target, p.text, p.subject] for p in r.posts]] for r in renderings]
     )
-    run_id = "run-" + sha(f"{key}\x00{edition}\x00{content}")[:12]
+    run_id = "run-" + sha(f"{workspace}\x00{key}\x00{edition}\x00{content}")[:12]
     deliveries: list[Delivery] = []
     planned_at = now()
     for r in renderings:
         parents: dict[str, str] = {}
         firsts: dict[str, str] = {}
         for post in r.posts:
-            dkey = publication_identity(key, edition, r.channel.name, post.target, post.index)
+            dkey = publication_identity(
+                workspace, key, edition, r.channel.name, post.target, post.index
+            )
             firsts.setdefault(post.target, dkey)
             deliveries.append(
                 Delivery(
@@ -143,7 +151,7 @@ def make_plan(
                 )
             )
             parents[post.target] = dkey
-    return Plan(run_id, release, tuple(renderings), tuple(deliveries), key, edition)
+    return Plan(run_id, release, tuple(renderings), tuple(deliveries), key, edition, workspace)
 
 
 def prepare(
@@ -204,12 +212,17 @@ def prepare(
         )
     renderings = render_release(release, configs, ws.templates_dir, published, audience)
     key = release_key(ws, release)
+    workspace, edition = ledger_position(ws, key)
+    return make_plan(release, renderings, workspace, key, edition)
+
+
+def ledger_position(ws: Workspace, key: str) -> tuple[str, int]:
+    """The workspace's id and the release's current edition, for planning."""
     store = Store(ws.store_path)
     try:
-        edition = store.edition(key)
+        return store.workspace_id(), store.edition(key)
     finally:
         store.close()
-    return make_plan(release, renderings, key, edition)
 
 
 def _rows(plan: Plan) -> list[DeliveryRow]:
@@ -228,8 +241,9 @@ def _rows(plan: Plan) -> list[DeliveryRow]:
             seq += 1
             status = SUPPRESSED if e.reason.startswith("suppressed") else UNADDRESSED
             identity = publication_identity(
-                plan.release_key, plan.edition, r.channel.name, "excluded:" + e.recipient, 0
-            )
+                plan.workspace, plan.release_key, plan.edition, r.channel.name,
+                "excluded:" + e.recipient, 0,
+            )  # fmt: skip
             rows.append(
                 DeliveryRow(identity, plan.run_id, seq, r.channel.name, e.recipient, 0, 0, None,
                             {}, status, None, None, e.reason, 0, stamp, grp=e.group,

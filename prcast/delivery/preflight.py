@@ -108,9 +108,12 @@ def _refuse(
     audit.append("policy.blocked", run=run_id or None, findings=records[:200],
                  total=len(records), **(release or {}))  # fmt: skip
     more = len(records) - len(lines)
+    in_file = sum(1 for r in records if "file" in r)
+    sent = len(records) - in_file
+    counts = [f"{in_file} finding{'s' * (in_file != 1)} in the release"] if in_file else []
+    counts += [f"{sent} in what would be sent"] if sent else []
     raise InputError(
-        f"blocked by the confidentiality policy ({len(records)} blocked "
-        f"match{'es' * (len(records) != 1)} in what would be sent):\n"
+        f"blocked by the confidentiality policy ({', '.join(counts)}):\n"
         + "\n".join(lines[:50])
         + (f"\n  ... and {more} more in other posts or recipients" if more > 0 else ""),
         hint="a match may come from a template (workspace or channel) rather than the release: "

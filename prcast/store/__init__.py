@@ -232,6 +232,11 @@ class Store:
             "UPDATE runs SET status = ?, updated_at = ? WHERE id = ?", (status, now(), run_id)
         )
 
+    def workspace_id(self) -> str:
+        """This workspace's random id (made with the database), part of every key."""
+        row = self.db.execute("SELECT value FROM meta WHERE name = 'workspace_id'").fetchone()
+        return str(row["value"])
+
     def edition(self, release_key: str) -> int:
         row = self.db.execute(
             "SELECT edition FROM editions WHERE release_key = ?", (release_key,)

@@ -113,6 +113,8 @@ V1 = [
 ]
 
 V2 = [
+    # facts about this database: its workspace's random id, part of every publication key
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # the ledger: one row per publication, whatever run planned it
     """CREATE TABLE publications (
         key TEXT PRIMARY KEY,
@@ -200,10 +202,14 @@ def content_digest(post: dict[str, Any]) -> str:
 
 
 def publication_identity(
-    release_key: str, edition: int, channel: str, target: str, part: int
+    workspace: str, release_key: str, edition: int, channel: str, target: str, part: int
 ) -> str:
-    """What the world sees: this release (edition), on this channel, to this target, this part."""
-    return sha(f"{release_key}\x00{edition}\x00{channel}\x00{target}\x00{part}")[:32]
+    """What the world sees: this release (edition), on this channel, to this target, this
+    part, of this workspace. It is also the idempotency key the services see, so the
+    workspace's random id is part of it: two workspaces (two clients of an agency) posting
+    `releases/launch.md` to one account must not look like repeats of each other."""
+    text = f"{workspace}\x00{release_key}\x00{edition}\x00{channel}\x00{target}\x00{part}"
+    return sha(text)[:32]
 
 
 def release_key_of(path: str, workspace_root: Path) -> str:
@@ -226,6 +232,7 @@ def _ledger_from_v1(db: Connection, workspace_root: Path) -> None:
     idempotency key the services saw); the same publication planned by two runs (possible
     before the ledger) becomes one row, the delivered one if either was."""
     runs = {r["id"]: dict(r) for r in db.execute("SELECT * FROM runs").fetchall()}
+    workspace = str(db.execute("SELECT value FROM meta WHERE name = 'workspace_id'").fetchone()[0])
     keys: dict[str, str] = {}
     for run in runs.values():
         conference = str(run["release_id"]).startswith("conference-")
@@ -246,7 +253,7 @@ def _ledger_from_v1(db: Connection, workspace_root: Path) -> None:
         if owner is None:
             continue
         identity = publication_identity(
-            owner["release_key"], 1, r["channel"], r["target"], r["part"]
+            workspace, owner["release_key"], 1, r["channel"], r["target"], r["part"]
         )
         best = chosen.get(identity)
         if best is None or rank.get(r["status"], 2) < rank.get(best["status"], 2):
@@ -271,7 +278,7 @@ def _ledger_from_v1(db: Connection, workspace_root: Path) -> None:
         if owner is None:
             continue
         identity = publication_identity(
-            owner["release_key"], 1, r["channel"], r["target"], r["part"]
+            workspace, owner["release_key"], 1, r["channel"], r["target"], r["part"]
         )
         db.execute(
             "INSERT INTO run_items (run_id, key, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -292,7 +299,10 @@ def _statements(statements: list[str]) -> Step:
 
 
 def _v2(db: Connection, workspace_root: Path) -> None:
+    import uuid
+
     _statements(V2)(db, workspace_root)
+    db.execute("INSERT INTO meta (name, value) VALUES ('workspace_id', ?)", (uuid.uuid4().hex,))
     _ledger_from_v1(db, workspace_root)
 
 

@@ -38,14 +38,19 @@ def test_blocked_code_name_revenue_figure_and_customer_are_three_findings(
     )
     result = cli("send", "news", "--yes")
     assert result.exit_code == 2
-    assert "blocked by the confidentiality policy (3 findings)" in result.stderr
+    assert (
+        "blocked by the confidentiality policy (3 findings in the release, 3 in what would be sent)"
+        in result.stderr
+    )
+    assert 'press-room part 1/1, text line 3: blocked term: "Project Falcon"' in result.stderr
     assert "news.md:4: block: blocked term:" in result.stderr
     assert "news.md:6: block: revenue figure before the results:" in result.stderr
     assert "news.md:8: block: customer:" in result.stderr
     assert "Globex" not in result.stderr.split("customer:")[1].split("\n")[0]
     assert outbox_entries(ws) == []
     [blocked] = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "policy.blocked"]
-    assert [f["line"] for f in blocked["findings"]] == [4, 6, 8]
+    assert [f["line"] for f in blocked["findings"] if "file" in f] == [4, 6, 8]
+    assert {f["channel"] for f in blocked["findings"] if "file" not in f} == {"press-room"}
 
     checked = cli("check", "news", "--json")
     assert checked.exit_code == 2

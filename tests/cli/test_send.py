@@ -52,19 +52,6 @@ def test_sending_the_same_release_twice_does_not_duplicate_entries(
     assert len(attempted) == 1
 
 
-def test_an_edited_release_is_a_new_run(ws: Workspace, cli: Invoke) -> None:
-    assert cli("send", "example", "--yes").exit_code == 0
-    path = ws.releases_dir / "example.md"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace("forty new jobs", "forty-two new jobs"),
-        encoding="utf-8",
-    )
-    assert cli("send", "example", "--yes").exit_code == 0
-    assert len(outbox_entries(ws)) == 2
-    runs = cli("report", "--list", "--format", "json")
-    assert len(json.loads(runs.stdout)) == 2
-
-
 def test_dry_run_and_declined_confirmation_send_nothing(ws: Workspace, cli: Invoke) -> None:
     dry = cli("send", "example", "--dry-run")
     assert dry.exit_code == 0 and "Dry run" in dry.stdout
