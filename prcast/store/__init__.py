@@ -178,7 +178,7 @@ class Store:
         self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         with self.db.transaction():
             version = self.version()
-            if version == 0 and self._has_table("runs"):
+            if version == 0 and self.db.has_table("runs"):
                 version = 1  # written by prcast 0.1, before versioning; its tables may be partial
                 MIGRATIONS[0](self.db, self.workspace_root)
             for number in range(version + 1, LATEST + 1):
@@ -195,11 +195,6 @@ class Store:
         row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
 
-    def _has_table(self, name: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
 
     def close(self) -> None:
         self.db.close()

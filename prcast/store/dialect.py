@@ -34,6 +34,8 @@ class Connection(Protocol):
 
     def transaction(self) -> Any: ...
 
+    def has_table(self, name: str) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -79,6 +81,12 @@ class SQLite:
             raise
         self.depth = 0
         self.db.execute("COMMIT")
+
+    def has_table(self, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
 
     def close(self) -> None:
         self.db.close()

@@ -242,3 +242,55 @@ connections = 1
         assert sum(r["type"] == "delivery.attempted" for r in records) == 200
         [row] = json.loads(cli("schedule", "list", "--all", "--json").stdout)
         assert row["status"] == "done"
+
+
+def test_one_channel_then_all_then_a_subset_publishes_once_per_channel_on_the_servers(
+    ws: Workspace, cli: Invoke, mailbox: Mailbox, mastodon_server: str
+) -> None:
+    press_list(ws, n=30)
+    add_channel(ws, f"""
+[channels.masto]
+type = "mastodon"
+instance = "{mastodon_server}"
+token = "env:PRCAST_MASTODON_TOKEN"
+max_length = 90
+
+[channels.press-mail]
+type = "email"
+host = "127.0.0.1"
+port = {mailbox.port}
+tls = "none"
+from_address = "Press <press@example.org>"
+""")  # fmt: skip
+    race_release(ws, 99)
+    env = {**os.environ, "PRCAST_MASTODON_TOKEN": TOKEN}
+    newest_before = newest_status(mastodon_server)
+
+    def send(*args: str) -> int:
+        done = subprocess.run(prcast(ws, "send", "race99", "--yes", *args), env=env,
+                              capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert "internal error" not in done.stderr
+        return done.returncode
+
+    assert send("-c", "masto") == 0
+    assert len(statuses_since(mastodon_server, newest_before)) == 22 and not mailbox.messages
+    assert send() == 0  # every channel of the release: press-room and the press list now
+    assert send("-c", "press-mail", "-c", "press-room") == 0
+    assert send("-c", "masto") == 0
+    statuses = statuses_since(mastodon_server, newest_before)
+    assert len(statuses) == 22
+    received = mailbox.by_recipient()
+    assert len(received) == 30 and all(len(m) == 1 for m in received.values())
+    entries = list((ws.root / "outbox" / "posts").glob("*.json"))
+    assert len(entries) == 1
+    # an edit after publication: refused, naming the channels, nothing sent
+    path = ws.releases_dir / "race99.md"
+    path.write_text(path.read_text().replace("all staff are safe", "all staff are well"))
+    refused = subprocess.run(prcast(ws, "send", "race99", "--yes"), env=env, capture_output=True,
+                             text=True, timeout=180)  # fmt: skip
+    assert refused.returncode == 2
+    for channel in ("masto", "press-mail", "press-room"):
+        assert f"  {channel}: " in refused.stderr, refused.stderr
+    assert "22 posts with the earlier text" in refused.stderr
+    assert len(statuses_since(mastodon_server, newest_before)) == 22
+    assert len(mailbox.messages) == 30

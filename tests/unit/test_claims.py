@@ -1,0 +1,119 @@
+"""Claims on the state store: compare-and-set between real processes, leases that run out,
+owners known to be dead, and the attempt that only the holder may start."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from prcast.delivery.claims import Lease, is_dead, this_process
+from prcast.store import ATTEMPTING, PLANNED, DeliveryRow, RunRow, Store, now
+
+REPO = Path(__file__).resolve().parents[2]
+CHAINS = [f"chain-{i:04d}" for i in range(2000)]
+
+
+def _claim_all(
+    path: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
+    store = Store(Path(path))
+    owner = this_process("test")
+    store.register_owner(owner)
+    order = list(CHAINS)
+    random.Random(owner.id).shuffle(order)
+    start.wait()
+    won = []
+    for chain in order:
+        won += store.claim("run-x", owner.id, [chain])
+    out.put(won)
+    store.close()
+
+
+def test_each_chain_is_claimed_by_exactly_one_of_eight_racing_processes(tmp_path: Path) -> None:
+    path = tmp_path / ".prcast" / "state.db"
+    Store(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_claim_all, args=(str(path), start, out)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    start.set()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(60)
+    won = [c for r in results for c in r]
+    assert sorted(won) == CHAINS, "a chain was claimed twice or not at all"
+    assert sum(1 for r in results if r) >= 2, "no race happened"
+
+
+def _row(key: str, sha: str = "a") -> DeliveryRow:
+    return DeliveryRow(key, "run-x", 1, "press-room", "public", 1, 1, None, {"text": "t"}, PLANNED,
+                       None, None, None, 0, now(), identity=key, chain=key, content_sha256=sha)  # fmt: skip
+
+
+def _store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / ".prcast" / "state.db")
+    run = RunRow("run-x", "r", "r.md", "0", now(), now(), PLANNED, "r.md")
+    new, conflicts = store.record_run(run, [_row("k1")], 1)
+    assert new and not conflicts
+    return store
+
+
+def test_only_the_holder_may_start_an_attempt_and_only_for_the_claimed_text(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    mine, other = this_process("a"), this_process("b")
+    store.register_owner(mine)
+    store.register_owner(other)
+    assert store.claim("run-x", mine.id, ["k1"]) == ["k1"]
+    assert store.claim("run-x", other.id, ["k1"]) == []  # held by a live owner
+    assert not store.begin_attempt("k1", "k1", other.id, "a", now())
+    assert not store.begin_attempt("k1", "k1", mine.id, "changed", now())
+    assert store.begin_attempt("k1", "k1", mine.id, "a", now())
+    [row] = store.deliveries("run-x")
+    assert row.status == ATTEMPTING and row.attempts == 1
+    store.close()
+
+
+def test_a_claim_is_taken_over_when_its_owner_is_dead_or_its_lease_ran_out(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    gone = replace(this_process("gone"), pid_start="never")  # this machine, process gone
+    assert is_dead(gone)
+    elsewhere = replace(
+        this_process("far"), host="other-host", lease_until="2000-01-01T00:00:00+00:00"
+    )
+    assert not is_dead(elsewhere)  # another machine: only its lease tells
+    taker = this_process("taker")
+    for owner in (gone, elsewhere, taker):
+        store.register_owner(owner)
+    assert store.claim("run-x", gone.id, ["k1"]) == ["k1"]
+    assert store.claim("run-x", taker.id, ["k1"]) == []  # lease still running
+    store.expire_owner(gone.id)  # what a runner does on seeing the process is gone
+    assert store.claim("run-x", taker.id, ["k1"]) == ["k1"]
+    assert [h.owner.id for h in store.holders(["k1"])] == [taker.id]
+    store.close()
+
+
+def test_a_lease_renews_while_it_is_held_and_gives_claims_back_at_the_end(tmp_path: Path) -> None:
+    path = tmp_path / ".prcast" / "state.db"
+    store = _store(tmp_path)
+    with Lease(path, "test") as lease:
+        first = store.holders([])
+        assert first == []
+        assert store.claim("run-x", lease.id, ["k1"]) == ["k1"]
+        [holder] = store.holders(["k1"])
+        assert holder.owner.pid == lease.owner.pid
+    assert store.holders(["k1"]) == []
+    store.close()
+
+
+def test_no_module_outside_the_store_runs_sql() -> None:
+    sql = re.compile(r"\.(execute|executemany|executescript)\(|\bsqlite3\b|\bpsycopg\b")
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "prcast").rglob("*.py")
+        if "store" not in p.relative_to(REPO / "prcast").parts and sql.search(p.read_text())
+    ]
+    assert offenders == []
