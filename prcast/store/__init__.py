@@ -153,6 +153,15 @@ def _delivery(r: Any, run_id: str | None = None, seq: int | None = None) -> Deli
     )
 
 
+def _holder(r: Any) -> Holder:
+    """A claim (or schedule item) row joined with its owner's row, which may be gone."""
+    owner = Owner(
+        r["id"] or "", r["host"] or "", r["boot"] or "", r["pid"] or 0, r["pid_start"] or "",
+        r["command"] or "", r["started_at"] or "", r["lease_until"] or "",
+    )  # fmt: skip
+    return Holder(str(r["held"]), r["run_id"] or "", r["since"] or "", owner)
+
+
 _RUN_COLUMNS = (
     "id, release_id, release_path, release_sha256, created_at, updated_at, status, release_key"
 )
@@ -194,7 +203,6 @@ class Store:
     def version(self) -> int:
         row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
-
 
     def close(self) -> None:
         self.db.close()
@@ -444,40 +452,23 @@ class Store:
             "DELETE FROM claims WHERE chain = ? AND owner = ?", [(c, owner_id) for c in chains]
         )
 
+    _OWNER = "o.id, o.host, o.boot, o.pid, o.pid_start, o.command, o.started_at, o.lease_until"
+
     def holders(self, chains: Sequence[str] | None = None, run_id: str = "") -> list[Holder]:
         """Who holds which claims (of these chains, or of a run), with the owner's lease."""
         sql = (
-            "SELECT c.chain, c.run_id, c.since, o.id, o.host, o.boot, o.pid, o.pid_start,"
-            " o.command, o.started_at, o.lease_until FROM claims c LEFT JOIN owners o"
-            " ON o.id = c.owner"
+            f"SELECT c.chain AS held, c.run_id, c.since, {self._OWNER} FROM claims c"
+            " LEFT JOIN owners o ON o.id = c.owner"
         )
-        if chains is not None:
-            out: list[Any] = []
+        if chains is None:
+            rows = self.db.execute(f"{sql} WHERE c.run_id = ?", (run_id,)).fetchall()
+        else:
+            rows = []
             for start in range(0, len(chains), 500):
                 chunk = list(chains[start : start + 500])
                 marks = ", ".join("?" * len(chunk))
-                out += self.db.execute(f"{sql} WHERE c.chain IN ({marks})", chunk).fetchall()
-            rows = out
-        else:
-            rows = self.db.execute(f"{sql} WHERE c.run_id = ?", (run_id,)).fetchall()
-        return [
-            Holder(
-                r["chain"],
-                r["run_id"],
-                r["since"],
-                Owner(
-                    r["id"] or "",
-                    r["host"] or "",
-                    r["boot"] or "",
-                    r["pid"] or 0,
-                    r["pid_start"] or "",
-                    r["command"] or "",
-                    r["started_at"] or "",
-                    r["lease_until"] or "",
-                ),
-            )
-            for r in rows
-        ]
+                rows += self.db.execute(f"{sql} WHERE c.chain IN ({marks})", chunk).fetchall()
+        return [_holder(r) for r in rows]
 
     # --- the schedule queue --------------------------------------------------------------
 
@@ -546,28 +537,10 @@ class Store:
     def schedule_holders(self) -> list[Holder]:
         """The owners of running schedule items."""
         rows = self.db.execute(
-            "SELECT s.id AS item, s.started_at, o.id, o.host, o.boot, o.pid, o.pid_start,"
-            " o.command, o.started_at AS owner_started, o.lease_until FROM schedules s"
-            " JOIN owners o ON o.id = s.owner WHERE s.status = 'running'"
+            f"SELECT s.id AS held, '' AS run_id, s.started_at AS since, {self._OWNER}"
+            " FROM schedules s JOIN owners o ON o.id = s.owner WHERE s.status = 'running'"
         ).fetchall()
-        return [
-            Holder(
-                str(r["item"]),
-                "",
-                r["started_at"] or "",
-                Owner(
-                    r["id"],
-                    r["host"],
-                    r["boot"],
-                    r["pid"],
-                    r["pid_start"],
-                    r["command"],
-                    r["owner_started"],
-                    r["lease_until"],
-                ),
-            )
-            for r in rows
-        ]
+        return [_holder(r) for r in rows]
 
     def set_schedule_run(self, item_id: int, run_id: str) -> None:
         self.db.execute("UPDATE schedules SET run_id = ? WHERE id = ?", (run_id, item_id))

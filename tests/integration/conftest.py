@@ -75,6 +75,26 @@ def write_release(ws: Workspace, mention: str, name: str = "launch", front: str 
     return path
 
 
+def add_masto_and_mail(ws: Workspace, mastodon: str, smtp_port: int, connections: int = 1) -> None:
+    """A Mastodon channel (90-character posts, so releases become threads) and an email
+    channel to a local SMTP server, as the crash and race tests use them."""
+    add_channel(ws, f"""
+[channels.masto]
+type = "mastodon"
+instance = "{mastodon}"
+token = "env:PRCAST_MASTODON_TOKEN"
+max_length = 90
+
+[channels.press-mail]
+type = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from_address = "Press <press@example.org>"
+connections = {connections}
+""")  # fmt: skip
+
+
 def add_channel(ws: Workspace, toml: str) -> None:
     with open(ws.channels_file, "a", encoding="utf-8") as f:
         f.write("\n" + toml.strip() + "\n")

@@ -21,7 +21,7 @@ import pytest
 
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel, smtp_server
+from tests.integration.conftest import Mailbox, add_masto_and_mail, smtp_server
 from tests.integration.test_email import press_list
 from tests.integration.test_faults import TOKEN, newest_status, statement
 
@@ -56,21 +56,7 @@ def test_kill_at_55_points_then_resume_sends_everything_once(
     ws: Workspace, cli: Invoke, slow_mailbox: Mailbox, mastodon_server: str
 ) -> None:
     press_list(ws, n=600)
-    add_channel(ws, f"""
-[channels.masto]
-type = "mastodon"
-instance = "{mastodon_server}"
-token = "env:PRCAST_MASTODON_TOKEN"
-max_length = 90
-
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {slow_mailbox.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = 2
-""")  # fmt: skip
+    add_masto_and_mail(ws, mastodon_server, slow_mailbox.port, connections=2)
     statement(
         ws,
         60,

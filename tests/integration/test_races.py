@@ -24,7 +24,7 @@ import pytest
 from prcast.audit import AuditLog
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel, smtp_server
+from tests.integration.conftest import Mailbox, add_channel, add_masto_and_mail, smtp_server
 from tests.integration.test_crash import statuses_since
 from tests.integration.test_email import press_list
 from tests.integration.test_faults import TOKEN, newest_status
@@ -59,21 +59,7 @@ def test_racing_runners_with_kills_publish_everything_exactly_once(
     ws: Workspace, cli: Invoke, slow_mailbox: Mailbox, mastodon_server: str
 ) -> None:
     press_list(ws, n=220)
-    add_channel(ws, f"""
-[channels.masto]
-type = "mastodon"
-instance = "{mastodon_server}"
-token = "env:PRCAST_MASTODON_TOKEN"
-max_length = 90
-
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {slow_mailbox.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = 2
-""")  # fmt: skip
+    add_masto_and_mail(ws, mastodon_server, slow_mailbox.port, connections=2)
     env = {**os.environ, "PRCAST_MASTODON_TOKEN": TOKEN, "PRCAST_LEASE_SECONDS": "4"}
     chance = random.Random(20261123)
     newest_before = newest_status(mastodon_server)
@@ -248,20 +234,7 @@ def test_one_channel_then_all_then_a_subset_publishes_once_per_channel_on_the_se
     ws: Workspace, cli: Invoke, mailbox: Mailbox, mastodon_server: str
 ) -> None:
     press_list(ws, n=30)
-    add_channel(ws, f"""
-[channels.masto]
-type = "mastodon"
-instance = "{mastodon_server}"
-token = "env:PRCAST_MASTODON_TOKEN"
-max_length = 90
-
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {mailbox.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-""")  # fmt: skip
+    add_masto_and_mail(ws, mastodon_server, mailbox.port, connections=1)
     race_release(ws, 99)
     env = {**os.environ, "PRCAST_MASTODON_TOKEN": TOKEN}
     newest_before = newest_status(mastodon_server)
