@@ -246,12 +246,13 @@ def test_one_channel_then_all_then_a_subset_publishes_once_per_channel_on_the_se
         return done.returncode
 
     assert send("-c", "masto") == 0
-    assert len(statuses_since(mastodon_server, newest_before)) == 22 and not mailbox.messages
+    thread = statuses_since(mastodon_server, newest_before)
+    markers = Counter(m for st in thread for m in re.findall(r"update \d{3}", str(st["content"])))
+    assert len(markers) == 22 and set(markers.values()) == {1} and not mailbox.messages
     assert send() == 0  # every channel of the release: press-room and the press list now
     assert send("-c", "press-mail", "-c", "press-room") == 0
     assert send("-c", "masto") == 0
-    statuses = statuses_since(mastodon_server, newest_before)
-    assert len(statuses) == 22
+    assert len(statuses_since(mastodon_server, newest_before)) == len(thread)
     received = mailbox.by_recipient()
     assert len(received) == 30 and all(len(m) == 1 for m in received.values())
     entries = list((ws.root / "outbox" / "posts").glob("*.json"))
@@ -264,6 +265,6 @@ def test_one_channel_then_all_then_a_subset_publishes_once_per_channel_on_the_se
     assert refused.returncode == 2
     for channel in ("masto", "press-mail", "press-room"):
         assert f"  {channel}: " in refused.stderr, refused.stderr
-    assert "22 posts with the earlier text" in refused.stderr
-    assert len(statuses_since(mastodon_server, newest_before)) == 22
+    assert f"masto: {len(thread)} posts with the earlier text" in refused.stderr
+    assert len(statuses_since(mastodon_server, newest_before)) == len(thread)
     assert len(mailbox.messages) == 30
