@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from prcast.errors import InputError, did_you_mean
+from prcast.fileio import read_input
 from prcast.tomlfile import TomlDocument, parse_toml
+from prcast.workspace import confined, confinement_hint, root_of
 
 FIELDS = (
     "title",
@@ -31,6 +33,8 @@ _HASHTAG = re.compile(r"^\w+$")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: the longest release body prcast takes, in characters
+MAX_BODY = 200_000
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ def _hashtags(doc: TomlDocument, value: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _media(doc: TomlDocument, value: Any, base: Path) -> tuple[Media, ...]:
+def _media(doc: TomlDocument, value: Any, base: Path, root: Path) -> tuple[Media, ...]:
     if not isinstance(value, list):
         raise doc.error(
             ("media",), 'field "media" must be a list of [[media]] tables with path and alt'
@@ -153,7 +157,13 @@ def _media(doc: TomlDocument, value: Any, base: Path) -> tuple[Media, ...]:
             )
         path = _text(doc, (*key, "path"), item.get("path", ""))
         alt = _text(doc, (*key, "alt"), item["alt"])
-        file = (base / path).resolve()
+        file = confined(base / path, root)
+        if file is None:
+            raise doc.error(
+                (*key, "path"),
+                f'media[{i}]: "{path}" lies outside the workspace',
+                hint=confinement_hint(root),
+            )
         if not file.is_file():
             raise doc.error((*key, "path"), f'media[{i}]: file "{path}" not found')
         items.append(Media(file, alt))
@@ -204,8 +214,10 @@ def _contact(doc: TomlDocument, value: Any) -> Contact:
     return Contact(**parts)
 
 
-def parse_release(text: str, path: Path) -> Release:
-    """Parse release text; every problem is an InputError naming file, line and field."""
+def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
+    """Parse release text; every problem is an InputError naming file, line and field.
+
+    Media must lie inside `root` (default: the workspace holding the release)."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "+++":
         raise InputError(
@@ -232,6 +244,13 @@ def parse_release(text: str, path: Path) -> Release:
     body = "\n".join(lines[end + 1 :]).strip("\n")
     if not body.strip():
         raise InputError("the release has no body after the front matter", path=path, line=end + 1)
+    if len(body) > MAX_BODY:
+        raise InputError(
+            f"the body is longer than {MAX_BODY:,} characters",
+            path=path,
+            line=end + 2,
+            hint="see Limits in the README",
+        )
     language = _text(doc, ("language",), data.get("language", "en"))
     if not LANGUAGE_TAG.match(language):
         raise doc.error(
@@ -247,7 +266,9 @@ def parse_release(text: str, path: Path) -> Release:
         summary=_text(doc, ("summary",), data["summary"]) if "summary" in data else None,
         links=_links(doc, data["links"]) if "links" in data else (),
         hashtags=_hashtags(doc, data["hashtags"]) if "hashtags" in data else (),
-        media=_media(doc, data["media"], path.parent) if "media" in data else (),
+        media=_media(doc, data["media"], path.parent, root or root_of(path))
+        if "media" in data
+        else (),
         embargo=_embargo(doc, data["embargo"]) if "embargo" in data else None,
         channels=_strings(doc, "channels", data["channels"]) if "channels" in data else None,
         audience=_strings(doc, "audience", data["audience"]) if "audience" in data else (),
@@ -261,12 +282,6 @@ def parse_release(text: str, path: Path) -> Release:
     )
 
 
-def load_release(path: Path) -> Release:
-    """Read and parse a release file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("release file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
-    return parse_release(text, path)
+def load_release(path: Path, root: Path | None = None) -> Release:
+    """Read and parse a release file (media confined to `root`, default its workspace)."""
+    return parse_release(read_input(path, what="release file"), path, root)
