@@ -132,7 +132,7 @@ def load_policy(workspace_root: Path) -> Policy:
         if until is not None and not _aware(until):
             raise doc.error(
                 (*where, "until"),
-                f'pattern "{p["name"]}": until must be a date-time with a time zone',
+                f'pattern "{p["name"]}": until must be a date-time with a time zone (and in range)',
             )
         patterns.append(
             Pattern(

@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,10 @@ def _embargo(doc: TomlDocument, value: Any) -> datetime:
             'field "embargo" has no time zone',
             hint="write an offset, e.g. 2026-12-01T09:30:00+01:00 or ...Z for UTC",
         )
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise doc.error(("embargo",), 'field "embargo" is out of range') from None
     return value
 
 

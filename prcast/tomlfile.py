@@ -80,7 +80,8 @@ def _index_lines(text: str) -> dict[KeyPath, int]:
                 lines.setdefault(names, number)
             else:
                 table = names
-            for n in range(1, len(names)):  # implicit super-tables: [a.b] also defines a
+            # implicit super-tables: [a.b] also defines a (as deep as a limit can report)
+            for n in range(1, min(len(names), MAX_DEPTH + 2)):
                 lines.setdefault(names[:n], number)
             lines[table] = number
             continue
@@ -88,6 +89,8 @@ def _index_lines(text: str) -> dict[KeyPath, int]:
         if not m:
             continue
         key = (*table, *_split_dotted(m.group(1)))
+        for n in range(len(table) + 1, min(len(key), MAX_DEPTH + 2)):
+            lines.setdefault(key[:n], number)  # a.b.c = 1 also defines a.b
         lines.setdefault(key, number)
         rest = line[m.end() :]
         for quote in ('"""', "'''"):
@@ -181,7 +184,9 @@ def parse_toml(text: str, path: Path, line_offset: int = 0) -> TomlDocument:
             if digits
             else _last_line(text, line_offset)
         )
-        raise InputError(f"invalid TOML value: {exc}", path=path, line=line) from None
+        raise InputError(
+            f"invalid TOML value: {str(exc).split(';')[0]}", path=path, line=line
+        ) from None
     doc = TomlDocument(data=data, path=path, line_offset=line_offset, lines=_index_lines(text))
     _check_values(doc)
     return doc
