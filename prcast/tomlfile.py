@@ -169,7 +169,11 @@ def parse_toml(text: str, path: Path, line_offset: int = 0) -> TomlDocument:
         m = _LINE_COL.search(msg)
         # "(at end of document)" names no line: the last line it is
         line = int(m.group(1)) + line_offset if m else _last_line(text, line_offset)
-        detail = _LINE_COL.sub("", msg).replace("(at end of document)", "(at the end of the file)").strip()
+        detail = (
+            _LINE_COL.sub("", msg)
+            .replace("(at end of document)", "(at the end of the file)")
+            .strip()
+        )
         raise InputError(f"invalid TOML: {detail}", path=path, line=line) from None
     except RecursionError:
         raise InputError(

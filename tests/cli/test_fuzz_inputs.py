@@ -127,7 +127,10 @@ FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "lists/contacts.csv": (CONTACTS, ("lists", "show", "press")),
     "lists/groups.toml": (GROUPS, ("lists", "show", "press")),
     "policy.toml": (POLICY, ("check", "fuzz")),
-    "conferences/fuzz.toml": (CONFERENCE, ("conference", "questions", "--no-poll", "--conference", "fuzz")),
+    "conferences/fuzz.toml": (
+        CONFERENCE,
+        ("conference", "questions", "--no-poll", "--conference", "fuzz"),
+    ),
 }
 
 
@@ -163,8 +166,8 @@ def insert_bad_bytes(text: str, rng: random.Random) -> bytes:
     lines = _lines(text)
     i = rng.randrange(len(lines))
     pos = rng.randrange(len(lines[i]) + 1)
-    before = "\n".join(lines[:i] + [lines[i][:pos]]).encode()
-    after = "\n".join([lines[i][pos:]] + lines[i + 1 :]).encode()
+    before = "\n".join([*lines[:i], lines[i][:pos]]).encode()
+    after = "\n".join([lines[i][pos:], *lines[i + 1 :]]).encode()
     return before + rng.choice(BAD_BYTES) + after
 
 
@@ -195,7 +198,7 @@ def duplicate_line(text: str, rng: random.Random) -> bytes:
 
 def insert_punctuation(text: str, rng: random.Random) -> bytes:
     pos = rng.randrange(len(text))
-    return (text[:pos] + rng.choice('[]{}="\'#\\,;\r') + text[pos:]).encode()
+    return (text[:pos] + rng.choice("[]{}=\"'#\\,;\r") + text[pos:]).encode()
 
 
 def delete_span(text: str, rng: random.Random) -> bytes:

@@ -110,9 +110,7 @@ def test_an_outbox_folder_in_an_allowed_folder_is_taken(
 
 
 @pytest.mark.parametrize("name", ["../../secret.j2", "/etc/passwd", "sub/../../x.j2", "link.j2"])
-def test_a_channel_template_outside_the_templates_folder_is_refused(
-    root: Path, name: str
-) -> None:
+def test_a_channel_template_outside_the_templates_folder_is_refused(root: Path, name: str) -> None:
     (root / "templates").mkdir()
     (root / "templates" / "link.j2").symlink_to(root.parent / "outside.png")
     config = root / "channels.toml"
