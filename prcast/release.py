@@ -33,6 +33,8 @@ _HASHTAG = re.compile(r"^\w+$")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
 #: the longest release body prcast takes, in characters
 MAX_BODY = 200_000
 
@@ -97,7 +99,12 @@ def _text(
         raise doc.error(key, f'field "{name}" must be a string, got {type(value).__name__}')
     if required and not value.strip():
         raise doc.error(key, f'field "{name}" must not be empty')
-    return value.strip()
+    value = value.strip()
+    # a line break in a title would reach an email's Subject header; only a summary has lines
+    control = _CONTROL if key[0] == "summary" else _CONTROL_OR_BREAK
+    if control.search(value):
+        raise doc.error(key, f'field "{name}" holds a control character (a line break?)')
+    return value
 
 
 def _links(doc: TomlDocument, value: Any) -> tuple[Link, ...]:

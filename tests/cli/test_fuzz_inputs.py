@@ -310,6 +310,18 @@ def _release_cases() -> list[Case]:
             cmd,
         ),
         Case(
+            "release-title-with-a-line-break",
+            f,
+            _encode(RELEASE.replace('Leipzig"', 'Leipzig\\r\\nBcc: everyone@example.org"', 1)),
+            cmd,
+        ),
+        Case(
+            "release-contact-name-with-escape",
+            f,
+            _encode(RELEASE.replace('"Jana Example"', '"Jana \\u001b[2J"')),
+            cmd,
+        ),
+        Case(
             "release-embargo-year-1",
             f,
             _encode(RELEASE.replace("2020-12-01T09:30:00+01:00", "0001-01-01T00:00:00+23:59")),
@@ -552,6 +564,10 @@ def _random_cases(per_file: dict[str, int]) -> list[Case]:
         for i in range(count):
             mutation = rng.choice((*mutations, bom_then))
             data = mutation(text, rng)
+            if file == "releases/fuzz.md" and i % 2:  # half of them through render and send
+                cmd = ("render", "fuzz") if i % 4 == 1 else ("send", "fuzz", "--dry-run")
+            else:
+                cmd = FILES[file][1]
             cases.append(
                 Case(
                     f"random-{file.rsplit('/', 1)[-1]}-{i}-{mutation.__name__}",
@@ -564,7 +580,18 @@ def _random_cases(per_file: dict[str, int]) -> list[Case]:
     return cases
 
 
+def _suppressed_cases() -> list[Case]:
+    f, cmd = "lists/suppressed.txt", ("lists", "show", "press")
+    good = b"# opted out by phone\nold@x.example\n"
+    return [
+        Case("suppressed-bad-utf8", f, lambda: good + b"caf\xe9@x.example\n", cmd),
+        Case("suppressed-nul", f, lambda: good + b"a\0@x.example\n", cmd),
+        Case("suppressed-huge", f, lambda: good + b"a@x.example\n" * 400_000, cmd),
+    ]
+
+
 CASES = [
+    *_suppressed_cases(),
     *_release_cases(),
     *_channels_cases(),
     *_contacts_cases(),
