@@ -99,12 +99,12 @@ def _text(
         raise doc.error(key, f'field "{name}" must be a string, got {type(value).__name__}')
     if required and not value.strip():
         raise doc.error(key, f'field "{name}" must not be empty')
-    value = value.strip()
+    text: str = value.strip()
     # a line break in a title would reach an email's Subject header; only a summary has lines
     control = _CONTROL if key[0] == "summary" else _CONTROL_OR_BREAK
-    if control.search(value):
+    if control.search(text):
         raise doc.error(key, f'field "{name}" holds a control character (a line break?)')
-    return value
+    return text
 
 
 def _links(doc: TomlDocument, value: Any) -> tuple[Link, ...]:
