@@ -362,8 +362,13 @@ class PressList:
 
     def find(self, address: str) -> Contact | None:
         wanted = address.strip().lower()
+        try:  # a member written with an internationalised domain: stored in ASCII form
+            ascii_form = email_address(wanted)
+        except ValueError:
+            ascii_form = wanted
         for c in self.contacts:
-            if wanted in c.addresses() or ("@" + wanted) in c.addresses():
+            known = c.addresses()
+            if wanted in known or ascii_form in known or ("@" + wanted) in known:
                 return c
         return None
 

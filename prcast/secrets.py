@@ -9,6 +9,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from prcast.errors import InputError
@@ -93,3 +94,15 @@ def redact(text: str) -> str:
             _pattern = re.compile("|".join(re.escape(f) for f in forms))
         pattern = _pattern
     return pattern.sub(MASK, text)
+
+
+def redact_data(value: Any) -> Any:
+    """`value` (JSON-like data) with every string redacted, before it is serialised: a secret
+    inside a string that is itself JSON would otherwise come out escaped twice."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value

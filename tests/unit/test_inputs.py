@@ -347,3 +347,17 @@ def test_a_secret_never_reaches_the_audit_log_in_any_encoding(
     for form in (SECRET, quote_plus(SECRET), json.dumps(SECRET)[1:-1]):
         assert form not in raw
     assert base64.b64encode(f"press@example.org:{SECRET}".encode()).decode() not in raw
+
+
+def test_what_the_cli_prints_is_redacted(
+    registered: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prcast.cli.common import console, err_console, print_json
+
+    console().print(f"token {quote_plus(SECRET)}", markup=False)
+    err_console().print(f"auth {base64.b64encode(SECRET.encode()).decode()}", markup=False)
+    print_json({"body": json.dumps({"token": SECRET})})
+    out = capsys.readouterr()
+    assert quote_plus(SECRET) not in out.out and "Tok" not in out.out
+    assert base64.b64encode(SECRET.encode()).decode() not in out.err
+    assert out.out.count(secrets.MASK) == 2 and secrets.MASK in out.err
