@@ -263,6 +263,12 @@ def load(ws: Workspace, name: str) -> Conference:
             )
         if not isinstance(value, str) or not value.strip():
             raise doc.error(("templates", key), f'template "{key}" must name a template file')
+        if value.strip().startswith("/") or ".." in value.replace("\\", "/").split("/"):
+            raise doc.error(
+                ("templates", key),
+                f'template "{key}": "{value}" lies outside the templates folder',
+                hint="name a file in the workspace's templates/ folder",
+            )
         templates[key] = value.strip()
     return Conference(
         name=name,

@@ -146,9 +146,9 @@ def load_policy(workspace_root: Path) -> Policy:
             )
         )
     approvals = data.get("required_approvals", 0)
-    if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
+    if not isinstance(approvals, int) or isinstance(approvals, bool) or not 0 <= approvals <= 100:
         raise doc.error(
-            ("required_approvals",), "required_approvals must be a whole number, 0 or more"
+            ("required_approvals",), "required_approvals must be a whole number from 0 to 100"
         )
     return Policy(
         path=path,

@@ -491,6 +491,9 @@ def _policy_cases() -> list[Case]:
         "until-year-9999": POLICY + "until = 9999-12-31T23:59:59-23:00\n",
         "approvals-negative": POLICY.replace("required_approvals = 0", "required_approvals = -1"),
         "approvals-string": POLICY.replace("required_approvals = 0", 'required_approvals = "2"'),
+        "approvals-huge": POLICY.replace(
+            "required_approvals = 0", "required_approvals = 1000000000"
+        ),
         "terms-int": POLICY.replace('["rumour"]', "[5]"),
         "terms-empty": POLICY.replace('["rumour"]', '[""]'),
         "patterns-not-array": "patterns = 5\n",
@@ -545,6 +548,9 @@ def _conference_cases() -> list[Case]:
             '[templates]\nannouncement = "conference/announcement.txt.j2"', "templates = 5"
         ),
         "templates-unknown": CONFERENCE.replace("announcement =", "anouncement ="),
+        "templates-escape": CONFERENCE.replace(
+            '"conference/announcement.txt.j2"', '"../../../etc/passwd"'
+        ),
         "moderators-ints": CONFERENCE.replace("moderators = []", "moderators = [1]"),
         "missing-title": CONFERENCE.replace('title = "Ask us anything"\n', ""),
         "language-bad": CONFERENCE.replace('language = "en"', 'language = "english"'),
