@@ -19,7 +19,7 @@ import regex as regexlib
 from prcast.errors import InputError, did_you_mean, location
 from prcast.fileio import read_input
 from prcast.release import Release
-from prcast.tomlfile import parse_toml
+from prcast.tomlfile import TomlDocument, parse_toml
 
 #: seconds one [[patterns]] rule may spend on one text (a release, an answer) in total;
 #: a regex that backtracks catastrophically is stopped there and reported
@@ -173,7 +173,9 @@ def _aware(value: Any) -> bool:
     return True
 
 
-def _compile(doc: Any, where: tuple[str | int, ...], name: str, source: str) -> Any:
+def _compile(
+    doc: TomlDocument, where: tuple[str | int, ...], name: str, source: str
+) -> regexlib.Pattern[str]:
     try:
         regex = regexlib.compile(source)
     except (regexlib.error, OverflowError, RecursionError, ValueError) as exc:
@@ -201,13 +203,12 @@ def check_release(policy: Policy, release: Release, now: datetime | None = None)
     return check_text(policy, text, now, front_matter_end=end, source=location(release.path, None))
 
 
-def _timed_out(policy: Policy, rule: str, number: int, source: str) -> InputError:
-    pattern = next((p for p in policy.patterns if p.name == rule), None)
+def _timed_out(pattern: Pattern, number: int, source: str) -> InputError:
     return InputError(
-        f'pattern "{rule}" ran longer than {PATTERN_BUDGET} s on line {number} of {source} '
-        "and was stopped: the regex backtracks catastrophically",
-        path=pattern.path if pattern else policy.path,
-        line=pattern.line if pattern else None,
+        f'pattern "{pattern.name}" ran longer than {PATTERN_BUDGET} s on line {number} of '
+        f"{source} and was stopped: the regex backtracks catastrophically",
+        path=pattern.path,
+        line=pattern.line,
         hint="rewrite it without nested repetition such as (a+)+ or (a|a)*",
     )
 
@@ -244,11 +245,11 @@ def check_text(
                     f'customer "{c}" may not be named without permission',
                 )
             )
-    terms = len(rules)
-    for p in policy.patterns:
-        if p.until is None or now < p.until:
-            until = f" before {p.until.isoformat()}" if p.until else ""
-            rules.append((p.name, p.action, p.regex, p.message or f'matches "{p.name}"{until}'))
+    patterns = [p for p in policy.patterns if p.until is None or now < p.until]
+    for p in patterns:
+        until = f" before {p.until.isoformat()}" if p.until else ""
+        rules.append((p.name, p.action, p.regex, p.message or f'matches "{p.name}"{until}'))
+    terms = len(rules) - len(patterns)
     spent = [0.0] * len(rules)
     findings = []
     for number, line in enumerate(lines, start=1):
@@ -265,7 +266,7 @@ def check_text(
                     else regex.finditer(line)
                 )
             except TimeoutError:
-                raise _timed_out(policy, rule, number, source) from None
+                raise _timed_out(patterns[i - terms], number, source) from None
             if user_rule:
                 spent[i] += time.perf_counter() - started
             for m in matches:
