@@ -31,7 +31,6 @@ COLUMNS = (
     "tags",
     "opt_out",
 )
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _MASTODON = re.compile(r"^@?[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _BLUESKY = re.compile(
     r"^@?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*$"

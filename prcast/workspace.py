@@ -24,7 +24,10 @@ def allowed_dirs() -> tuple[Path, ...]:
 
 def confined(path: Path, root: Path) -> Path | None:
     """`path` with every symlink resolved when it lies inside `root` or an allowed folder."""
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: nowhere, so not inside
+        return None
     for base in (root.resolve(), *allowed_dirs()):
         if real == base or real.is_relative_to(base):
             return real

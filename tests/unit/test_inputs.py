@@ -76,6 +76,14 @@ def test_media_through_a_symlink_out_of_the_workspace_is_refused(root: Path) -> 
     assert exc.value.line == 4 and "outside the workspace" in exc.value.detail
 
 
+def test_a_symlink_loop_is_refused_not_a_crash(root: Path) -> None:
+    (root / "releases" / "a.png").symlink_to(root / "releases" / "b.png")
+    (root / "releases" / "b.png").symlink_to(root / "releases" / "a.png")
+    with pytest.raises(InputError) as exc:
+        load_release(release_with_media(root, "a.png"))
+    assert exc.value.line == 4
+
+
 def test_a_symlinked_folder_out_of_the_workspace_is_refused(root: Path) -> None:
     (root / "releases" / "assets").symlink_to(root.parent)
     with pytest.raises(InputError, match="outside the workspace"):
