@@ -31,6 +31,7 @@ from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
 from prcast.delivery import Event, Outcome, Plan, make_plan, record_plan, run_deliveries
 from prcast.delivery.plan import ledger_position
 from prcast.errors import InputError, PrcastError, did_you_mean
+from prcast.fileio import read_input
 from prcast.release import Release
 from prcast.render import (
     Rendering,
@@ -135,7 +136,7 @@ def load(ws: Workspace, name: str) -> Conference:
     from prcast.schedule import parse_when
 
     path = conferences_dir(ws) / f"{name}.toml"
-    doc = parse_toml(path.read_text(encoding="utf-8"), path)
+    doc = parse_toml(read_input(path, what="conference file"), path)
     data = doc.data
     lines = {k[0]: doc.line_of(k) or 0 for k in doc.lines if len(k) == 1 and isinstance(k[0], str)}
     for key in data:
@@ -192,8 +193,11 @@ def load(ws: Workspace, name: str) -> Conference:
         has_offset = isinstance(raw, datetime) and raw.tzinfo is not None
         try:
             when[key], _ = parse_when(value if has_offset else f"{value.replace('T', ' ')} {zone}")
+            when[key].astimezone(ZoneInfo(zone))  # year 9999 in a zone east of UTC overflows
         except InputError as exc:
             raise doc.error((key,), exc.detail, exc.hint) from None
+        except (OverflowError, ValueError):
+            raise doc.error((key,), f'field "{key}": "{value}" is out of range') from None
     if when["end"] <= when["start"]:
         raise doc.error(("end",), "the conference ends before it starts")
     language = text("language", "en")
@@ -212,6 +216,12 @@ def load(ws: Workspace, name: str) -> Conference:
             )
         if not isinstance(value, str) or not value.strip():
             raise doc.error(("templates", key), f'template "{key}" must name a template file')
+        if value.strip().startswith("/") or ".." in value.replace("\\", "/").split("/"):
+            raise doc.error(
+                ("templates", key),
+                f'template "{key}": "{value}" lies outside the templates folder',
+                hint="name a file in the workspace's templates/ folder",
+            )
         templates[key] = value.strip()
     return Conference(
         name=name,

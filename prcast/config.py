@@ -10,16 +10,50 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 from prcast.errors import InputError, did_you_mean, location
+from prcast.fileio import read_input
 from prcast.secrets import SecretRef
 from prcast.tomlfile import TomlDocument, parse_toml
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: keys whose value is a URL: none may carry a secret (user:password, a token in path or query)
+URL_KEYS = ("instance", "service", "homeserver", "url", "api_base", "base_url", "unsubscribe_url")
+_SECRET_QUERY = re.compile(r"(?i)token|key|secret|sig|pass|auth|code|credential|session")
+_PIECE = re.compile(r"[-_.~]")
 
 
 def _choices(*values: str) -> dict[str, Any]:
     return {"choices": values}
+
+
+def _range(low: float, high: float) -> dict[str, Any]:
+    return {"range": (low, high)}
+
+
+def url_secret(url: str) -> str | None:
+    """What in `url` looks like a secret (for the error message), or None.
+
+    A URL carries a secret when it has a user name or password, a query key such as token, key,
+    secret, sig or auth, or a path piece (between "/", "-", "_", "." or "~") of 16 or more
+    characters that mixes letters and digits, as Slack, Discord and Teams webhook tokens do."""
+    try:
+        parts = urlsplit(url)
+        user = parts.username or parts.password
+    except ValueError:
+        return None
+    if user:
+        return "a user name or password"
+    for key, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_QUERY.search(key):
+            return f'the query key "{key}"'
+    for segment in parts.path.split("/"):
+        for piece in _PIECE.split(segment):
+            if len(piece) >= 16 and re.search(r"\d", piece) and re.search(r"[A-Za-z]", piece):
+                return "a token in its path"
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,16 +71,16 @@ class ChannelConfig:
     max_media: ClassVar[int | None] = None
     media_bytes: ClassVar[int | None] = None
     template: str | None = None
-    max_length: int | None = None
+    max_length: int | None = field(default=None, metadata=_range(1, 1_000_000))
     #: delivery policy (delivery.py): attempts per delivery, seconds to keep retrying,
     #: the first backoff delay, a sending rate, and a cap on posts an hour (anti-spam)
-    max_attempts: int = 5
-    retry_for: int = 300
-    retry_base: float = 1.0
+    max_attempts: int = field(default=5, metadata=_range(1, 100))
+    retry_for: int = field(default=300, metadata=_range(1, 7 * 86_400))
+    retry_base: float = field(default=1.0, metadata=_range(0.001, 3_600))
     #: seconds to wait for the service's answer to one request
-    timeout: float = 30.0
-    max_per_minute: int | None = None
-    posts_per_hour: int | None = None
+    timeout: float = field(default=30.0, metadata=_range(0.1, 3_600))
+    max_per_minute: int | None = field(default=None, metadata=_range(1, 100_000))
+    posts_per_hour: int | None = field(default=None, metadata=_range(1, 100_000))
 
     @property
     def limit(self) -> int:
@@ -67,8 +101,9 @@ class ChannelConfig:
         """Where this channel delivers, for people: server and account, room, URL or folder."""
         for attr in ("instance", "service", "homeserver", "url", "api_base", "host", "path"):
             if value := getattr(self, attr, None):
+                shown = str(value)  # a SecretRef shows as "env:VAR", never its value
                 account = getattr(self, "handle", None) or getattr(self, "room", None)
-                return f"{value} {account}" if account else str(value)
+                return f"{shown} {account}" if account else shown
         return ""
 
 
@@ -142,9 +177,14 @@ WEBHOOK_LIMITS = {"json": 100_000, "slack": 40_000, "discord": 2_000, "teams": 2
 class WebhookConfig(ChannelConfig):
     type: ClassVar[str] = "webhook"
     default_limit: ClassVar[int] = 100_000
-    url: str = ""
+    #: the endpoint; "env:VAR" when the URL carries a token (as Slack's and Discord's do)
+    url: str | SecretRef = ""
     secret: SecretRef | None = None
     format: str = field(default="json", metadata=_choices(*WEBHOOK_LIMITS))
+
+    def endpoint(self) -> str:
+        """The URL to post to (a secret reference resolved, and then redacted everywhere)."""
+        return self.url.resolve() if isinstance(self.url, SecretRef) else self.url
 
     @property
     def limit(self) -> int:
@@ -156,14 +196,14 @@ class EmailConfig(ChannelConfig):
     type: ClassVar[str] = "email"
     default_limit: ClassVar[int] = 1_000_000
     host: str = ""
-    port: int = 587
+    port: int = field(default=587, metadata=_range(1, 65_535))
     tls: str = field(default="starttls", metadata=_choices("starttls", "ssl", "none"))
     username: str | None = None
     password: SecretRef | None = None
     from_address: str = ""
     reply_to: str | None = None
     #: SMTP connections used at once (each is reused for many messages)
-    connections: int = 4
+    connections: int = field(default=4, metadata=_range(1, 64))
     #: may send before a release's embargo; subject and body then carry the embargo line
     embargo_notice: bool = False
     #: one-click unsubscribe URL ("{email}" is replaced); also sets List-Unsubscribe-Post
@@ -233,6 +273,8 @@ def _convert(
     options = tuple(o for o in options if o is not type(None))
     target = options[0]
     where = f'channel "{key[1]}": key "{key[-1]}"'
+    if SecretRef in options and isinstance(value, str) and value.startswith("env:"):
+        target = SecretRef
     if target is SecretRef:
         if not isinstance(value, str) or not value.startswith("env:") or len(value) <= 4:
             raise doc.error(
@@ -250,8 +292,19 @@ def _convert(
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise doc.error(key, f'{where} must be one of {", ".join(choices)}, got "{value}"')
-    if target in (int, float) and value <= 0:
-        raise doc.error(key, f"{where} must be a positive number")
+    if target in (int, float):
+        low, high = f.metadata.get("range", (0, 1e12))
+        if not (value > 0 and low <= value <= high):  # also refuses nan
+            raise doc.error(key, f"{where} must be a number from {low:g} to {high:g}, got {value}")
+    if target is str:
+        if _CONTROL.search(value):
+            raise doc.error(key, f"{where} holds a control character (a line break?)")
+        if f.name in URL_KEYS and (found := url_secret(value)):
+            if SecretRef in options:
+                hint = f'write {f.name} = "env:PRCAST_{key[1].upper().replace("-", "_")}_URL" and export the URL'
+            else:
+                hint = "secrets are never stored in channels.toml"
+            raise doc.error(key, f"{where}: the URL carries a secret ({found}): refused", hint=hint)
     return value
 
 
@@ -293,20 +346,46 @@ def _channel(doc: TomlDocument, name: str, table: Any) -> ChannelConfig:
     for key in REQUIRED.get(ctype, ()):
         if key not in values:
             raise doc.error(base, f'channel "{name}" (type {ctype}): missing key "{key}"')
+    _confine(doc, base, values)
+    # a secret's account, so that its Basic and PLAIN auth forms are redacted too
+    user = values.get("username") or values.get("handle")
+    for key, value in values.items():
+        if isinstance(value, SecretRef) and isinstance(user, str) and user:
+            values[key] = dataclasses.replace(value, user=user)
     return cls(**values)
+
+
+def _confine(doc: TomlDocument, base: tuple[str, ...], values: dict[str, Any]) -> None:
+    """The outbox folder and a channel's template stay inside the workspace."""
+    from prcast.workspace import confined, confinement_hint
+
+    root = doc.path.resolve().parent
+    name = base[1]
+    template = values.get("template")
+    if template is not None:
+        pieces = template.replace("\\", "/").split("/")
+        inside = confined(root / "templates" / template, root) is not None
+        if template.startswith("/") or ".." in pieces or not inside:
+            raise doc.error(
+                (*base, "template"),
+                f'channel "{name}": template "{template}" lies outside the templates folder',
+                hint=confinement_hint(root),
+            )
+    if "path" in values and confined(root / values["path"], root) is None:
+        raise doc.error(
+            (*base, "path"),
+            f'channel "{name}": the outbox folder "{values["path"]}" lies outside the workspace',
+            hint=confinement_hint(root),
+        )
 
 
 def load_config(path: Path) -> Config:
     """Read and validate channels.toml; any problem is one InputError with file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.is_file():
         raise InputError(
             "file not found", path=path, hint="run `prcast init` to create a workspace"
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
-    doc = parse_toml(text, path)
+        )
+    doc = parse_toml(read_input(path), path)
     for key in doc.data:
         if key not in TOP_LEVEL_KEYS:
             raise doc.error(
@@ -320,6 +399,7 @@ def load_config(path: Path) -> Config:
         raise InputError(
             "no channels defined",
             path=path,
+            line=doc.line_of(("channels",)) or 1,
             hint='add a [channels.NAME] table with type = "outbox"',
         )
     return Config(path=path, channels=channels)

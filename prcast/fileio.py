@@ -31,3 +31,52 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+#: the largest input file prcast reads (a release, channels.toml, a list, a policy)
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+
+
+def read_input(path: Path, *, what: str = "file", limit: int = MAX_INPUT_BYTES) -> str:
+    """An input file as text: UTF-8 (a leading BOM dropped), at most `limit` bytes, no NUL.
+
+    Every problem is an InputError naming the file and the line (of the first bad byte)."""
+    from prcast.errors import InputError
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is a folder, not a file", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
+    if len(data) > limit:
+        line = data.count(b"\n") + 1
+        raise InputError(
+            f"{what} is larger than {limit:,} bytes",
+            path=path,
+            line=line,
+            hint="prcast reads input files of up to 4 MiB (see Limits in the README)",
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            path=path,
+            line=line,
+            hint="save the file as UTF-8",
+        ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise InputError(
+            "the file holds a NUL character (a binary file?)",
+            path=path,
+            line=text.count("\n", 0, nul) + 1,
+        )
+    return text

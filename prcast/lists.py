@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from prcast.errors import InputError, did_you_mean
-from prcast.fileio import write_atomic
+from prcast.fileio import read_input, write_atomic
 from prcast.release import LANGUAGE_TAG
 from prcast.tomlfile import TomlDocument, parse_toml
 
@@ -31,7 +31,6 @@ COLUMNS = (
     "tags",
     "opt_out",
 )
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _MASTODON = re.compile(r"^@?[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _BLUESKY = re.compile(
     r"^@?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*$"
@@ -41,6 +40,36 @@ _TRUE = {"1", "true", "yes", "y", "x"}
 _FALSE = {"", "0", "false", "no", "n"}
 GROUP_KEYS = ("description", "members", "include", "where")
 WHERE_KEYS = ("beat", "language", "outlet", "tags")
+#: the longest cell of a contacts CSV, in characters
+MAX_CELL = 1_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def email_address(value: str) -> str:
+    """`value` as an address prcast can send to: lower-cased, an internationalised domain in
+    its ASCII (IDNA) form; ValueError when it is not an address or needs SMTPUTF8."""
+    address = value.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or len(address) > 254:
+        raise ValueError(f'"{value}" is not an email address')
+    if not local.isascii():
+        raise ValueError(
+            f'"{value}": a non-ASCII local part needs SMTPUTF8, which prcast does not send'
+        )
+    if not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise ValueError(f'"{value}" is not an email address')
+    try:
+        ascii_domain = domain.lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f'"{value}": the domain "{domain}" is not a valid domain name') from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f'"{value}" is not an email address')
+    if labels[-1].isdigit():
+        raise ValueError(f'"{value}" is not an email address')
+    return f"{local.lower()}@{ascii_domain}"
 
 
 @dataclass(frozen=True)
@@ -114,15 +143,20 @@ def parse_row(raw: dict[str, str]) -> Contact:
     def get(name: str) -> str:
         return (raw.get(name) or "").strip()
 
+    for name in COLUMNS:
+        cell = raw.get(name) or ""
+        if len(cell) > MAX_CELL:
+            raise ValueError(f"{name}: longer than {MAX_CELL:,} characters")
+        if _CONTROL.search(cell.strip()):
+            raise ValueError(f"{name}: holds a control character (a line break?)")
+
     def check(name: str, fn: Any) -> Any:
         try:
             return fn()
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
 
-    email = get("email").lower()
-    if email and not _EMAIL.match(email):
-        raise ValueError(f'email: "{email}" is not an email address')
+    email = check("email", lambda: email_address(get("email")) if get("email") else "")
     mastodon = check("mastodon", lambda: _handle(get("mastodon"), _MASTODON))
     bluesky = check("bluesky", lambda: _handle(get("bluesky"), _BLUESKY).lstrip("@").lower())
     x = check("x", lambda: _handle(get("x"), _X))
@@ -150,19 +184,22 @@ def parse_row(raw: dict[str, str]) -> Contact:
 
 
 def read_csv(path: Path) -> tuple[list[tuple[int, Contact]], list[RowError]]:
-    """Contacts and per-row errors of a CSV file (header row required; `;` or `,`)."""
+    """Contacts and per-row errors of a CSV file (header row required; `;` or `,`).
+
+    A file that cannot be read as CSV at all (not UTF-8, a field over the csv module's limit,
+    a bad header) is an InputError with its line; a bad row is a RowError with its first line."""
+    text = read_input(path, what="CSV file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text (save the CSV as UTF-8)", path=path) from None
-    try:
-        dialect: Any = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+        first = text.split("\n", 1)[0][:4096]  # the sniffer's patterns are slow on long lines
+        dialect: Any = csv.Sniffer().sniff(first, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise InputError(f"not readable as CSV: {exc}", path=path, line=1) from None
+    header = [h.strip().lower() for h in (fieldnames or [])]
     if not header:
         raise InputError("empty CSV: the first line must name the columns", path=path, line=1)
     for h in header:
@@ -174,8 +211,18 @@ def read_csv(path: Path) -> tuple[list[tuple[int, Contact]], list[RowError]]:
     reader.fieldnames = header
     contacts: list[tuple[int, Contact]] = []
     errors: list[RowError] = []
-    for row in reader:
-        line = reader.line_num
+    end = reader.line_num
+    while True:
+        line = end + 1  # a quoted cell may span lines: a row is named by its first line
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(
+                f"not readable as CSV: {exc}", path=path, line=max(line, reader.line_num)
+            ) from None
+        end = reader.line_num
         if None in row:  # more cells than columns
             errors.append(
                 RowError(
@@ -240,14 +287,17 @@ class PressList:
     def _read_groups(self) -> tuple[dict[str, Group], TomlDocument | None]:
         if not self.groups_path.exists():
             return {}, None
-        doc = parse_toml(self.groups_path.read_text(encoding="utf-8"), self.groups_path)
+        doc = parse_toml(read_input(self.groups_path), self.groups_path)
         for key in doc.data:
             if key != "groups":
                 raise doc.error(
                     (key,), f'unknown top-level key "{key}"{did_you_mean(key, ["groups"])}'
                 )
         groups = {}
-        for name, table in doc.data.get("groups", {}).items():
+        tables = doc.data.get("groups", {})
+        if not isinstance(tables, dict):
+            raise doc.error(("groups",), '"groups" must be a table of [groups.NAME] tables')
+        for name, table in tables.items():
             if not isinstance(table, dict):
                 raise doc.error(("groups", name), f'group "{name}" must be a table [groups.{name}]')
             for key in table:
@@ -263,6 +313,12 @@ class PressList:
                                     f'group "{name}": cannot select by "{key}"{did_you_mean(key, WHERE_KEYS)}')  # fmt: skip
                 if isinstance(value, str):
                     where[key] = [value]
+                elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise doc.error(("groups", name, "where", key),
+                                    f'group "{name}": where.{key} must be a string or a list of strings')  # fmt: skip
+            if not isinstance(table.get("description", ""), str):
+                raise doc.error(("groups", name, "description"),
+                                f'group "{name}": description must be a string')  # fmt: skip
             for key in ("members", "include"):
                 value = table.get(key, [])
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -281,7 +337,7 @@ class PressList:
     def _read_suppressed(self) -> set[str]:
         if not self.suppressed_path.exists():
             return set()
-        lines = self.suppressed_path.read_text(encoding="utf-8").splitlines()
+        lines = read_input(self.suppressed_path).splitlines()
         return {
             line.split("#", 1)[0].strip().lower() for line in lines if line.split("#", 1)[0].strip()
         }
@@ -305,8 +361,13 @@ class PressList:
 
     def find(self, address: str) -> Contact | None:
         wanted = address.strip().lower()
+        try:  # a member written with an internationalised domain: stored in ASCII form
+            ascii_form = email_address(wanted)
+        except ValueError:
+            ascii_form = wanted
         for c in self.contacts:
-            if wanted in c.addresses() or ("@" + wanted) in c.addresses():
+            known = c.addresses()
+            if wanted in known or ascii_form in known or ("@" + wanted) in known:
                 return c
         return None
 

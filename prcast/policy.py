@@ -7,16 +7,23 @@ results date), an allow-list, and how many approvals a release needs."""
 from __future__ import annotations
 
 import hashlib
-import re
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prcast.errors import InputError, did_you_mean
+import regex as regexlib
+
+from prcast.errors import InputError, did_you_mean, location
+from prcast.fileio import read_input
 from prcast.release import Release
-from prcast.tomlfile import parse_toml
+from prcast.tomlfile import TomlDocument, parse_toml
+
+#: seconds one [[patterns]] rule may spend on one text (a release, an answer) in total;
+#: a regex that backtracks catastrophically is stopped there and reported
+PATTERN_BUDGET = 0.25
 
 KEYS = (
     "blocked_terms",
@@ -33,10 +40,13 @@ PATTERN_KEYS = ("name", "regex", "action", "until", "message")
 @dataclass(frozen=True)
 class Pattern:
     name: str
-    regex: re.Pattern[str]
+    regex: regexlib.Pattern[str]
     action: str  # block | warn
     until: datetime | None = None
     message: str = ""
+    #: where the rule stands in policy.toml, for errors
+    path: Path | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ def load_policy(workspace_root: Path) -> Policy:
     path = workspace_root / "policy.toml"
     if not path.exists():
         return Policy()
-    doc = parse_toml(path.read_text(encoding="utf-8"), path)
+    doc = parse_toml(read_input(path), path)
     data = doc.data
     for key in data:
         if key not in KEYS:
@@ -95,7 +105,10 @@ def load_policy(workspace_root: Path) -> Policy:
         return tuple(v.strip() for v in value)
 
     patterns = []
-    for i, p in enumerate(data.get("patterns", [])):
+    given = data.get("patterns", [])
+    if not isinstance(given, list):
+        raise doc.error(("patterns",), '"patterns" must be [[patterns]] tables')
+    for i, p in enumerate(given):
         where = ("patterns", i)
         if not isinstance(p, dict):
             raise doc.error(where, "each [[patterns]] entry must be a table")
@@ -106,28 +119,36 @@ def load_policy(workspace_root: Path) -> Policy:
                 )
         if "name" not in p or "regex" not in p:
             raise doc.error(where, "a pattern needs a name and a regex")
-        try:
-            regex = re.compile(str(p["regex"]))
-        except re.error as exc:
-            raise doc.error(
-                (*where, "regex"), f'pattern "{p["name"]}": invalid regex: {exc}'
-            ) from None
+        for key in ("name", "regex", "message"):
+            if key in p and not isinstance(p[key], str):
+                raise doc.error((*where, key), f"patterns: {key} must be a string")
+        regex = _compile(doc, where, p["name"], p["regex"])
         action = p.get("action", "block")
         if action not in ("block", "warn"):
             raise doc.error(
                 (*where, "action"), f'pattern "{p["name"]}": action must be "block" or "warn"'
             )
         until = p.get("until")
-        if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
+        if until is not None and not _aware(until):
             raise doc.error(
                 (*where, "until"),
-                f'pattern "{p["name"]}": until must be a date-time with a time zone',
+                f'pattern "{p["name"]}": until must be a date-time with a time zone (and in range)',
             )
-        patterns.append(Pattern(str(p["name"]), regex, action, until, str(p.get("message", ""))))
+        patterns.append(
+            Pattern(
+                p["name"],
+                regex,
+                action,
+                until,
+                p.get("message", ""),
+                path=path,
+                line=doc.line_of((*where, "regex")),
+            )
+        )
     approvals = data.get("required_approvals", 0)
-    if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
+    if not isinstance(approvals, int) or isinstance(approvals, bool) or not 0 <= approvals <= 100:
         raise doc.error(
-            ("required_approvals",), "required_approvals must be a whole number, 0 or more"
+            ("required_approvals",), "required_approvals must be a whole number from 0 to 100"
         )
     return Policy(
         path=path,
@@ -141,27 +162,74 @@ def load_policy(workspace_root: Path) -> Policy:
     )
 
 
-def _term(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)
+def _aware(value: Any) -> bool:
+    """A date-time with a time zone that converts to UTC (year 1 or 9999 with an offset does not)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return False
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def _compile(
+    doc: TomlDocument, where: tuple[str | int, ...], name: str, source: str
+) -> regexlib.Pattern[str]:
+    try:
+        regex = regexlib.compile(source)
+    except (regexlib.error, OverflowError, RecursionError, ValueError) as exc:
+        raise doc.error((*where, "regex"), f'pattern "{name}": invalid regex: {exc}') from None
+    try:
+        empty = regex.fullmatch("", timeout=PATTERN_BUDGET) is not None
+    except TimeoutError:
+        empty = False
+    if empty:
+        raise doc.error(
+            (*where, "regex"), f'pattern "{name}": the regex matches empty text (every line)'
+        )
+    return regex
+
+
+def _term(term: str) -> regexlib.Pattern[str]:
+    return regexlib.compile(rf"(?<!\w){regexlib.escape(term)}(?!\w)", regexlib.IGNORECASE)
 
 
 def check_release(policy: Policy, release: Release, now: datetime | None = None) -> list[Finding]:
     """Every finding of the policy in the release's text, with its line in the file."""
-    text = release.path.read_text(encoding="utf-8")
+    text = read_input(release.path, what="release file")
     lines = text.splitlines()
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "+++"), 0)
-    return check_text(policy, text, now, front_matter_end=end)
+    return check_text(policy, text, now, front_matter_end=end, source=location(release.path, None))
+
+
+def _timed_out(pattern: Pattern, number: int, source: str) -> InputError:
+    return InputError(
+        f'pattern "{pattern.name}" ran longer than {PATTERN_BUDGET} s on line {number} of '
+        f"{source} and was stopped: the regex backtracks catastrophically",
+        path=pattern.path,
+        line=pattern.line,
+        hint="rewrite it without nested repetition such as (a+)+ or (a|a)*",
+    )
 
 
 def check_text(
-    policy: Policy, text: str, now: datetime | None = None, *, front_matter_end: int = 0
+    policy: Policy,
+    text: str,
+    now: datetime | None = None,
+    *,
+    front_matter_end: int = 0,
+    source: str = "the text",
 ) -> list[Finding]:
-    """Every finding of the policy in `text`, with its line (a conference answer, say)."""
+    """Every finding of the policy in `text`, with its line (a conference answer, say).
+
+    Each [[patterns]] rule has PATTERN_BUDGET seconds for the whole text; a rule that takes
+    longer is an InputError naming the rule's line in policy.toml."""
     now = now or datetime.now(UTC)
     lines = text.splitlines()
     end = front_matter_end
     allowed = [_term(a) for a in policy.allow]
-    rules: list[tuple[str, str, re.Pattern[str], str]] = []
+    rules: list[tuple[str, str, regexlib.Pattern[str], str]] = []
     for t in policy.blocked_terms:
         rules.append(("blocked term", "block", _term(t), f'"{t}" is a blocked term or code name'))
     for t in policy.warn_terms:
@@ -177,17 +245,31 @@ def check_text(
                     f'customer "{c}" may not be named without permission',
                 )
             )
-    for p in policy.patterns:
-        if p.until is None or now < p.until:
-            until = f" before {p.until.isoformat()}" if p.until else ""
-            rules.append((p.name, p.action, p.regex, p.message or f'matches "{p.name}"{until}'))
+    patterns = [p for p in policy.patterns if p.until is None or now < p.until]
+    for p in patterns:
+        until = f" before {p.until.isoformat()}" if p.until else ""
+        rules.append((p.name, p.action, p.regex, p.message or f'matches "{p.name}"{until}'))
+    terms = len(rules) - len(patterns)
+    spent = [0.0] * len(rules)
     findings = []
     for number, line in enumerate(lines, start=1):
         if 1 < number <= end and line.lstrip().startswith("#"):
             continue  # a comment in the front matter is not published
         spans = [m.span() for a in allowed for m in a.finditer(line)]
-        for rule, action, regex, message in rules:
-            for m in regex.finditer(line):
+        for i, (rule, action, regex, message) in enumerate(rules):
+            user_rule = i >= terms  # terms are escaped literals: they cannot backtrack
+            started = time.perf_counter()
+            try:
+                matches = list(
+                    regex.finditer(line, timeout=max(0.001, PATTERN_BUDGET - spent[i]))
+                    if user_rule
+                    else regex.finditer(line)
+                )
+            except TimeoutError:
+                raise _timed_out(patterns[i - terms], number, source) from None
+            if user_rule:
+                spent[i] += time.perf_counter() - started
+            for m in matches:
                 if any(s <= m.start() and m.end() <= e for s, e in spans):
                     continue
                 findings.append(Finding(rule, action, number, m.group(0), message))

@@ -6,12 +6,14 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from prcast.errors import InputError, did_you_mean
+from prcast.fileio import read_input
 from prcast.tomlfile import TomlDocument, parse_toml
+from prcast.workspace import confined, confinement_hint, root_of
 
 FIELDS = (
     "id",
@@ -32,6 +34,10 @@ _HASHTAG = re.compile(r"^\w+$")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
+#: the longest release body prcast takes, in characters
+MAX_BODY = 200_000
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,12 @@ def _text(
         raise doc.error(key, f'field "{name}" must be a string, got {type(value).__name__}')
     if required and not value.strip():
         raise doc.error(key, f'field "{name}" must not be empty')
-    return value.strip()
+    text: str = value.strip()
+    # a line break in a title would reach an email's Subject header; only a summary has lines
+    control = _CONTROL if key[0] == "summary" else _CONTROL_OR_BREAK
+    if control.search(text):
+        raise doc.error(key, f'field "{name}" holds a control character (a line break?)')
+    return text
 
 
 def _links(doc: TomlDocument, value: Any) -> tuple[Link, ...]:
@@ -135,7 +146,7 @@ def _hashtags(doc: TomlDocument, value: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _media(doc: TomlDocument, value: Any, base: Path) -> tuple[Media, ...]:
+def _media(doc: TomlDocument, value: Any, base: Path, root: Path) -> tuple[Media, ...]:
     if not isinstance(value, list):
         raise doc.error(
             ("media",), 'field "media" must be a list of [[media]] tables with path and alt'
@@ -157,7 +168,13 @@ def _media(doc: TomlDocument, value: Any, base: Path) -> tuple[Media, ...]:
             )
         path = _text(doc, (*key, "path"), item.get("path", ""))
         alt = _text(doc, (*key, "alt"), item["alt"])
-        file = (base / path).resolve()
+        file = confined(base / path, root)
+        if file is None:
+            raise doc.error(
+                (*key, "path"),
+                f'media[{i}]: "{path}" lies outside the workspace',
+                hint=confinement_hint(root),
+            )
         if not file.is_file():
             raise doc.error((*key, "path"), f'media[{i}]: file "{path}" not found')
         items.append(Media(file, alt))
@@ -186,6 +203,10 @@ def _embargo(doc: TomlDocument, value: Any) -> datetime:
             'field "embargo" has no time zone',
             hint="write an offset, e.g. 2026-12-01T09:30:00+01:00 or ...Z for UTC",
         )
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise doc.error(("embargo",), 'field "embargo" is out of range') from None
     return value
 
 
@@ -208,8 +229,10 @@ def _contact(doc: TomlDocument, value: Any) -> Contact:
     return Contact(**parts)
 
 
-def parse_release(text: str, path: Path) -> Release:
-    """Parse release text; every problem is an InputError naming file, line and field."""
+def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
+    """Parse release text; every problem is an InputError naming file, line and field.
+
+    Media must lie inside `root` (default: the workspace holding the release)."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "+++":
         raise InputError(
@@ -236,6 +259,13 @@ def parse_release(text: str, path: Path) -> Release:
     body = "\n".join(lines[end + 1 :]).strip("\n")
     if not body.strip():
         raise InputError("the release has no body after the front matter", path=path, line=end + 1)
+    if len(body) > MAX_BODY:
+        raise InputError(
+            f"the body is longer than {MAX_BODY:,} characters",
+            path=path,
+            line=end + 2,
+            hint="see Limits in the README",
+        )
     language = _text(doc, ("language",), data.get("language", "en"))
     if not LANGUAGE_TAG.match(language):
         raise doc.error(
@@ -251,7 +281,9 @@ def parse_release(text: str, path: Path) -> Release:
         summary=_text(doc, ("summary",), data["summary"]) if "summary" in data else None,
         links=_links(doc, data["links"]) if "links" in data else (),
         hashtags=_hashtags(doc, data["hashtags"]) if "hashtags" in data else (),
-        media=_media(doc, data["media"], path.parent) if "media" in data else (),
+        media=_media(doc, data["media"], path.parent, root or root_of(path))
+        if "media" in data
+        else (),
         embargo=_embargo(doc, data["embargo"]) if "embargo" in data else None,
         channels=_strings(doc, "channels", data["channels"]) if "channels" in data else None,
         audience=_strings(doc, "audience", data["audience"]) if "audience" in data else (),
@@ -279,12 +311,6 @@ def _release_key(doc: TomlDocument, value: Any) -> str:
     return "id:" + value
 
 
-def load_release(path: Path) -> Release:
-    """Read and parse a release file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("release file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
-    return parse_release(text, path)
+def load_release(path: Path, root: Path | None = None) -> Release:
+    """Read and parse a release file (media confined to `root`, default its workspace)."""
+    return parse_release(read_input(path, what="release file"), path, root)

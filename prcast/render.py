@@ -54,6 +54,32 @@ class Rendering:
     excluded: tuple[Excluded, ...] = ()
 
 
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """A template file must lie inside the workspace (or be a shipped one): a symlink out of
+    the workspace is refused, unless $PRCAST_ALLOW_DIRS allows its folder."""
+
+    def __init__(self, paths: list[str], root: Path | None) -> None:
+        super().__init__(paths)
+        self.root = root
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        from prcast.workspace import confined, confinement_hint
+
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve()
+        shipped = real.is_relative_to(shipped_templates_dir().resolve())
+        if self.root is not None and not shipped and confined(real, self.root) is None:
+            raise InputError(
+                f'template "{template}" lies outside the workspace ({real})',
+                path=filename,
+                line=1,
+                hint=confinement_hint(self.root),
+            )
+        return source, filename, uptodate
+
+
 def environment(workspace_templates: Path | None) -> jinja2.Environment:
     """The jinja2 environment: workspace templates override shipped ones by name. One per
     templates folder and set of overrides, so each template is compiled once per process;
@@ -73,8 +99,9 @@ def _environment(workspace_templates: Path | None, overrides: frozenset[str]) ->
         [str(workspace_templates)] if workspace_templates and workspace_templates.is_dir() else []
     )
     paths.append(str(shipped_templates_dir()))
+    root = workspace_templates.parent if workspace_templates else None
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths),
+        loader=_ConfinedLoader(paths, root),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "xml", "html.j2", "xml.j2"]),
         keep_trailing_newline=False,

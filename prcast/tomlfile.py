@@ -80,7 +80,8 @@ def _index_lines(text: str) -> dict[KeyPath, int]:
                 lines.setdefault(names, number)
             else:
                 table = names
-            for n in range(1, len(names)):  # implicit super-tables: [a.b] also defines a
+            # implicit super-tables: [a.b] also defines a (as deep as a limit can report)
+            for n in range(1, min(len(names), MAX_DEPTH + 2)):
                 lines.setdefault(names[:n], number)
             lines[table] = number
             continue
@@ -88,6 +89,8 @@ def _index_lines(text: str) -> dict[KeyPath, int]:
         if not m:
             continue
         key = (*table, *_split_dotted(m.group(1)))
+        for n in range(len(table) + 1, min(len(key), MAX_DEPTH + 2)):
+            lines.setdefault(key[:n], number)  # a.b.c = 1 also defines a.b
         lines.setdefault(key, number)
         rest = line[m.end() :]
         for quote in ('"""', "'''"):
@@ -104,14 +107,90 @@ def _bracket_delta(s: str) -> int:
     return s.count("[") + s.count("{") - s.count("]") - s.count("}")
 
 
+#: how deeply arrays, inline tables and tables may nest in any TOML file prcast reads
+MAX_DEPTH = 20
+#: the longest string value a TOML file may hold (a title, a term, a URL)
+MAX_STRING = 10_000
+#: the most items one TOML array may hold
+MAX_ITEMS = 10_000
+
+_TOKENS = re.compile(
+    r'"""(?:\\.|[^\\])*?"""|\'\'\'.*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+    re.S,
+)
+
+
+def _check_brackets(text: str, path: Path, line_offset: int) -> None:
+    """Refuse arrays and inline tables nested deeper than MAX_DEPTH before the parser recurses."""
+    depth = 0
+    for m in _TOKENS.finditer(text):
+        token = m.group(0)
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, m.start()) + 1 + line_offset
+                raise InputError(
+                    f"arrays or tables nested more than {MAX_DEPTH} deep", path=path, line=line
+                )
+        elif token in ("]", "}"):
+            depth = max(0, depth - 1)
+
+
+def _check_values(doc: TomlDocument) -> None:
+    """Refuse values nested too deeply, strings too long and arrays too large (file and line)."""
+    stack: list[tuple[KeyPath, Any]] = [((), doc.data)]
+    while stack:
+        key, value = stack.pop()
+        if len(key) > MAX_DEPTH:
+            raise doc.error(key, f"keys and tables nested more than {MAX_DEPTH} deep")
+        if isinstance(value, dict):
+            stack.extend(((*key, str(k)), v) for k, v in value.items())
+        elif isinstance(value, list):
+            if len(value) > MAX_ITEMS:
+                raise doc.error(key, f"an array of more than {MAX_ITEMS:,} items")
+            stack.extend(((*key, i), v) for i, v in enumerate(value))
+        elif isinstance(value, str) and len(value) > MAX_STRING:
+            raise doc.error(key, f"a string of more than {MAX_STRING:,} characters")
+
+
+def _last_line(text: str, line_offset: int) -> int:
+    return max(1, len(text.splitlines())) + line_offset
+
+
 def parse_toml(text: str, path: Path, line_offset: int = 0) -> TomlDocument:
-    """Parse TOML text; a syntax error becomes an InputError with file and line."""
+    """Parse TOML text; a syntax error becomes an InputError with file and line.
+
+    Nesting, string lengths and array sizes are bounded (MAX_DEPTH, MAX_STRING, MAX_ITEMS)."""
+    _check_brackets(text, path, line_offset)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _LINE_COL.search(msg)
-        line = int(m.group(1)) + line_offset if m else None
-        detail = _LINE_COL.sub("", msg).strip()
+        # "(at end of document)" names no line: the last line it is
+        line = int(m.group(1)) + line_offset if m else _last_line(text, line_offset)
+        detail = (
+            _LINE_COL.sub("", msg)
+            .replace("(at end of document)", "(at the end of the file)")
+            .strip()
+        )
         raise InputError(f"invalid TOML: {detail}", path=path, line=line) from None
-    return TomlDocument(data=data, path=path, line_offset=line_offset, lines=_index_lines(text))
+    except RecursionError:
+        raise InputError(
+            f"values nested more than {MAX_DEPTH} deep",
+            path=path,
+            line=_last_line(text, line_offset),
+        ) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits, say
+        digits = re.search(r"\d{1000,}", text)
+        line = (
+            text.count("\n", 0, digits.start()) + 1 + line_offset
+            if digits
+            else _last_line(text, line_offset)
+        )
+        raise InputError(
+            f"invalid TOML value: {str(exc).split(';')[0]}", path=path, line=line
+        ) from None
+    doc = TomlDocument(data=data, path=path, line_offset=line_offset, lines=_index_lines(text))
+    _check_values(doc)
+    return doc

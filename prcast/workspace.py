@@ -12,6 +12,42 @@ from prcast.errors import InputError, WorkspaceError
 
 MARKER = "channels.toml"
 STATE_DIR = ".prcast"
+#: folders outside the workspace that media, templates and the outbox may use (os.pathsep list)
+ALLOW_ENV = "PRCAST_ALLOW_DIRS"
+
+
+def allowed_dirs() -> tuple[Path, ...]:
+    """The folders $PRCAST_ALLOW_DIRS opens beyond the workspace (symlinks resolved)."""
+    raw = os.environ.get(ALLOW_ENV, "")
+    return tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
+
+
+def confined(path: Path, root: Path) -> Path | None:
+    """`path` with every symlink resolved when it lies inside `root` or an allowed folder."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: nowhere, so not inside
+        return None
+    for base in (root.resolve(), *allowed_dirs()):
+        if real == base or real.is_relative_to(base):
+            return real
+    return None
+
+
+def confinement_hint(root: Path) -> str:
+    return (
+        f"files a workspace uses must lie inside it ({root}); to allow another folder, "
+        f"export {ALLOW_ENV}=/that/folder"
+    )
+
+
+def root_of(path: Path) -> Path:
+    """The workspace holding `path`: the nearest folder upwards with channels.toml, else its folder."""
+    folder = path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / MARKER).is_file():
+            return candidate
+    return folder
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,11 @@ class WebhookChannel:
             timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
         )
         self._secret = config.secret.resolve() if config.secret else None
+        self._url = config.endpoint()
 
     async def verify(self) -> str:
         """Reachability only: a webhook has no side-effect-free call, so nothing is posted."""
-        r = await self._client.head(self.config.url)
+        r = await self._client.head(self._url)
         return f"{self.config.url} reachable (HTTP {r.status_code} to HEAD)"
 
     async def publish(self, post: Post, key: str, reply_to: Receipt | None = None) -> Receipt:
@@ -63,7 +64,7 @@ class WebhookChannel:
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, body)
         r = check(
-            await self._client.post(self.config.url, content=body, headers=headers),
+            await self._client.post(self._url, content=body, headers=headers),
             self.name,
             "POST",
         )

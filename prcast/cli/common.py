@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from prcast.errors import PrcastError
-from prcast.secrets import redact
+from prcast.secrets import redact, redact_data
 from prcast.workspace import Workspace, find_workspace
 
 
@@ -28,12 +29,40 @@ def workspace(ctx: typer.Context) -> Workspace:
     return find_workspace(settings.workspace)
 
 
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts every known secret (in any encoding) before writing."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+
+def _redacting(stream: TextIO) -> TextIO:
+    return cast(TextIO, RedactingStream(stream))
+
+
 def console() -> Console:
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    return Console(file=_redacting(sys.stdout), highlight=False, soft_wrap=False)
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=_redacting(sys.stderr), highlight=False)
 
 
 def print_error(exc: PrcastError) -> None:
@@ -49,4 +78,5 @@ def print_error(exc: PrcastError) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    text = json.dumps(redact_data(data), ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(redact(text) + "\n")
