@@ -20,7 +20,7 @@ from prcast.errors import InputError
 from prcast.lists import Contact, Resolution
 from prcast.release import Release
 from prcast.text import split
-from prcast.text.counting import measurer
+from prcast.text.counting import acceptor, measurer
 from prcast.text.markup import to_html
 from prcast.text.split import SplitError
 
@@ -203,7 +203,9 @@ def thread_posts(
 ) -> list[Post]:
     """`text` split into the numbered posts of one thread."""
     try:
-        parts = split(text, limits.max_length, measure)
+        parts = split(
+            text, limits.max_length, measure, fits=acceptor(channel.rule, limits.max_length, measure)
+        )
     except SplitError as exc:
         word = exc.detail.split('"')[1] if '"' in exc.detail else ""
         raise InputError(

@@ -337,15 +337,17 @@ def measurer(
     return lambda text: count(rule, text)
 
 
-def fits(rule: str, text: str, limit: int) -> bool:
-    """Whether the platform accepts `text` under `limit`: its length, and for X the
-    characters it refuses, for Bluesky the lexicon's 3,000 bytes."""
+def acceptor(rule: str, limit: int, measure: Callable[[str], int]) -> Callable[[str], bool]:
+    """Whether the platform accepts a text: `measure` within `limit`, and for Bluesky the
+    lexicon's 3,000 UTF-8 bytes."""
     if rule == "bluesky":
-        return graphemes(text) <= limit and utf8_bytes(text) <= BLUESKY_MAX_BYTES
-    if rule == "x":
-        parsed = x_parse(text)
-        return parsed.length <= limit and (parsed.valid or parsed.length > data.X_MAX_WEIGHTED_LENGTH)
-    return count(rule, text) <= limit
+        return lambda text: measure(text) <= limit and utf8_bytes(text) <= BLUESKY_MAX_BYTES
+    return lambda text: measure(text) <= limit
+
+
+def fits(rule: str, text: str, limit: int) -> bool:
+    """Whether the platform accepts `text` under `limit` (see acceptor)."""
+    return acceptor(rule, limit, lambda t: count(rule, t))(text)
 
 
 @lru_cache(maxsize=4096)

@@ -5,7 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import regex
+
 from prcast.text import SplitError, count, split
+from prcast.text.counting import acceptor
 
 SUFFIX = re.compile(r" \((\d+)/(\d+)\)$")
 ENTITY = re.compile(r"^(https?://\S+|@\w+(@[\w.]+)?|#\w+)$")
@@ -67,20 +70,26 @@ def texts(draw: st.DrawFn) -> str:
 
 def check_split(text: str, rule: str, limit: int) -> None:
     measure = functools.partial(count, rule)
+    accept = acceptor(rule, limit, measure)
     try:
-        parts = split(text, limit, measure)
+        parts = split(text, limit, measure, fits=accept)
     except SplitError:
-        # only allowed when some token cannot fit in a part together with its number
-        assert any(measure(w + " (99/99)") > limit for w in text.split())
+        # only allowed when an entity (or one grapheme) cannot fit in a part with its number
+        assert any(
+            ENTITY.match(w) and not accept(w + " (99/99)") for w in text.split()
+        ) or any(not accept(g + " (99/99)") for g in regex.findall(r"\X", text))
         return
     for part in parts:
-        assert measure(part) <= limit, (rule, limit, part)
+        assert accept(part), (rule, limit, part)
+        assert "(1/1)" not in part
     bodies = strip_numbering(parts)
-    assert " ".join(bodies).split() == text.split()
-    part_words = [set(b.split()) for b in bodies]
+    # text preserved in order: the same characters but white space
+    assert "".join("".join(bodies).split()) == "".join(text.split())
     for word in text.split():
         if ENTITY.match(word):
-            assert any(word in ws for ws in part_words), f"{word} was broken"
+            assert any(word in b.split() for b in bodies), f"{word} was broken"
+    if len(parts) > 1 and not all(w.startswith("#") for w in text.split()):
+        assert not all(w.startswith("#") for w in bodies[-1].split()), parts
 
 
 SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
