@@ -204,7 +204,11 @@ def thread_posts(
     """`text` split into the numbered posts of one thread."""
     try:
         parts = split(
-            text, limits.max_length, measure, fits=acceptor(channel.rule, limits.max_length, measure)
+            text,
+            limits.max_length,
+            measure,
+            fits=acceptor(channel.rule, limits.max_length, measure),
+            rule=channel.rule,
         )
     except SplitError as exc:
         word = exc.detail.split('"')[1] if '"' in exc.detail else ""

@@ -60,14 +60,19 @@ def tidy(text: str) -> str:
     return regex.sub(r"\s+", one, text.strip())
 
 
-def _protected(text: str) -> list[tuple[int, int]]:
-    """Spans no break may fall inside: URLs, mentions, hashtags, cashtags."""
+def _protected(text: str, rule: str | None) -> list[tuple[int, int]]:
+    """Spans no break may fall inside: URLs and mentions as the platform of `rule` finds
+    them (every platform's when None), and anything like a hashtag, mention or cashtag."""
     from prcast.text.counting import mastodon_entities, utf16_units, x_urls
     from prcast.text.facets import spans
 
-    found = [(s.start, s.end) for s in spans(text)]
-    found += [(a, b) for a, b, _ in mastodon_entities(text)]
-    found += [(m.start(), m.end()) for m in _TAGLIKE.finditer(text)]
+    found = [(m.start(), m.end()) for m in _TAGLIKE.finditer(text)]
+    if rule in ("bluesky", None):
+        found += [(s.start, s.end) for s in spans(text)]
+    if rule in ("mastodon", None):
+        found += [(a, b) for a, b, _ in mastodon_entities(text)]
+    if rule not in ("x", None):
+        return found
     units = utf16_units(text)
     if len(units) != len(text):
         # code unit offsets to code points
@@ -83,9 +88,9 @@ def _protected(text: str) -> list[tuple[int, int]]:
     return found
 
 
-def _tokens(text: str) -> list[_Token]:
+def _tokens(text: str, rule: str | None) -> list[_Token]:
     """Whitespace-separated words, and within words the soft breaks of spaceless scripts."""
-    protected = _protected(text)
+    protected = _protected(text, rule)
 
     def inside(pos: int) -> bool:
         return any(a < pos < b for a, b in protected)
@@ -119,7 +124,7 @@ def _tokens(text: str) -> list[_Token]:
 
 
 def _break_long(
-    text: str, tokens: list[_Token], fits: Callable[[str], bool], limit: int
+    text: str, tokens: list[_Token], fits: Callable[[str], bool], limit: int, rule: str | None
 ) -> list[_Token]:
     """Tokens too long for a part on their own, broken at every grapheme boundary outside
     a protected span; a protected span (or a grapheme) too long is a SplitError."""
@@ -130,7 +135,7 @@ def _break_long(
             out.append(t)
             continue
         if protected is None:
-            protected = _protected(text)
+            protected = _protected(text, rule)
         pieces: list[tuple[int, int]] = []
         for g in _GRAPHEME.finditer(text, t.start, t.end):
             a, b = g.span()
@@ -242,11 +247,13 @@ def split(
     measure: Callable[[str], int],
     *,
     fits: Callable[[str], bool] | None = None,
+    rule: str | None = None,
 ) -> list[str]:
     """`text` as one post if it fits, else as numbered parts each within `limit`.
 
     `measure` is the platform's length; `fits`, when given, is the platform's whole
-    acceptance rule (Bluesky's byte limit besides the length)."""
+    acceptance rule (Bluesky's byte limit besides the length); `rule` names the platform
+    whose URLs and mentions must stay whole (every platform's when None)."""
     accept = fits or (lambda t: measure(t) <= limit)
     text = text.strip()
     if accept(text):
@@ -254,16 +261,19 @@ def split(
     text = tidy(text)
     if accept(text):
         return [text]
-    tokens = _break_long(text, _tokens(text), accept, limit)
+    tokens = _break_long(text, _tokens(text, rule), accept, limit, rule)
     # hashtags at the end stay with text: the part holding them must start before them
     tags = len(tokens)
     while tags > 0 and _HASHTAG_ONLY.fullmatch(text[tokens[tags - 1].start : tokens[tags - 1].end]):
         tags -= 1
     parts = _numbered(text, tokens, measure, accept, len(tokens))
-    cap = tags - 1
-    while 0 < tags < len(tokens) and cap > 0 and _tags_only(parts[-1]):
-        parts = _numbered(text, tokens, measure, accept, cap)
-        cap -= 1
+    if 0 < tags < len(tokens) and _tags_only(parts[-1]):
+        # rebalanced: the last part starts with the text before the hashtags, or earlier
+        for cap in range(tags - 1, 0, -1):
+            rebalanced = _numbered(text, tokens, measure, accept, cap)
+            if not _tags_only(rebalanced[-1]):
+                parts = rebalanced
+                break
     return [p + _suffix(k, len(parts)) for k, p in enumerate(parts, start=1)]
 
 

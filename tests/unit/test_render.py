@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from prcast.config import MastodonConfig, OutboxConfig
+from prcast.config import BlueskyConfig, MastodonConfig, OutboxConfig
 from prcast.errors import InputError
 from prcast.release import load_release
 from prcast.render import reflow, render_release
@@ -51,12 +51,13 @@ def test_long_text_becomes_a_thread_within_the_channel_limit(ws: Workspace, tmp_
     assert [p.index for p in r.posts] == list(range(1, len(r.posts) + 1))
 
 
-def test_too_long_token_names_the_release_line(ws: Workspace, tmp_path: Path) -> None:
+def test_url_longer_than_a_post_names_the_release_line(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "bad.md"
-    path.write_text('+++\ntitle = "T"\n+++\nText\n\n' + "x" * 600 + "\n", encoding="utf-8")
-    masto = MastodonConfig(name="m", instance="https://m.example", token=SecretRef("X"))
+    url = "https://example.com/" + "x" * 600  # Bluesky counts a link in full
+    path.write_text('+++\ntitle = "T"\n+++\nText\n\n' + url + "\n", encoding="utf-8")
+    bluesky = BlueskyConfig(name="m", handle="press.example.org")
     with pytest.raises(InputError) as info:
-        render_release(load_release(path), [masto], ws.templates_dir)
+        render_release(load_release(path), [bluesky], ws.templates_dir)
     assert info.value.line == 6 and 'channel "m"' in info.value.message
 
 
