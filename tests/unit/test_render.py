@@ -153,3 +153,22 @@ def test_email_under_embargo_notice_carries_the_embargo_line(ws: Workspace, tmp_
         load_release(path), [plain], ws.templates_dir, audience=[Resolution("g", people, ())]
     )
     assert r.posts[0].subject == "Results"
+
+
+def test_render_json_shows_the_platform_length_and_bluesky_bytes(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from prcast.cli.publish import _renderings_json
+
+    path = tmp_path / "cjk.md"
+    path.write_text(
+        '+++\ntitle = "新しい修理工房"\n+++\n' + "学校のノートパソコンを無料で修理します。" * 30,
+        encoding="utf-8",
+    )
+    bluesky = BlueskyConfig(name="b", handle="press.example.org")
+    [data] = _renderings_json(render_release(load_release(path), [bluesky], ws.templates_dir))
+    posts = data["posts"]
+    assert isinstance(posts, list) and len(posts) > 1
+    for post in posts:
+        assert post["length"] == len(post["text"]) <= 300  # one grapheme per character here
+        assert post["bytes"] == len(post["text"].encode()) and post["max_bytes"] == 3000
