@@ -127,7 +127,10 @@ def main() -> None:
         ("X_EMOJI", "emoji"),
         ("X_EXTRACT_URL", "extractUrl"),
         ("X_VALID_TCO_URL", "validTcoUrl"),
-        ("X_INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS", "invalidUrlWithoutProtocolPrecedingChars"),
+        (
+            "X_INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS",
+            "invalidUrlWithoutProtocolPrecedingChars",
+        ),
         ("X_VALID_ASCII_DOMAIN", "validAsciiDomain"),
     ]:
         lines.append(f"{name} = {python_pattern(data[key])!r}")

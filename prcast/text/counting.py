@@ -206,7 +206,11 @@ def x_parse(text: str) -> XParse:
             weighted += data.X_DEFAULT_WEIGHT
             i = emoji[i] - 1
         else:
-            if i < n - 1 and "\ud800" <= units[i] <= "\udbff" and "\udc00" <= units[i + 1] <= "\udfff":
+            if (
+                i < n - 1
+                and "\ud800" <= units[i] <= "\udbff"
+                and "\udc00" <= units[i + 1] <= "\udfff"
+            ):
                 i += 1
             # as twitter-text, an astral character is weighed by its low surrogate
             weighted += _x_weight(units[i])
@@ -234,7 +238,9 @@ _INVALID = "\ufffe\ufeff\uffff"
 _UNICODE_SPACES = "\t-\r \x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # regex.rb PUNCTUATION_CHARS, SPACE_CHARS, CTRL_CHARS (",-." there is a range)
 _PUNCTUATION = r"!\"#$%&'()*+,\-./:;<=>?@\[\]^_`{|}~"
-_DOMAIN_CHAR = f"[^{_DIRECTIONAL}{_PUNCTUATION} \\t\\n\\x0b\\f\\r\\x00-\\x1f\\x7f{_INVALID}{_UNICODE_SPACES}]"
+_DOMAIN_CHAR = (
+    f"[^{_DIRECTIONAL}{_PUNCTUATION} \\t\\n\\x0b\\f\\r\\x00-\\x1f\\x7f{_INVALID}{_UNICODE_SPACES}]"
+)
 _SUBDOMAIN = f"(?:(?:{_DOMAIN_CHAR}(?:[_-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\\.)"
 _DOMAIN_NAME = f"(?:(?:{_DOMAIN_CHAR}(?:[-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\\.)"
 _TLD_END = r"(?=[^0-9a-z@+-]|$)"
@@ -252,8 +258,12 @@ def _parens(char: str) -> str:
     return f"\\((?:{char}+|(?:{char}*\\({char}+\\){char}*))\\)"
 
 
-_PATH_END = f"(?:[^\\p{{White_Space}}()?!*\"'「」<>;:=,.$%\\[\\]~&|@]|(?:{_parens(_OLD_PATH_CHAR)}))"
-_PATH = f"(?:(?:{_PATH_CHAR}*(?:{_parens(_PATH_CHAR)}{_PATH_CHAR}*)*{_PATH_END})|(?:{_PATH_CHAR}+/))"
+_PATH_END = (
+    f"(?:[^\\p{{White_Space}}()?!*\"'「」<>;:=,.$%\\[\\]~&|@]|(?:{_parens(_OLD_PATH_CHAR)}))"
+)
+_PATH = (
+    f"(?:(?:{_PATH_CHAR}*(?:{_parens(_PATH_CHAR)}{_PATH_CHAR}*)*{_PATH_END})|(?:{_PATH_CHAR}+/))"
+)
 _UCHARS = "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef\U00010000-\U0001fffd\U00020000-\U0002fffd\U00030000-\U0003fffd\U00040000-\U0004fffd\U00050000-\U0005fffd\U00060000-\U0006fffd\U00070000-\U0007fffd\U00080000-\U0008fffd\U00090000-\U0009fffd\U000a0000-\U000afffd\U000b0000-\U000bfffd\U000c0000-\U000cfffd\U000d0000-\U000dfffd\U000e1000-\U000efffd\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
 _QUERY_CHAR = f"[a-z0-9!?*'();:&=+$/%#\\[\\]\\-_.,~|@^{_UCHARS}]"
 _QUERY_END = f"[a-z0-9_&=#/\\-{_UCHARS}]"

@@ -18,7 +18,9 @@ import regex
 
 from prcast.text.platform_data import TLDS
 
-_JS_SPACE = "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+_JS_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+)
 _S = f"[{_JS_SPACE}]"
 _NS = f"[^{_JS_SPACE}]"
 _JS_LINE_START = "(?:^|(?<=[\\n\\r\\u2028\\u2029]))"  # ^ under the m flag
@@ -52,7 +54,7 @@ _TLDS = frozenset(TLDS)
 
 def _valid_domain(name: str) -> bool:
     """detection.ts isValidDomain: the name ends in "." and a TLD of the tlds list."""
-    head, dot, tld = name.rpartition(".")
+    _, dot, tld = name.rpartition(".")
     return bool(dot) and tld in _TLDS
 
 

@@ -1,6 +1,7 @@
 """Split an over-long post into a numbered thread, in every script.
 
-Parts break at paragraph, line, sentence (also after 。！？), word, then grapheme
+Parts break at paragraph, line, sentence (also after the ideographic full stop and
+the fullwidth exclamation and question marks), word, then grapheme
 boundaries: between the characters of scripts written without spaces (Chinese,
 Japanese, Thai...) and between emoji, and inside any other word only when it does not
 fit a part on its own. A break never falls inside a grapheme cluster, a URL, a mention,
@@ -12,6 +13,7 @@ is one post, never "(1/1)".
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -108,7 +110,7 @@ def _tokens(text: str, rule: str | None) -> list[_Token]:
             strength = WORD
         start = m.start(2)
         clusters = [g.span() for g in _GRAPHEME.finditer(text, m.start(2), m.end(2))]
-        for (a, b), (c, d) in zip(clusters, clusters[1:], strict=False):
+        for (a, b), (c, _) in itertools.pairwise(clusters):
             if inside(c) or not (_NO_SPACE.match(text, a) or _NO_SPACE.match(text, c)):
                 continue
             tokens.append(_Token(start, c, strength))
@@ -204,7 +206,9 @@ def _pack(
         j = _longest_fit(n, i, fits)
         if j == i:
             word = piece(i, i + 1)
-            raise SplitError(f'"{word[:57]}" is longer than the limit on its own and cannot be split')
+            raise SplitError(
+                f'"{word[:57]}" is longer than the limit on its own and cannot be split'
+            )
         if i < cap < j:
             j = best = cap
         elif j == n:
@@ -217,7 +221,10 @@ def _pack(
             best_strength = tokens[j].strength
             for b in range(j - 1, i, -1):
                 strength = tokens[b].strength
-                if strength > best_strength and measure(piece(i, b)) >= longest * _MIN_FILL[strength]:
+                if (
+                    strength > best_strength
+                    and measure(piece(i, b)) >= longest * _MIN_FILL[strength]
+                ):
                     best, best_strength = b, strength
         parts.append(piece(i, best))
         i = best

@@ -89,7 +89,9 @@ def test_the_issue_examples_get_the_facets_atproto_gives(oracle: Oracle, text: s
 def test_facets_resolve_mentions_through_the_dids_given() -> None:
     text = "hi @Alice.bsky.social and @nobody.bsky.social"
     [mention] = facets(text, {"alice.bsky.social": "did:plc:alice"})
-    assert mention["features"] == [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:alice"}]
+    assert mention["features"] == [
+        {"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:alice"}
+    ]
     assert mention["index"] == {"byteStart": 3, "byteEnd": 21}
 
 
@@ -119,13 +121,13 @@ MASTODON_GOLDEN = [
     ("ipfs://example.com/" + "a" * 40, "", 23),
     # status_length_validator.rb: "extract_urls_with_indices(str, extract_url_without_protocol: false)"
     ("example.com/" + "a" * 40, "", 12 + 40),
-    # twitter-text regex.rb valid_url_preceding_chars: [^A-Z0-9@＠$#＃...] — "x" before the
+    # twitter-text regex.rb valid_url_preceding_chars: [^A-Z0-9@$#...] (and fullwidth @ #): "x" before the
     # scheme: no URL
     ("xhttps://example.com/" + "a" * 10, "", 31),
     # status_length_validator.rb: "\"@#{entity[:screen_name].split('@').first}\""
     ("@gargron@mastodon.social hi", "", len("@gargron hi")),
     # extractor.rb: "unless Twitter::Regex[:end_mention_match].match?(after)" with
-    # regex.rb end_mention_match \A(?:[@＠]|[latin accents]+|:\/\/) — followed by "@" or
+    # regex.rb end_mention_match \A(?:[@ and fullwidth @]|[latin accents]+|:\/\/) — followed by "@" or
     # "://" it is no mention and counts in full
     ("@gargron@mastodon.social@", "", 25),
     ("@gargron@mastodon.social://", "", 27),
@@ -137,7 +139,9 @@ MASTODON_GOLDEN = [
 
 
 @pytest.mark.parametrize(("text", "spoiler", "expected"), MASTODON_GOLDEN)
-def test_mastodon_counts_as_its_status_length_validator(text: str, spoiler: str, expected: int) -> None:
+def test_mastodon_counts_as_its_status_length_validator(
+    text: str, spoiler: str, expected: int
+) -> None:
     assert mastodon_length(text, spoiler_text=spoiler) == expected
 
 
