@@ -237,7 +237,7 @@ def _piece(r: random.Random) -> str:
 
 def text(r: random.Random) -> str:
     """One text: a few pieces for most, long runs past the platforms' limits for some."""
-    size = r.choice([1, 2, 3, 5, 8, 13, 21, 40, 90])
+    size = r.choice([1, 2, 3, 5, 8, 13, 21, 34, 55])
     out = [_piece(r)]
     for _ in range(size - 1):
         out.append(r.choice(SEPARATORS) if r.random() < 0.8 else "")

@@ -37,10 +37,11 @@ def test_the_corpus_mixes_every_kind_of_text(texts: list[str]) -> None:
 
 def test_x_length_and_validity_agree_with_twitter_text(oracle: Oracle, texts: list[str]) -> None:
     answers = oracle.x(texts)
+    ours = [x_parse(t) for t in texts]
     disagreements = [
-        (t, a, x_parse(t))
-        for t, a in zip(texts, answers, strict=True)
-        if (x_parse(t).length, x_parse(t).valid) != (a["length"], a["valid"])
+        (t, a, p)
+        for t, a, p in zip(texts, answers, ours, strict=True)
+        if (p.length, p.valid) != (a["length"], a["valid"])
     ]
     assert disagreements == []
     assert sum(1 for a in answers if not a["valid"]) > 500  # the limit is exercised
@@ -61,7 +62,7 @@ def test_bluesky_lengths_validity_and_facets_agree_with_atproto(
         if ours != a:
             disagreements.append((t, ours, a))
     assert disagreements == []
-    assert sum(len(a["facets"]) for a in answers) > 10_000
+    assert sum(len(a["facets"]) for a in answers) > 5_000
     # the 3,000-byte limit decides for some texts the grapheme count would let through
     assert any(not a["valid"] and a["graphemes"] <= 300 for a in answers)
 

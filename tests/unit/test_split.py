@@ -237,10 +237,10 @@ def test_corpus_texts_split_into_parts_the_platform_accepts(
 ) -> None:
     texts = [
         t
-        for t in corpus(SPLIT_SEED, 400)
+        for t in corpus(SPLIT_SEED, 200)
         if not acceptor(rule, limit, functools.partial(count, rule))(t)
     ]
-    assert len(texts) > 100
+    assert len(texts) > 50
     assert _check_with_oracle(oracle, texts, rule, limit) > 2 * len(texts)
 
 
