@@ -284,3 +284,38 @@ def test_hashtags_never_stand_alone_in_the_last_part() -> None:
     assert len(parts) == 2
     assert parts[-1].endswith("#repair #Leipzig #schools (2/2)")
     assert not parts[-1].startswith("#")
+
+
+script_words = st.one_of(
+    words,
+    st.sampled_from(
+        [
+            "我们的新维修车间在莱比锡开业。",
+            "修理工房が開設されます！",
+            "الجديدة",
+            "मरम्मत",
+            "🏳️‍🌈👩‍👩‍👧‍👦",
+            "#️⃣",
+            "presse.de/über-uns",
+            "@press.example.org",
+            "$AAPL",
+            "\r\n",
+            "Straße.",
+        ]
+    ),
+)
+
+
+@st.composite
+def script_texts(draw: st.DrawFn) -> str:
+    tokens = draw(st.lists(script_words, min_size=1, max_size=80))
+    return "".join(t + draw(st.sampled_from([" ", "", "\n\n", " "])) for t in tokens)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script_texts(), st.sampled_from([("x", 280), ("x", 90), ("bluesky", 300), ("bluesky", 80)]))
+def test_split_parts_pass_the_platforms_own_code(
+    oracle: Oracle, text: str, rule_limit: tuple[str, int]
+) -> None:
+    rule, limit = rule_limit
+    _check_with_oracle(oracle, [text], rule, limit)
