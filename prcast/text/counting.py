@@ -57,7 +57,7 @@ _X_URL = re.compile(data.X_EXTRACT_URL, re.IGNORECASE)
 _X_TCO = re.compile(data.X_VALID_TCO_URL, re.IGNORECASE)
 _X_BAD_PRECEDING = re.compile(data.X_INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS)
 _X_ASCII_DOMAIN = re.compile(data.X_VALID_ASCII_DOMAIN, re.IGNORECASE)
-_X_INVALID = frozenset("\ufffe\ufeff\uffff")
+X_INVALID = frozenset("\ufffe\ufeff\uffff")  # twitter-text invalidCharsGroup
 _X_MAX_URL_LENGTH = 4096
 _X_MAX_TCO_SLUG = 40
 _PUNYCODE_SEPARATORS = re.compile("[\u002e\u3002\uff0e\uff61]")
@@ -215,7 +215,7 @@ def x_parse(text: str) -> XParse:
             # as twitter-text, an astral character is weighed by its low surrogate
             weighted += _x_weight(units[i])
         # as twitter-text, only the last code unit of an entity is checked
-        valid = valid and units[i] not in _X_INVALID
+        valid = valid and units[i] not in X_INVALID
         i += 1
     length = weighted // data.X_SCALE
     return XParse(length, valid and 0 < length <= data.X_MAX_WEIGHTED_LENGTH)

@@ -172,3 +172,15 @@ def test_render_json_shows_the_platform_length_and_bluesky_bytes(
     for post in posts:
         assert post["length"] == len(post["text"]) <= 300  # one grapheme per character here
         assert post["bytes"] == len(post["text"].encode()) and post["max_bytes"] == 3000
+
+
+def test_a_character_x_refuses_is_an_error_naming_its_line(ws: Workspace, tmp_path: Path) -> None:
+    from prcast.config import XConfig
+
+    path = tmp_path / "bom.md"
+    path.write_text(
+        '+++\ntitle = "T"\n+++\nText\n\nA zero\ufeffwidth no-break space\n', encoding="utf-8"
+    )
+    with pytest.raises(InputError) as info:
+        render_release(load_release(path), [XConfig(name="x")], ws.templates_dir)
+    assert info.value.line == 6 and "U+FEFF" in info.value.message
