@@ -92,7 +92,8 @@ def python_pattern(source: str) -> str:
     return pattern
 
 
-def main() -> None:
+def render_module() -> str:
+    """The text of platform_data.py from the installed packages."""
     home = install()
     dump = subprocess.run(
         ["node", "-e", DUMP], cwd=home, env=ORIGINAL_ENV, capture_output=True, check=True
@@ -137,9 +138,15 @@ def main() -> None:
     lines.append(f"GTLDS = {tuple(data['gtlds'])!r}")
     lines.append(f"CCTLDS = {tuple(data['cctlds'])!r}")
     lines.append(f"TLDS = {tuple(data['tlds'])!r}")
-    target = REPO / "prcast" / "text" / "platform_data.py"
-    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {target.relative_to(REPO)}")
+    return "\n".join(lines) + "\n"
+
+
+TARGET = REPO / "prcast" / "text" / "platform_data.py"
+
+
+def main() -> None:
+    TARGET.write_text(render_module(), encoding="utf-8")
+    print(f"wrote {TARGET.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -148,3 +148,17 @@ def test_mastodon_counts_as_its_status_length_validator(
 
 def test_mastodon_uses_the_servers_url_length() -> None:
     assert mastodon_length("see " + URL + "a" * 100, url_length=30) == 4 + 30
+
+
+def test_the_committed_platform_data_is_what_the_npm_packages_give() -> None:
+    """prcast/text/platform_data.py is regenerated from the oracles' own packages: the
+    same twitter-text, twemoji-parser and tlds the differential tests ask."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_text_data.py"
+    spec = importlib.util.spec_from_file_location("gen_text_data", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render_module() == module.TARGET.read_text(encoding="utf-8")
