@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+import stringprep
 import unicodedata
 from array import array
 from collections.abc import Callable, Iterator
@@ -281,6 +282,18 @@ _END_MENTION = regex.compile(f"(?:[@＠]|[{_LATIN_ACCENTS}]+|://)", regex.IGNORE
 _BLANK = regex.compile(r"[[:space:]]*", regex.VERSION0)
 
 
+def _ruby_valid_domain(url_length: int, domain: str) -> bool:
+    """twitter-text extractor.rb is_valid_domain: IDN::Idna.toASCII (libidn, IDNA2003
+    without unassigned code points) succeeds and the URL stays within 4,096 characters."""
+    if any(stringprep.in_table_a1(c) for c in domain):
+        return False  # unassigned in Unicode 3.2: libidn refuses (emoji, newer scripts)
+    try:
+        encoded = domain.encode("idna")
+    except UnicodeError:
+        return False
+    return url_length + max(0, len(encoded) - len(domain)) <= _X_MAX_URL_LENGTH
+
+
 def mastodon_entities(text: str) -> list[tuple[int, int, str]]:
     """The URLs and mentions Mastodon shortens, as (start, end, replacement) in code
     points, overlapping ones removed as Extractor.remove_overlapping_entities does."""
@@ -294,6 +307,8 @@ def mastodon_entities(text: str) -> list[tuple[int, int, str]]:
                 if len(t.group(1)) > _X_MAX_TCO_SLUG:
                     continue
                 end = start + len(t.group(0))
+            if not _ruby_valid_domain(end - start, m.group(5)):
+                continue
             entities.append((start, end, "url"))
     if "@" in text or "＠" in text:
         for m in _MASTODON_MENTION.finditer(text):

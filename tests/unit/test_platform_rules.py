@@ -125,6 +125,11 @@ MASTODON_GOLDEN = [
     # twitter-text regex.rb valid_url_preceding_chars: [^A-Z0-9@$#...] (and fullwidth @ #): "x" before the
     # scheme: no URL
     ("xhttps://example.com/" + "a" * 10, "", 31),
+    # twitter-text extractor.rb: "next unless is_valid_domain(url.length, domain, protocol)",
+    # whose IDN::Idna.toASCII (libidn, IDNA2003) refuses code points unassigned in
+    # Unicode 3.2: an emoji domain is no URL and counts in full; a German one is a URL
+    ("see https://😀.example.com/abc", "", 4 + len("https://😀.example.com/abc")),
+    ("see https://bücher.de/abc", "", 4 + 23),
     # status_length_validator.rb: "\"@#{entity[:screen_name].split('@').first}\""
     ("@gargron@mastodon.social hi", "", len("@gargron hi")),
     # extractor.rb: "unless Twitter::Regex[:end_mention_match].match?(after)" with
