@@ -20,7 +20,7 @@ from prcast.errors import InputError
 from prcast.lists import Contact, Resolution
 from prcast.release import Release
 from prcast.text import split
-from prcast.text.counting import measurer
+from prcast.text.counting import X_INVALID, acceptor, measurer
 from prcast.text.markup import to_html
 from prcast.text.split import SplitError
 
@@ -239,8 +239,22 @@ def thread_posts(
     **fields: Any,
 ) -> list[Post]:
     """`text` split into the numbered posts of one thread."""
+    if channel.rule == "x" and (bad := next((c for c in text if c in X_INVALID), None)):
+        # twitter-text's hasInvalidCharacters: X refuses the post whatever its length
+        raise InputError(
+            f'channel "{channel.name}": X refuses posts with the character U+{ord(bad):04X}',
+            path=release.path,
+            line=_line_of_word(release, bad),
+            hint="remove it (often a byte order mark pasted from another program)",
+        )
     try:
-        parts = split(text, limits.max_length, measure)
+        parts = split(
+            text,
+            limits.max_length,
+            measure,
+            fits=acceptor(channel.rule, limits.max_length, measure),
+            rule=channel.rule,
+        )
     except SplitError as exc:
         word = exc.detail.split('"')[1] if '"' in exc.detail else ""
         raise InputError(

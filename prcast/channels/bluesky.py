@@ -154,9 +154,9 @@ class BlueskyChannel:
         if (found := await self._existing(did, rkey)) is not None:
             return self._receipt(found["uri"], found["cid"], rkey, reply_to, duplicate=True)
         dids = {
-            s.value: d
+            s.value.lower(): d
             for s in spans(post.text)
-            if s.kind == "mention" and (d := await self._resolve(s.value))
+            if s.kind == "mention" and (d := await self._resolve(s.value.lower()))
         }
         record: dict[str, Any] = {
             "$type": COLLECTION,

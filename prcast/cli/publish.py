@@ -95,6 +95,8 @@ def _show_renderings(renderings: list[Rendering]) -> None:
 
 
 def _renderings_json(renderings: list[Rendering]) -> list[dict[str, object]]:
+    from prcast.text.counting import BLUESKY_MAX_BYTES
+
     return [
         {
             "channel": r.channel.name,
@@ -107,7 +109,12 @@ def _renderings_json(renderings: list[Rendering]) -> list[dict[str, object]]:
                     "part": p.index,
                     "parts": p.total,
                     "text": p.text,
-                    "length": p.length,
+                    "length": p.length,  # as the platform counts it (the channel's rule)
+                    **(
+                        {"bytes": len(p.text.encode("utf-8")), "max_bytes": BLUESKY_MAX_BYTES}
+                        if r.channel.rule == "bluesky"
+                        else {}
+                    ),
                     "target": p.target,
                     "group": p.group,
                     "recipients": list(p.recipients),

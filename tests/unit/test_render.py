@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from prcast.config import MastodonConfig, OutboxConfig
+from prcast.config import BlueskyConfig, MastodonConfig, OutboxConfig
 from prcast.errors import InputError
 from prcast.release import load_release
 from prcast.render import reflow, render_release
@@ -51,12 +51,13 @@ def test_long_text_becomes_a_thread_within_the_channel_limit(ws: Workspace, tmp_
     assert [p.index for p in r.posts] == list(range(1, len(r.posts) + 1))
 
 
-def test_too_long_token_names_the_release_line(ws: Workspace, tmp_path: Path) -> None:
+def test_url_longer_than_a_post_names_the_release_line(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "bad.md"
-    path.write_text('+++\ntitle = "T"\n+++\nText\n\n' + "x" * 600 + "\n", encoding="utf-8")
-    masto = MastodonConfig(name="m", instance="https://m.example", token=SecretRef("X"))
+    url = "https://example.com/" + "x" * 600  # Bluesky counts a link in full
+    path.write_text('+++\ntitle = "T"\n+++\nText\n\n' + url + "\n", encoding="utf-8")
+    bluesky = BlueskyConfig(name="m", handle="press.example.org")
     with pytest.raises(InputError) as info:
-        render_release(load_release(path), [masto], ws.templates_dir)
+        render_release(load_release(path), [bluesky], ws.templates_dir)
     assert info.value.line == 6 and 'channel "m"' in info.value.message
 
 
@@ -152,3 +153,34 @@ def test_email_under_embargo_notice_carries_the_embargo_line(ws: Workspace, tmp_
         load_release(path), [plain], ws.templates_dir, audience=[Resolution("g", people, ())]
     )
     assert r.posts[0].subject == "Results"
+
+
+def test_render_json_shows_the_platform_length_and_bluesky_bytes(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from prcast.cli.publish import _renderings_json
+
+    path = tmp_path / "cjk.md"
+    path.write_text(
+        '+++\ntitle = "新しい修理工房"\n+++\n' + "学校のノートパソコンを無料で修理します。" * 30,
+        encoding="utf-8",
+    )
+    bluesky = BlueskyConfig(name="b", handle="press.example.org")
+    [data] = _renderings_json(render_release(load_release(path), [bluesky], ws.templates_dir))
+    posts = data["posts"]
+    assert isinstance(posts, list) and len(posts) > 1
+    for post in posts:
+        assert post["length"] == len(post["text"]) <= 300  # one grapheme per character here
+        assert post["bytes"] == len(post["text"].encode()) and post["max_bytes"] == 3000
+
+
+def test_a_character_x_refuses_is_an_error_naming_its_line(ws: Workspace, tmp_path: Path) -> None:
+    from prcast.config import XConfig
+
+    path = tmp_path / "bom.md"
+    path.write_text(
+        '+++\ntitle = "T"\n+++\nText\n\nA zero\ufeffwidth no-break space\n', encoding="utf-8"
+    )
+    with pytest.raises(InputError) as info:
+        render_release(load_release(path), [XConfig(name="x")], ws.templates_dir)
+    assert info.value.line == 6 and "U+FEFF" in info.value.message
