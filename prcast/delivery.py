@@ -615,6 +615,7 @@ def run_deliveries(
         if pending:
             audit.append("run.finished", run=run_id, status=status, counts=outcome.counts)
         store.set_run_status(run_id, status)
+        audit.checkpoint()  # signed at the end of every run (prcast/checkpoint.py)
         return outcome
     finally:
         store.close()
@@ -634,8 +635,8 @@ def preflight(ws: Workspace, plan: Plan, *, break_embargo: str | None = None) ->
         audit.append("policy.blocked", release=release.id, release_sha256=release.sha256,
                      findings=policy.finding_records(exc.findings))  # fmt: skip
         raise
-    if rules.required_approvals:
-        approvals = policy.approvals_of(list(audit.records()), release.id)
+    if rules.required_approvals:  # from a verified chain; check_approvals checks each signature
+        approvals = policy.approvals_of(audit.verified_records(), release.id)
         policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
     early = [d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > clock.now()]
     check_embargo(ws, early, overridden=bool(break_embargo))

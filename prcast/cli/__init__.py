@@ -29,7 +29,10 @@ class PrcastGroup(TyperGroup):
     """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
+        from prcast import audit as audit_log
+
         settings = ctx.find_object(Settings)
+        audit_log.appended.clear()
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
@@ -49,6 +52,43 @@ class PrcastGroup(TyperGroup):
             )
             print_error(PrcastError(f"{kind}: {exc}", hint="run with --debug for the traceback"))
             ctx.exit(int(ExitCode.DELIVERY_FAILED))
+        finally:
+            # every command that wrote to an audit log ends with a signed checkpoint of it
+            seal_appended()
+
+
+def seal_appended() -> None:
+    """Sign a checkpoint of each audit log this command wrote to; say so when a signing key
+    was created, and warn (on stderr) about what could not be signed."""
+    from prcast import audit as audit_log
+
+    paths = sorted(audit_log.appended)
+    audit_log.appended.clear()
+    if not paths:
+        return
+    from prcast.checkpoint import seal
+    from prcast.cli.common import err_console
+    from prcast.workspace import STATE_DIR, Workspace
+
+    for path in paths:
+        if path.parent.name != STATE_DIR:
+            continue
+        try:
+            sealed = seal(Workspace(path.parent.parent))
+        except PrcastError as exc:
+            err_console().print(f"warning: no audit checkpoint signed: {exc.message}",
+                                style="yellow", markup=False, soft_wrap=True)  # fmt: skip
+            continue
+        con = err_console()
+        if sealed.created_key is not None and sealed.signed is not None:
+            con.print(f"created the audit signing key {sealed.created_key} (keep it outside the "
+                      f"workspace; back it up). Its verifier key, to publish:\n{sealed.signed.key.vkey}",
+                      markup=False, soft_wrap=True)  # fmt: skip
+        if sealed.unvouched:
+            first, last = sealed.unvouched
+            con.print(f"warning: audit records {first}-{last} were not written by this account's "
+                      "prcast and are not signed: check them (prcast audit verify)",
+                      style="yellow", markup=False, soft_wrap=True)  # fmt: skip
 
 
 app = typer.Typer(
