@@ -32,7 +32,7 @@ from prcast import keys, merkle
 from prcast.audit import GENESIS, _verified_line, written_head
 from prcast.errors import AuditError, InputError
 from prcast.fileio import write_atomic
-from prcast.userdir import inside, log_dir
+from prcast.userdir import config_dir, inside, log_dir
 from prcast.workspace import Workspace
 
 DASH = "\u2014"  # the em dash that opens a signed note's signature line
@@ -378,6 +378,13 @@ def trusted_keys(given: Iterable[str] = ()) -> list[keys.VerifierKey]:
     own, _ = keys.audit_key(create=False)
     if own is not None:
         out.append(own.verifier)
+    listed = config_dir() / "trusted-keys.txt"  # team members' audit keys, outside the workspace
+    if listed.is_file():
+        given = [
+            *(ln.strip() for ln in listed.read_text(encoding="utf-8").splitlines()
+              if ln.strip() and not ln.startswith("#")),
+            *given,
+        ]  # fmt: skip
     for text in given:
         p = Path(text)
         if "+" not in text and p.is_file():
@@ -500,10 +507,19 @@ def verify(
             f"a torn last line ({verdict.torn} bytes, a crash mid-append) was left out; "
             "the next append removes it and records that"
         )
+    signed_sizes = sorted(s.checkpoint.size for s in ordered)
     for r in odd_records:
-        verdict.warnings.append(
-            f"record {r.get('seq')}: {r.get('found')}: {_span(int(r.get('first', 0)), int(r.get('last', 0)))}"
-        )
+        seq, first, last = int(r.get("seq", 0)), int(r.get("first", 0)), int(r.get("last", 0))
+        said = f"record {seq}: prcast found {r.get('found')}: {_span(first, last)}"
+        appended = str(r.get("found", "")).startswith("records appended")
+        # another account's prcast signs what it writes before anyone appends after it
+        if appended and any(last <= size < seq for size in signed_sizes):
+            verdict.warnings.append(said + " (signed by a checkpoint since: another account's)")
+        else:
+            verdict.problems.append(
+                said + (" that no checkpoint signed: forged, or by a prcast killed mid-write"
+                        if appended else "")
+            )  # fmt: skip
     if approvals:
         from prcast import approvals as approvals_mod
 

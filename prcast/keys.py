@@ -27,6 +27,8 @@ from prcast.errors import InputError
 from prcast.userdir import config_dir
 
 ED25519 = b"\x01"
+#: signing keys this process created (the CLI says where, once)
+created: list[Path] = []
 _NAME = re.compile(r"^[^\s+]+$")
 
 
@@ -181,4 +183,5 @@ def audit_key(create: bool = True) -> tuple[SigningKey | None, bool]:
         write_signing_key(key, path)
     except FileExistsError:  # another prcast process made it a moment ago
         return read_signing_key(path), False
+    created.append(path)
     return key, True

@@ -27,3 +27,13 @@ def inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def forget_log(audit_path: Path) -> None:
+    """A new workspace where one was: what this account knew of the old log there (its last
+    record, its checkpoints) is moved aside, so the new log is not taken for a truncated one."""
+    folder = log_dir(audit_path)
+    if folder.is_dir():
+        import time
+
+        folder.rename(folder.with_name(f"{folder.name}.replaced-{int(time.time())}"))

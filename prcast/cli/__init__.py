@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from typer.exceptions import TyperException
 
 from prcast import __version__
 from prcast.cli import (
+    approver,
     audit,
     channels,
     conference,
@@ -33,6 +35,9 @@ class PrcastGroup(TyperGroup):
 
         settings = ctx.find_object(Settings)
         audit_log.appended.clear()
+        loaded_keys = sys.modules.get("prcast.keys")
+        if loaded_keys is not None:
+            loaded_keys.created.clear()
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
@@ -66,6 +71,7 @@ def seal_appended() -> None:
     audit_log.appended.clear()
     if not paths:
         return
+    from prcast import keys
     from prcast.checkpoint import seal
     from prcast.cli.common import err_console
     from prcast.workspace import STATE_DIR, Workspace
@@ -80,10 +86,11 @@ def seal_appended() -> None:
                                 style="yellow", markup=False, soft_wrap=True)  # fmt: skip
             continue
         con = err_console()
-        if sealed.created_key is not None and sealed.signed is not None:
-            con.print(f"created the audit signing key {sealed.created_key} (keep it outside the "
+        if keys.created and sealed.signed is not None:
+            con.print(f"created the audit signing key {keys.created[0]} (keep it outside the "
                       f"workspace; back it up). Its verifier key, to publish:\n{sealed.signed.key.vkey}",
                       markup=False, soft_wrap=True)  # fmt: skip
+            keys.created.clear()
         if sealed.unvouched:
             first, last = sealed.unvouched
             con.print(f"warning: audit records {first}-{last} were not written by this account's "
@@ -144,6 +151,7 @@ app.add_typer(schedule.app, name="schedule")
 schedule.register(app)
 app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
+app.add_typer(approver.app, name="approver")
 report.register(app)
 
 
