@@ -31,10 +31,7 @@ class PrcastGroup(TyperGroup):
     """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
-        from prcast import audit as audit_log
-
         settings = ctx.find_object(Settings)
-        audit_log.appended.clear()
         loaded_keys = sys.modules.get("prcast.keys")
         if loaded_keys is not None:
             loaded_keys.created.clear()

@@ -212,6 +212,10 @@ def test_a_run_ends_with_a_checkpoint_published_in_the_press_room(
     assert "<prcast:checkpoint" in feed and note.split("\n")[2] in feed
     assert feedparser.parse(feed).bozo == 0
     assert (room / "audit-key.txt").read_text().strip() == cli("audit", "key").stdout.strip()
+    report = json.loads(cli("report", "--format", "json").stdout)["audit"]
+    assert report["checkpoint"] == note and report["key"] == cli("audit", "key").stdout.strip()
+    assert "matches the signed checkpoint of" in report["message"]
+    assert note.rstrip("\n") in cli("report", "--format", "md").stdout
     # the key is outside the workspace and never in any file of it
     key_file = Path.home() / ".config" / "prcast" / "keys" / "audit.key"
     secret = key_file.read_text().strip().split("+")[-1]
