@@ -102,32 +102,46 @@ def head_path(log: Path) -> Path:
     return log_dir(log) / "head.json"
 
 
-def written_head(log: Path) -> tuple[int, str] | None:
-    """(seq, hash) of the last record this account's prcast wrote to `log`, if known."""
+def written_heads(log: Path) -> list[tuple[int, str]]:
+    """(seq, hash) of the last record this account's prcast wrote to `log`, and, while an
+    append is under way (or was killed mid-way), of the last record it is writing."""
     try:
         data = json.loads(head_path(log).read_text(encoding="utf-8"))
-        return int(data["seq"]), str(data["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        heads = [(int(data["seq"]), str(data["hash"]))]
+        if data.get("pending"):
+            heads.append((int(data["pending"][0]), str(data["pending"][1])))
+        return heads
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return []
 
 
-def _note_head(log: Path, seq: int, hash: str) -> None:
+def written_head(log: Path) -> tuple[int, str] | None:
+    """(seq, hash) of the last record this account's prcast wrote to `log`, if known."""
+    heads = written_heads(log)
+    return heads[0] if heads else None
+
+
+def _note_head(log: Path, seq: int, hash: str, pending: tuple[int, str] | None = None) -> None:
+    """Keep the last record written (and the one about to be): an append notes its records
+    before writing them, so a process killed at any point leaves records this account
+    recognises as its own."""
     path = head_path(log)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".head.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"seq": seq, "hash": hash}), encoding="utf-8")
+        data = {"seq": seq, "hash": hash, "pending": list(pending) if pending else None}
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:  # a read-only home costs this check, not the append
         pass
 
 
-def _unexpected_tail(log: Path, seq: int, last: str) -> dict[str, Any] | None:
+def _unexpected_tail(heads: list[tuple[int, str]], seq: int, last: str) -> dict[str, Any] | None:
     """What differs between the log's tail and the last record this account wrote: records
     appended by someone else (another account, or a hand), or records gone."""
-    mine = written_head(log)
-    if mine is None or (mine[0] == seq and mine[1] == last):
+    if not heads or (seq, last) in heads:
         return None
+    mine = heads[0]
     if seq > mine[0]:
         return {"after": mine[0], "first": mine[0] + 1, "last": seq,
                 "found": "records appended by something other than this account's prcast"}  # fmt: skip
@@ -218,10 +232,13 @@ class AuditLog:
                 # written before their action), so the fragment is dropped and that is recorded
                 f.truncate(intact)
                 notes.append(("audit.torn_tail_removed", {"bytes": torn}))
+            confirmed = (seq, prev)  # the last record this account wrote, as far as it knows
             if known is None or known[3:] != (seq, prev):
-                odd = _unexpected_tail(self.path, seq, prev)
+                heads = written_heads(self.path)
+                odd = _unexpected_tail(heads, seq, prev)
                 if odd is not None:
                     notes.append(("audit.unexpected_tail", odd))
+                    confirmed = heads[0]
             entries = [*notes, *entries]
             written = []
             for type, data in entries:
@@ -231,6 +248,7 @@ class AuditLog:
                               type=type, prev=prev)  # fmt: skip
                 record["hash"] = prev = record_hash(record)
                 written.append(record)
+            _note_head(self.path, *confirmed, pending=(seq, prev))
             f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())

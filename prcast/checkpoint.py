@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from prcast import keys, merkle
-from prcast.audit import GENESIS, _verified_line, written_head
+from prcast.audit import GENESIS, _verified_line, written_heads
 from prcast.errors import AuditError, InputError
 from prcast.fileio import write_atomic
 from prcast.userdir import config_dir, inside, log_dir
@@ -213,7 +213,7 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
                 hint="prcast audit verify",
             )
         return Sealed(None, False, created_key)
-    mine = None if vouch_all else written_head(path)
+    heads = [] if vouch_all else written_heads(path)
     if state is None:
         frontier, number, prev, offset, origin = merkle.Frontier(), 0, GENESIS, 0, ""
     else:
@@ -221,9 +221,10 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
         frontier, number, prev, offset = state.frontier.copy(), cp.size, state.head, state.offset
         origin = cp.origin
     start = number
-    # sign up to the last record this account's prcast wrote: what follows it, someone else wrote
-    limit = None if mine is None else max(mine[0], start)
-    unvouched: tuple[int, int] | None = None
+    # sign up to the last record this account's prcast wrote: what follows it, someone else
+    # wrote; `heads` may also hold the last record of an append killed mid-way
+    limit = max((h[0] for h in heads), default=0) if heads else None
+    at: dict[int, tuple[merkle.Frontier, str, int, str]] = {}  # at a head: what to sign
     with open(path, "rb") as f:
         f.seek(0, 2)
         if f.tell() < offset:
@@ -234,18 +235,18 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
                 hint="prcast audit verify",
             )
         f.seek(offset)
-        rest = 0
+        total = number
         for raw in f:
             if not raw.endswith(b"\n"):
                 break  # a torn last line: not a record yet
+            total += 1
             if limit is not None and number >= limit:
-                rest += 1
                 continue
             own = _verified_line(raw, number + 1, prev)
             if own is None:
                 what = (
                     "does not continue the last checkpoint (the log was rewritten)"
-                    if number == (state.signed.checkpoint.size if state else -1)
+                    if number == start and state is not None
                     else "does not verify"
                 )
                 raise AuditError(
@@ -259,22 +260,31 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
             frontier.append(merkle.leaf_hash(raw[:-1]))
             prev = own
             offset += len(raw)
-        if rest:
-            unvouched = (number + 1, number + rest)
-    if mine is not None and mine[0] > start:
-        if number < mine[0]:
+            if any(h[0] == number for h in heads):
+                at[number] = (frontier.copy(), prev, offset, origin)
+    if heads:
+        (confirmed, confirmed_hash) = heads[0]
+        if confirmed > start and at.get(confirmed, (None, ""))[1] != confirmed_hash:
+            message = (
+                f"this account's prcast wrote {confirmed} records, the log has {number}: records were deleted"
+                if number < confirmed
+                else f"record {confirmed} is not the one this account's prcast wrote"
+            )
             raise AuditError(
-                f"{path}: this account's prcast wrote {mine[0]} records, the log has {number}: "
-                "records were deleted; not signing",
-                record=number + 1,
+                f"{path}: {message}; not signing",
+                record=min(number + 1, confirmed),
                 hint="prcast audit verify",
             )
-        if prev != mine[1]:
-            raise AuditError(
-                f"{path}: record {number} is not the one this account's prcast wrote: not signing",
-                record=number,
-                hint="prcast audit verify",
-            )
+        # the furthest head the log holds as written (an append killed mid-way leaves its
+        # records as the pending head); records after it are not ours
+        ours = max(
+            (seq for seq, h in heads if seq > start and at.get(seq, (None, ""))[1] == h),
+            default=start,
+        )
+        if ours > start:
+            frontier, prev, offset, origin = at[ours]
+        number = ours
+    unvouched = (number + 1, total) if total > number else None
     if state is not None and number == state.signed.checkpoint.size:
         return Sealed(state.signed, False, created_key, unvouched)
     if number == 0:
@@ -435,6 +445,8 @@ def verify(
     path = ws.audit_path
     approval_records: list[dict[str, Any]] = []
     odd_records: list[dict[str, Any]] = []
+    heads = written_heads(path)
+    seen: dict[int, str] = {}  # the hash found at each head's place
     if path.exists():
         with open(path, "rb") as f:
             for number, raw in enumerate(f, start=1):
@@ -453,6 +465,8 @@ def verify(
                     prev = str(record.get("hash", "")) if record else ""
                 else:
                     prev = own
+                if any(seq == number for seq, _ in heads):
+                    seen[number] = prev
                 if (
                     b'"type":"release.approved"' in line
                     or b'"type":"audit.unexpected_tail"' in line
@@ -489,15 +503,37 @@ def verify(
             )
         else:
             good = max(good, cp.size)
-    if ordered:
-        last = ordered[-1].checkpoint.size
-        if total > last:
+    last = ordered[-1].checkpoint.size if ordered else 0
+    # the last record this account's prcast wrote (kept outside the workspace): records up
+    # to it are its own even before a checkpoint signs them
+    ours = 0
+    if heads:
+        confirmed, confirmed_hash = heads[0]
+        if total < confirmed:
             verdict.problems.append(
-                f"{_span(last + 1, total)} of {total} not covered by a signed checkpoint "
-                f"(the last covers {last}): appended after it, by hand or by a run that stopped "
-                "before it could sign"
+                f"this account's prcast wrote {confirmed} records, the log has {total}: "
+                f"{_span(total + 1, confirmed)} deleted"
             )
-    elif total:
+        elif seen.get(confirmed) != confirmed_hash:
+            verdict.problems.append(
+                f"record {confirmed}: not the record this account's prcast wrote there (replaced)"
+            )
+        else:  # an append killed mid-way leaves its records as the pending head
+            ours = max(seq for seq, h in heads if seen.get(seq) == h)
+    if total > last:
+        if ours > last:
+            verdict.warnings.append(
+                f"{_span(last + 1, ours)} written by this account's prcast not signed yet "
+                "(a run that stopped before it could sign?): `prcast audit checkpoint` signs them"
+            )
+        after = max(last, ours)
+        if total > after and (ordered or heads):
+            verdict.problems.append(
+                f"{_span(after + 1, total)} of {total} not covered by a signed checkpoint "
+                f"(the last covers {last}): appended after it, by hand, by another account, "
+                "or by a run that stopped before it could sign"
+            )
+    if not ordered and total:
         verdict.warnings.append(
             "no signed checkpoint known: deleted, replaced or appended records cannot be "
             "detected (`prcast audit checkpoint` signs one; keep a copy outside the workspace)"

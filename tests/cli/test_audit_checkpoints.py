@@ -284,3 +284,29 @@ def test_an_inclusion_proof_is_checked_by_an_independent_checker(
     proof["line"] = proof["line"].replace('"seq"', '"seq" ', 1)  # another record
     assert not independent_check(proof, vkey)
     assert cli("audit", "prove", "13").exit_code == 2  # not signed yet
+
+
+def test_records_this_account_wrote_but_did_not_sign_yet_are_a_warning_for_the_owner_only(
+    ws: Workspace, cli: Invoke, sealed_log: tuple[Path, str], tmp_path: Path
+) -> None:
+    saved, vkey = sealed_log
+    from prcast import audit
+
+    AuditLog(ws.audit_path).append("test.note", n=99)  # a run that stopped before it signed
+    audit.appended.clear()  # (that process is gone: nothing of it signs at the next command)
+    other = tmp_path / "journalist"
+    journalist = CliRunner().invoke(
+        app,
+        ["--workspace", str(ws.root), "audit", "verify", "--checkpoint", str(saved), "--key", vkey],
+        env={"XDG_CONFIG_HOME": str(other), "HOME": str(other)},
+    )
+    assert journalist.exit_code == 3
+    assert "record 13 of 13 not covered by a signed checkpoint" in " ".join(
+        journalist.stderr.split()
+    )
+    owner = cli("audit", "verify")
+    assert owner.exit_code == 0, owner.output
+    assert "record 13 written by this account's prcast not signed yet" in " ".join(
+        owner.stderr.split()
+    )
+    assert cli("audit", "checkpoint").stdout.split("\n")[1] == "13"

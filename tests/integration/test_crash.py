@@ -144,5 +144,6 @@ connections = 2
         assert by_id[child["remote_id"]]["in_reply_to_id"] == parent["remote_id"]
     # outbox: one entry
     assert len(list(outbox.glob("*.json"))) == 1
-    assert cli("audit", "verify").exit_code == 0
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
     print(f"{kills} kills, {len(sendable)} deliveries, {len(in_doubt)} in doubt")

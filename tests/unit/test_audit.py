@@ -131,3 +131,44 @@ def test_a_batch_is_appended_with_one_chain_and_verifies(tmp_path: Path) -> None
     assert [r["type"] for r in after] == ["after"]
     assert [r["type"] for r in log.records()][-2:] == ["audit.torn_tail_removed", "after"]
     assert log.verify().records == 9
+
+
+def test_an_append_killed_after_writing_is_still_this_accounts_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prcast import audit
+
+    path = tmp_path / "ws" / ".prcast" / "audit.jsonl"
+    make_log(path, 2)
+    calls: list[object] = []
+    real = audit._note_head
+
+    def killed_after_the_write(*args: object, **kw: object) -> None:
+        calls.append(args)
+        if len(calls) == 2:  # the head after the write never lands: the process died
+            raise SystemExit(9)
+        real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "_note_head", killed_after_the_write)
+    with pytest.raises(SystemExit):
+        AuditLog(path).append("written.then.killed")
+    monkeypatch.setattr(audit, "_note_head", real)
+    assert audit.written_heads(path)[1][0] == 3  # the pending head names it
+    AuditLog(path).append("next.process")
+    types = [r["type"] for r in AuditLog(path).records()]
+    assert types == ["test.event", "test.event", "written.then.killed", "next.process"]
+
+
+def test_records_after_the_last_one_this_account_wrote_are_noted(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    make_log(path, 2)
+    last = json.loads(path.read_bytes().splitlines()[-1])
+    forged = {"seq": 3, "ts": last["ts"], "type": "by.hand", "prev": last["hash"]}
+    forged["hash"] = record_hash(forged)
+    with open(path, "ab") as f:
+        f.write((canonical(forged) + "\n").encode())
+    AuditLog(path).append("next")
+    records = list(AuditLog(path).records())
+    note = records[3]
+    assert note["type"] == "audit.unexpected_tail" and (note["first"], note["last"]) == (3, 3)
+    assert records[4]["type"] == "next"
