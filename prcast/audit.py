@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,12 @@ def _verified_line(raw: bytes, number: int, prev: str) -> str | None:
     ):
         return None
     return own.decode()
+
+
+#: a long-running process (a run of many deliveries, the scheduler, a live conference) signs
+#: a checkpoint after this many of its records, or this many seconds with records unsigned
+CHECKPOINT_RECORDS = 10_000
+CHECKPOINT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,9 @@ class AuditLog:
         self._known: tuple[int, int, int, int, str] | None = None
         #: bytes of a torn last line the last `records()` or `verify()` left out
         self.torn = 0
+        #: records this object appended since it last signed a checkpoint, and when that was
+        self._unsigned = 0
+        self._signed_at = time.monotonic()
 
     def _open(self) -> Any:
         """The log file, kept open across appends; opened again if it was replaced."""
@@ -256,9 +266,15 @@ class AuditLog:
             self._known = (st.st_size, st.st_mtime_ns, st.st_ino, seq, prev)
             _note_head(self.path, seq, prev)
             appended.add(self.path.resolve())
-            return written[len(notes) :]  # the caller's records
+            self._unsigned += len(written)
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        if self.path.parent.name == ".prcast" and (
+            self._unsigned >= CHECKPOINT_RECORDS
+            or time.monotonic() - self._signed_at >= CHECKPOINT_SECONDS
+        ):
+            self.checkpoint()  # periodically, besides the end of every run and command
+        return written[len(notes) :]  # the caller's records
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order (unverified; see `verify`). A torn last line (a crash
@@ -311,9 +327,10 @@ class AuditLog:
         from prcast.errors import PrcastError
         from prcast.workspace import Workspace
 
+        self._unsigned, self._signed_at = 0, time.monotonic()
         try:
             return seal(Workspace(self.path.parent.parent))
-        except PrcastError as exc:
+        except (PrcastError, OSError) as exc:  # the next command's checkpoint says so
             return exc
 
     def verify(self) -> Verified:

@@ -310,3 +310,16 @@ def test_records_this_account_wrote_but_did_not_sign_yet_are_a_warning_for_the_o
         owner.stderr.split()
     )
     assert cli("audit", "checkpoint").stdout.split("\n")[1] == "13"
+
+
+def test_a_long_running_process_signs_periodically(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prcast import audit
+
+    monkeypatch.setattr(audit, "CHECKPOINT_RECORDS", 3)
+    log = AuditLog(ws.audit_path)
+    for n in range(7):
+        log.append("test.note", n=n)
+    kept = sorted(p.name for p in (ws.state_dir / "checkpoints").glob("*.checkpoint"))
+    assert kept == ["000000000003.checkpoint", "000000000006.checkpoint"]
