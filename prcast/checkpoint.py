@@ -666,3 +666,43 @@ def check_proof(proof: Mapping[str, Any], vkeys: Sequence[str]) -> Checkpoint:
     if merkle.root_from_inclusion(index, cp.size, leaf, path) != cp.root:
         raise ValueError("the record is not in the signed log (the path does not lead to the root)")
     return cp
+
+
+def witness(ws: Workspace, channel: str, to: str | None = None) -> dict[str, Any]:
+    """Send the latest checkpoint (signing one first) through a channel of the workspace — a
+    Matrix room, or an email channel to the address `to` — where it is out of the workspace's
+    reach; the sending is audited."""
+    import asyncio
+    import hashlib
+
+    from prcast.audit import AuditLog
+    from prcast.channels import open_channel
+    from prcast.channels.base import Post
+
+    sealed = seal(ws)
+    if sealed.signed is None:
+        raise InputError("the audit log is empty: no checkpoint to send")
+    signed = sealed.signed
+    config = ws.config.channel(channel)
+    if config.type == "email" and not to:
+        raise InputError(f'channel "{channel}" is email: say where to with --to ADDRESS')
+    cp = signed.checkpoint
+    text = f"{signed.note}\nverifier key: {signed.key.vkey}\n"
+    key = hashlib.sha256(signed.note.encode("utf-8")).hexdigest()[:32]
+    post = Post(channel=channel, release_id="audit-checkpoint", title=f"Audit checkpoint {cp.size}",
+                text=text, length=len(text), target=to or "public", recipients=(to,) if to else (),
+                subject=f"prcast audit checkpoint: {cp.origin} at {cp.size} records")  # fmt: skip
+
+    async def send() -> Any:
+        ch = open_channel(config, ws.root, ws.templates_dir)
+        try:
+            return await ch.publish(post, key)
+        finally:
+            await ch.close()
+
+    receipt = asyncio.run(send())
+    AuditLog(ws.audit_path).append("audit.witnessed", channel=channel, to=to, size=cp.size,
+                                   root=base64.b64encode(cp.root).decode(),
+                                   remote_id=receipt.remote_id, url=receipt.url)  # fmt: skip
+    return {"channel": channel, "to": to, "size": cp.size, "remote_id": receipt.remote_id,
+            "url": receipt.url}  # fmt: skip

@@ -104,6 +104,27 @@ def checkpoint_cmd(
     sys.stdout.write(sealed.signed.note)
 
 
+@app.command()
+def witness(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(help="A Matrix or email channel of channels.toml.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The address, for an email channel.")
+    ] = None,
+) -> None:
+    """Send the latest signed checkpoint to a witness outside the workspace — a Matrix room, or an email address (an auditor, the legal team) — and record that in the audit log. Run it from cron after `prcast run-due`, or after a send.
+
+    [bold]Example:[/bold] prcast audit witness press-mail --to audit@example.org
+    """
+    from prcast.checkpoint import witness as send_witness
+
+    sent = send_witness(workspace(ctx), channel, to)
+    where = f" to {sent['to']}" if sent["to"] else ""
+    console().print(
+        f"checkpoint of {sent['size']} records sent through {sent['channel']}{where}", markup=False
+    )
+
+
 @app.command("key")
 def key_cmd(ctx: typer.Context) -> None:
     """Print the verifier key of your audit signing key (created on first use, in your config folder): give it to whoever checks your checkpoints.
