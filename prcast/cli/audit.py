@@ -217,15 +217,21 @@ def export(
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
 ) -> None:
-    """Export the audit log as JSON Lines (verified first).
+    """Export the audit log as JSON Lines (verified first, against its checkpoints too).
 
     [bold]Example:[/bold] prcast audit export -o audit-2026-11.jsonl
     """
+    from prcast import checkpoint as checkpoints
     from prcast.audit import AuditLog, canonical
+    from prcast.errors import AuditError
 
-    log = AuditLog(workspace(ctx).audit_path)
-    log.verify()
-    lines = "".join(canonical(r) + "\n" for r in log.records())
+    ws = workspace(ctx)
+    verdict = checkpoints.verify(ws)
+    if not verdict.ok:
+        raise AuditError(
+            "audit log NOT intact, not exported:\n" + "\n".join(f"- {p}" for p in verdict.problems)
+        )
+    lines = "".join(canonical(r) + "\n" for r in AuditLog(ws.audit_path).records())
     if output:
         output.write_text(lines, encoding="utf-8")
     else:
