@@ -706,3 +706,46 @@ def witness(ws: Workspace, channel: str, to: str | None = None) -> dict[str, Any
                                    remote_id=receipt.remote_id, url=receipt.url)  # fmt: skip
     return {"channel": channel, "to": to, "size": cp.size, "remote_id": receipt.remote_id,
             "url": receipt.url}  # fmt: skip
+
+
+def consistency(ws: Workspace, old_note: str, vkeys: Sequence[str] = ()) -> dict[str, Any]:
+    """A proof that the latest checkpoint extends an older one (RFC 9162 §2.1.4): whoever
+    holds the old checkpoint checks the new one without the log."""
+    trusted = trusted_keys(vkeys)
+    try:
+        old = open_note(old_note, trusted).checkpoint
+    except LookupError as exc:
+        raise InputError(f"the older checkpoint: {exc}", hint="pass its key with --key") from None
+    except ValueError as exc:
+        raise AuditError(f"the older checkpoint: {exc}") from None
+    signed = latest(ws, trusted)
+    if signed is None or signed.checkpoint.size < old.size:
+        raise InputError("no later signed checkpoint than the one given")
+    new = signed.checkpoint
+    leaves: list[bytes] = []
+    with open(ws.audit_path, "rb") as f:
+        for raw in f:
+            if len(leaves) == new.size or not raw.endswith(b"\n"):
+                break
+            leaves.append(merkle.leaf_hash(raw[:-1]))
+    if len(leaves) < new.size or merkle.tree_hash(leaves) != new.root:
+        raise AuditError(
+            f"{ws.audit_path}: the log no longer matches its checkpoint of {new.size}",
+            hint="prcast audit verify",
+        )
+    if old.size == 0 or merkle.tree_hash(leaves[: old.size]) != old.root:
+        raise AuditError(
+            f"the log's first {old.size} records do not match the older checkpoint: "
+            "the log was rewritten since",
+            hint="prcast audit verify --checkpoint OLD",
+        )
+    proof = merkle.consistency_proof(old.size, leaves)
+    return {
+        "format": "prcast consistency proof v1",
+        "old_size": old.size,
+        "old_root": base64.b64encode(old.root).decode(),
+        "new_size": new.size,
+        "path": [base64.b64encode(h).decode() for h in proof],
+        "checkpoint": signed.note,
+        "key": signed.key.vkey,
+    }

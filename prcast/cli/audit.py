@@ -125,6 +125,40 @@ def witness(
     )
 
 
+@app.command()
+def consistency(
+    ctx: typer.Context,
+    old: Annotated[Path, typer.Argument(help="An older signed checkpoint of this log.")],
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", "-k", help="The verifier key that signed it, if not yours."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the proof to this file.")
+    ] = None,
+) -> None:
+    """Print a consistency proof (RFC 9162) that the latest signed checkpoint extends an older one: whoever kept the old checkpoint checks the new one without the log.
+
+    [bold]Example:[/bold] prcast audit consistency saved.checkpoint -o consistency.json
+    """
+    import json
+
+    from prcast.checkpoint import consistency as make_proof
+
+    try:
+        note = old.read_text(encoding="utf-8")
+    except OSError as exc:
+        from prcast.errors import InputError
+
+        raise InputError(f"cannot read checkpoint: {exc.strerror}", path=old) from None
+    proof = make_proof(workspace(ctx), note, key or [])
+    text = json.dumps(proof, ensure_ascii=False, indent=2) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
 @app.command("key")
 def key_cmd(ctx: typer.Context) -> None:
     """Print the verifier key of your audit signing key (created on first use, in your config folder): give it to whoever checks your checkpoints.

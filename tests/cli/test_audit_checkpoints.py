@@ -323,3 +323,22 @@ def test_a_long_running_process_signs_periodically(
         log.append("test.note", n=n)
     kept = sorted(p.name for p in (ws.state_dir / "checkpoints").glob("*.checkpoint"))
     assert kept == ["000000000003.checkpoint", "000000000006.checkpoint"]
+
+
+def test_a_consistency_proof_links_an_old_checkpoint_to_the_latest(
+    ws: Workspace, cli: Invoke, sealed_log: tuple[Path, str], tmp_path: Path
+) -> None:
+    from prcast import merkle
+
+    old = sorted((ws.state_dir / "checkpoints").glob("*.checkpoint"))[0]  # of 5 records
+    out = tmp_path / "consistency.json"
+    assert cli("audit", "consistency", str(old), "-o", str(out)).exit_code == 0
+    proof = json.loads(out.read_text())
+    assert (proof["old_size"], proof["new_size"]) == (5, 12)
+    new_root = base64.b64decode(proof["checkpoint"].split("\n")[2])
+    old_root = base64.b64decode(old.read_text().split("\n")[2])
+    path = [base64.b64decode(h) for h in proof["path"]]
+    assert merkle.verify_consistency(5, 12, old_root, new_root, path)
+    assert not merkle.verify_consistency(5, 12, new_root, new_root, path)
+    rewritten_tail(ws.audit_path)  # records 10-12: the old checkpoint still holds, the new not
+    assert cli("audit", "consistency", str(old)).exit_code == 3
