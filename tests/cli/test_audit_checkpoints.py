@@ -342,3 +342,19 @@ def test_a_consistency_proof_links_an_old_checkpoint_to_the_latest(
     assert not merkle.verify_consistency(5, 12, new_root, new_root, path)
     rewritten_tail(ws.audit_path)  # records 10-12: the old checkpoint still holds, the new not
     assert cli("audit", "consistency", str(old)).exit_code == 3
+
+
+def test_a_workspace_made_again_where_one_was_deleted_starts_a_new_log(
+    ws: Workspace, cli: Invoke
+) -> None:
+    from prcast.workspace import init_workspace
+
+    assert cli("send", "example", "--yes").exit_code == 0
+    shutil.rmtree(ws.root)
+    init_workspace(ws.root)
+    assert cli("send", "example", "--yes").exit_code == 0
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    # but an emptied log in the same workspace is not a new one
+    ws.audit_path.write_bytes(b"")
+    assert cli("audit", "verify").exit_code == 3
