@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from prcast.errors import AuditError
 from prcast.secrets import redact
+from prcast.userdir import log_dir
 
 GENESIS = "0" * 64
 
@@ -82,10 +84,79 @@ def _verified_line(raw: bytes, number: int, prev: str) -> str | None:
     return own.decode()
 
 
+#: a long-running process (a run of many deliveries, the scheduler, a live conference) signs
+#: a checkpoint after this many of its records, or this many seconds with records unsigned
+CHECKPOINT_RECORDS = 10_000
+CHECKPOINT_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class Verified:
     records: int
     head: str
+    #: bytes of a torn last line (a crash mid-append) that was left out
+    torn: int = 0
+
+
+#: audit logs (absolute paths) this process appended to: the CLI signs a checkpoint of each
+#: before it exits
+appended: set[Path] = set()
+
+
+def head_path(log: Path) -> Path:
+    """Where this account keeps the last record its prcast wrote to `log` (outside the
+    workspace): records after it were written by something else."""
+    return log_dir(log) / "head.json"
+
+
+def written_heads(log: Path) -> list[tuple[int, str]]:
+    """(seq, hash) of the last record this account's prcast wrote to `log`, and, while an
+    append is under way (or was killed mid-way), of the last record it is writing."""
+    try:
+        data = json.loads(head_path(log).read_text(encoding="utf-8"))
+        heads = [(int(data["seq"]), str(data["hash"]))]
+        if data.get("pending"):
+            heads.append((int(data["pending"][0]), str(data["pending"][1])))
+        return heads
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return []
+
+
+def written_head(log: Path) -> tuple[int, str] | None:
+    """(seq, hash) of the last record this account's prcast wrote to `log`, if known."""
+    heads = written_heads(log)
+    return heads[0] if heads else None
+
+
+def _note_head(log: Path, seq: int, hash: str, pending: tuple[int, str] | None = None) -> None:
+    """Keep the last record written (and the one about to be): an append notes its records
+    before writing them, so a process killed at any point leaves records this account
+    recognises as its own."""
+    path = head_path(log)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".head.{os.getpid()}.tmp")
+        data = {"seq": seq, "hash": hash, "pending": list(pending) if pending else None}
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only home costs this check, not the append
+        pass
+
+
+def _unexpected_tail(heads: list[tuple[int, str]], seq: int, last: str) -> dict[str, Any] | None:
+    """What differs between the log's tail and the last record this account wrote: records
+    appended by someone else (another account, or a hand), or records gone."""
+    if not heads or (seq, last) in heads:
+        return None
+    mine = heads[0]
+    if seq > mine[0]:
+        return {"after": mine[0], "first": mine[0] + 1, "last": seq,
+                "found": "records appended by something other than this account's prcast"}  # fmt: skip
+    if seq < mine[0]:
+        return {"after": mine[0], "first": seq + 1, "last": mine[0],
+                "found": "records this account wrote are missing"}  # fmt: skip
+    return {"after": mine[0], "first": seq, "last": seq,
+            "found": "the last record this account wrote was replaced"}  # fmt: skip
 
 
 class AuditLog:
@@ -97,6 +168,11 @@ class AuditLog:
         #: (size, mtime_ns, inode, seq, hash) after this object's last append: while the file
         #: is still exactly as this object left it, the next append need not read its tail
         self._known: tuple[int, int, int, int, str] | None = None
+        #: bytes of a torn last line the last `records()` or `verify()` left out
+        self.torn = 0
+        #: records this object appended since it last signed a checkpoint, and when that was
+        self._unsigned = 0
+        self._signed_at = time.monotonic()
 
     def _open(self) -> Any:
         """The log file, kept open across appends; opened again if it was replaced."""
@@ -160,11 +236,20 @@ class AuditLog:
                 seq, prev, intact = self._tail(f)
             size = st.st_size
             torn = size - intact
+            notes: list[tuple[str, dict[str, Any]]] = []
             if torn:
                 # a crash mid-append: the torn record's action never started (records are
                 # written before their action), so the fragment is dropped and that is recorded
                 f.truncate(intact)
-                entries = [("audit.torn_tail_removed", {"bytes": torn}), *entries]
+                notes.append(("audit.torn_tail_removed", {"bytes": torn}))
+            confirmed = (seq, prev)  # the last record this account wrote, as far as it knows
+            if known is None or known[3:] != (seq, prev):
+                heads = written_heads(self.path)
+                odd = _unexpected_tail(heads, seq, prev)
+                if odd is not None:
+                    notes.append(("audit.unexpected_tail", odd))
+                    confirmed = heads[0]
+            entries = [*notes, *entries]
             written = []
             for type, data in entries:
                 seq += 1
@@ -173,28 +258,86 @@ class AuditLog:
                               type=type, prev=prev)  # fmt: skip
                 record["hash"] = prev = record_hash(record)
                 written.append(record)
+            _note_head(self.path, *confirmed, pending=(seq, prev))
             f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
             st = os.fstat(f.fileno())
             self._known = (st.st_size, st.st_mtime_ns, st.st_ino, seq, prev)
-            return written[1:] if torn else written  # the caller's records
+            _note_head(self.path, seq, prev)
+            appended.add(self.path.resolve())
+            self._unsigned += len(written)
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        if self.path.parent.name == ".prcast" and (
+            self._unsigned >= CHECKPOINT_RECORDS
+            or time.monotonic() - self._signed_at >= CHECKPOINT_SECONDS
+        ):
+            self.checkpoint()  # periodically, besides the end of every run and command
+        return written[len(notes) :]  # the caller's records
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every record in order (unverified; see `verify`)."""
+        """Every record in order (unverified; see `verify`). A torn last line (a crash
+        mid-append) is left out and its size kept in `torn`; the next append removes it."""
+        self.torn = 0
         if not self.path.exists():
             return
         with open(self.path, "rb") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
+            for number, line in enumerate(f, start=1):
+                if not line.endswith(b"\n"):
+                    self.torn = len(line)
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    raise AuditError(
+                        f"{self.path}: record {number} (line {number}): not a valid JSON record",
+                        record=number,
+                        hint="prcast audit verify names every problem of the log",
+                    ) from None
+                yield record
+
+    def verified_records(self) -> list[dict[str, Any]]:
+        """Every record, each checked against its hash and the chain as it is read (a torn
+        last line left out); AuditError naming the first record that does not verify."""
+        out: list[dict[str, Any]] = []
+        prev = GENESIS
+        self.torn = 0
+        if not self.path.exists():
+            return out
+        with open(self.path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if not raw.endswith(b"\n"):
+                    self.torn = len(raw)
+                    break
+                own = _verified_line(raw, number, prev)
+                if own is None:
+                    self.verify()  # names what is wrong with it
+                    raise AuditError(f"{self.path}: record {number} does not verify", record=number)
+                out.append(json.loads(raw))
+                prev = own
+        return out
+
+    def checkpoint(self) -> Any:
+        """Sign a checkpoint of this log now (see prcast.checkpoint.seal); the failure, if
+        any, is returned rather than raised: a run's deliveries are done either way."""
+        from prcast.checkpoint import seal
+        from prcast.errors import PrcastError
+        from prcast.workspace import Workspace
+
+        self._unsigned, self._signed_at = 0, time.monotonic()
+        try:
+            return seal(Workspace(self.path.parent.parent))
+        except (PrcastError, OSError) as exc:  # the next command's checkpoint says so
+            return exc
 
     def verify(self) -> Verified:
         """Check every record's hash and chain; AuditError names the first bad record."""
         prev = GENESIS
         count = 0
+        self.torn = 0
         if not self.path.exists():
             return Verified(0, GENESIS)
         with open(self.path, "rb") as f:
@@ -205,8 +348,9 @@ class AuditLog:
                     count = number
                     continue
                 where = f"{self.path}: record {number} (line {number})"
-                if not raw.endswith(b"\n"):
-                    raise AuditError(f"{where}: incomplete record (no line end)", record=number)
+                if not raw.endswith(b"\n"):  # a torn last line: a crash mid-append, not a tamper
+                    self.torn = len(raw)
+                    break
                 try:
                     text = raw[:-1].decode("utf-8")
                     record = json.loads(text)
@@ -230,4 +374,4 @@ class AuditLog:
                     )
                 prev = record["hash"]
                 count = number
-        return Verified(count, prev)
+        return Verified(count, prev, self.torn)

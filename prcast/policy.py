@@ -10,7 +10,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ KEYS = (
     "allow",
     "patterns",
     "required_approvals",
+    "approval_ttl",
 )
 PATTERN_KEYS = ("name", "regex", "action", "until", "message")
 
@@ -59,6 +60,8 @@ class Policy:
     allow: tuple[str, ...] = ()
     patterns: tuple[Pattern, ...] = ()
     required_approvals: int = 0
+    #: an approval older than this no longer counts
+    approval_ttl: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,19 @@ def load_policy(workspace_root: Path) -> Policy:
         raise doc.error(
             ("required_approvals",), "required_approvals must be a whole number from 0 to 100"
         )
+    ttl = None
+    if "approval_ttl" in data:
+        from prcast.approvals import parse_ttl
+
+        try:
+            ttl = parse_ttl(data["approval_ttl"])
+        except ValueError:
+            raise doc.error(
+                ("approval_ttl",), 'approval_ttl must be a duration such as "90m", "48h" or "7d"'
+            ) from None
     return Policy(
         path=path,
+        approval_ttl=ttl,
         blocked_terms=strings("blocked_terms"),
         warn_terms=strings("warn_terms"),
         customers=strings("customers"),
@@ -309,32 +323,53 @@ def approvals_of(records: Sequence[dict[str, Any]], release_id: str) -> list[dic
 
 
 def check_approvals(
-    policy: Policy, approvals: Sequence[dict[str, Any]], release: Release, digests: dict[str, str]
+    policy: Policy,
+    approvals: Sequence[dict[str, Any]],
+    release: Release,
+    digests: dict[str, str],
+    now: datetime | None = None,
 ) -> list[str]:
-    """The approvers whose approval covers exactly this content; InputError when too few."""
+    """The registered approvers whose signed approval covers exactly this content and has
+    not expired; InputError when too few. Each signature is checked here: a record in the
+    audit log is not trusted for saying who approved."""
+    from prcast import approvals as signed
+
     needed = policy.required_approvals
     if not needed:
         return []
-    valid: dict[str, dict[str, Any]] = {}
-    changed: set[str] = set()
-    for a in approvals:
-        approved = a.get("channels", {})
-        stale = [ch for ch, d in digests.items() if approved.get(ch) != d]
-        if stale:
-            changed.update(ch for ch in stale if ch in approved)
-        else:
-            valid[a["by"]] = a
+    approvers = signed.load_approvers(policy.path.parent) if policy.path else []
+    standings = signed.judge(approvals, digests, approvers, policy.approval_ttl, now)
+    valid = signed.counted(standings, approvers)
     if len(valid) >= needed:
-        return sorted(valid)
+        return valid
+    reasons = []
+    changed = sorted({ch for s in standings if s.signed and s.registered for ch in s.changed})
     if changed:
-        detail = (f"the text for channel(s) {', '.join(sorted(changed))} changed after it was approved; "
-                  f"{len(valid)} of {needed} approvals cover the current text")  # fmt: skip
-    else:
-        detail = f"{len(valid)} of {needed} required approvals"
+        reasons.append(
+            f"the text for channel(s) {', '.join(changed)} changed after it was approved"
+        )
+    unsigned = sum(1 for s in standings if not s.signed)
+    if unsigned:
+        reasons.append(f"{unsigned} approval record(s) without a valid signature ignored")
+    unknown = sum(1 for s in standings if s.signed and s.registered is None)
+    if unknown:
+        reasons.append(f"{unknown} approval(s) by keys not in approvers.toml ignored")
+    expired = sum(1 for s in standings if s.signed and s.registered and s.expired and not s.changed)
+    if expired:
+        reasons.append(f"{expired} approval(s) expired (approval_ttl)")
+    detail = "; ".join(
+        [*reasons, f"{len(valid)} of {needed} required approvals cover the current text"]
+    )
+    hint = (
+        f"prcast approve {release.path.name} (each registered approver, with their own key)"
+        if approvers
+        else 'no approvers registered: each approver runs `prcast approver init --name "..."` '
+        "and their key is added with `prcast approver add`"
+    )
     raise InputError(
         f'release "{release.id}" is not approved: {detail}: nothing was sent',
         path=release.path,
-        hint=f"prcast approve {release.path.name} --by NAME (each approver once)",
+        hint=hint,
     )
 
 

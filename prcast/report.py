@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prcast.audit import AuditLog
-from prcast.errors import AuditError, InputError
+from prcast.errors import InputError
 from prcast.store import RunRow, Store
 from prcast.workspace import Workspace
 
@@ -38,6 +38,8 @@ class Report:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: for a scheduled run: when it was due and when it fired
     scheduled: dict[str, Any] | None = None
+    #: the latest signed audit checkpoint and its verifier key, published with every report
+    checkpoint: tuple[str, str] | None = None
 
     @property
     def groups(self) -> dict[str, dict[str, int]]:
@@ -66,7 +68,12 @@ class Report:
                 "count": len(self.in_doubt),
                 "advice": IN_DOUBT_ADVICE.format(run=self.run.id) if self.in_doubt else None,
             },
-            "audit": {"verified": self.audit_ok, "message": self.audit_message},
+            "audit": {
+                "verified": self.audit_ok,
+                "message": self.audit_message,
+                "checkpoint": self.checkpoint[0] if self.checkpoint else None,
+                "key": self.checkpoint[1] if self.checkpoint else None,
+            },
             "scheduled": self.scheduled,
             "deliveries": [asdict(r) for r in self.rows],
             "events": self.events,
@@ -82,12 +89,28 @@ def list_runs(ws: Workspace) -> list[RunRow]:
 
 
 def chain_status(log: AuditLog) -> tuple[bool, str]:
-    """Whether the whole audit chain verifies, and the sentence a report says about it."""
-    try:
-        verified = log.verify()
-    except AuditError as exc:
-        return False, f"AUDIT CHAIN BROKEN: {exc}"
-    return True, f"audit chain verified ({verified.records} records)"
+    """Whether the audit log verifies (its chain, and against every signed checkpoint
+    prcast knows), and the sentence a report says about it."""
+    from prcast.checkpoint import verify
+
+    verdict = verify(Workspace(log.path.parent.parent))
+    if not verdict.ok:
+        return False, "AUDIT CHAIN BROKEN: " + "; ".join(verdict.problems)
+    notes = []
+    if verdict.checked:
+        notes.append(f"matches the signed checkpoint of {verdict.checked[-1].checkpoint.size}")
+    if verdict.torn:
+        notes.append(f"a torn last line ({verdict.torn} bytes, a crash mid-append) left out")
+    detail = "".join(f"; {n}" for n in notes)
+    return True, f"audit chain verified ({verdict.records} records{detail})"
+
+
+def latest_checkpoint(ws: Workspace) -> tuple[str, str] | None:
+    """(signed note, verifier key) of the latest checkpoint signed with this account's key."""
+    from prcast.checkpoint import latest, trusted_keys
+
+    signed = latest(ws, trusted_keys())
+    return (signed.note, signed.key.vkey) if signed else None
 
 
 def build_report(ws: Workspace, run_id: str | None = None) -> Report:
@@ -154,7 +177,8 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
         counts[r.status] = counts.get(r.status, 0) + 1
     if scheduled is not None and attempted:
         scheduled["first_send"] = min(attempted.values())
-    return Report(run, rows, counts, audit_ok, audit_message, events, scheduled)
+    return Report(run, rows, counts, audit_ok, audit_message, events, scheduled,
+                  latest_checkpoint(ws))  # fmt: skip
 
 
 def _summary(report: Report) -> str:
@@ -219,6 +243,11 @@ def to_markdown(report: Report) -> str:
         out.append(
             f"| {r.channel} | {r.target} | {r.part}/{r.parts} | {r.status} | {where} | {r.finished_at or ''} | {err} |"
         )
+    if report.checkpoint:
+        note, key = report.checkpoint
+        out += ["", "## Audit checkpoint", "",
+                f"Signed checkpoint of the audit log (verifier key `{key}`):", "",
+                "```", note.rstrip("\n"), "```"]  # fmt: skip
     return "\n".join(out) + "\n"
 
 
@@ -247,8 +276,17 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}.failed td,.in
 <table><thead><tr><th>Channel</th><th>Target</th><th>Part</th><th>Status</th><th>Remote</th><th>Sent at</th><th>Error</th></tr></thead>
 <tbody>
 {rows}
-</tbody></table></body></html>
+</tbody></table>{_checkpoint_html(report)}</body></html>
 """
+
+
+def _checkpoint_html(report: Report) -> str:
+    if not report.checkpoint:
+        return ""
+    note, key = report.checkpoint
+    e = html.escape
+    return (f'<h2>Audit checkpoint</h2><p>Signed checkpoint of the audit log (verifier key '
+            f"<code>{e(key)}</code>):</p><pre>{e(note)}</pre>")  # fmt: skip
 
 
 def _doubt_html(report: Report) -> str:

@@ -145,6 +145,10 @@ def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Pat
             hint="use --force to write the example files again (your other files are kept)",
         )
     created: list[Path] = []
+    if not ws.channels_file.exists() and not ws.audit_path.exists():
+        from prcast.userdir import forget_log
+
+        forget_log(ws.audit_path)  # a workspace made again where one was deleted
     for folder in (ws.root, ws.releases_dir, ws.lists_dir, ws.templates_dir, ws.state_dir):
         folder.mkdir(parents=True, exist_ok=True)
     files = {

@@ -19,6 +19,9 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))  # signing keys, checkpoints
+    for name in ("PRCAST_SIGNING_KEY", "PRCAST_APPROVER_KEY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PRCAST_WORKSPACE", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)

@@ -19,6 +19,8 @@ from prcast.config import OutboxConfig
 from prcast.fileio import write_atomic
 
 ATOM = "http://www.w3.org/2005/Atom"
+#: the feed-level element carrying the latest signed audit checkpoint
+CHECKPOINT_NS = "urn:prcast:audit"
 
 
 def _now() -> str:
@@ -91,6 +93,23 @@ class OutboxChannel:
     async def close(self) -> None:
         self.rebuild()
 
+    def publish_checkpoint(self, note: str, vkey: str) -> None:
+        """Publish a signed audit checkpoint: checkpoint.txt (the latest), checkpoints/ (each
+        one, so a mirror of the press room keeps them all), audit-key.txt, page and feed."""
+        size = note.split("\n", 2)[1]
+        write_atomic(self.root / "checkpoints" / f"{int(size):012d}.checkpoint", note.encode())
+        write_atomic(self.root / "checkpoint.txt", note.encode("utf-8"))
+        write_atomic(self.root / "audit-key.txt", (vkey + "\n").encode("utf-8"))
+        self.rebuild()
+
+    def _checkpoint(self) -> tuple[str | None, str | None]:
+        try:
+            note = (self.root / "checkpoint.txt").read_text(encoding="utf-8")
+            vkey = (self.root / "audit-key.txt").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None, None
+        return note, vkey
+
     def rebuild(self) -> None:
         """Regenerate feed.xml and index.html from the entries."""
         entries = self.entries()
@@ -115,6 +134,11 @@ class OutboxChannel:
         sub(feed, "link", rel="self", href=f"{self.base_url}feed.xml")
         sub(feed, "link", rel="alternate", href=f"{self.base_url}index.html")
         sub(feed, "generator", "prcast")
+        note, vkey = self._checkpoint()
+        if note is not None and vkey is not None:
+            ET.register_namespace("prcast", CHECKPOINT_NS)
+            el = ET.SubElement(feed, f"{{{CHECKPOINT_NS}}}checkpoint", {"key": vkey})
+            el.text = note
         for e in entries:
             entry = sub(feed, "entry")
             title = e["title"] if e["parts"] == 1 else f"{e['title']} ({e['part']}/{e['parts']})"
@@ -134,6 +158,8 @@ class OutboxChannel:
         from prcast.render import environment
 
         env = environment(self.templates)
+        note, vkey = self._checkpoint()
         return env.get_template("outbox_index.html.j2").render(
-            title=self.config.title, entries=entries, feed_url="feed.xml"
-        )
+            title=self.config.title, entries=entries, feed_url="feed.xml",
+            checkpoint=note, checkpoint_key=vkey,
+        )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from typer.exceptions import TyperException
 
 from prcast import __version__
 from prcast.cli import (
+    approver,
     audit,
     channels,
     conference,
@@ -47,6 +49,9 @@ class PrcastGroup(TyperGroup):
     """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
+        loaded_keys = sys.modules.get("prcast.keys")
+        if loaded_keys is not None:
+            loaded_keys.created.clear()
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
@@ -66,6 +71,45 @@ class PrcastGroup(TyperGroup):
             )
             print_error(PrcastError(f"{kind}: {exc}", hint="run with --debug for the traceback"))
             ctx.exit(int(ExitCode.DELIVERY_FAILED))
+        finally:
+            # every command that wrote to an audit log ends with a signed checkpoint of it
+            seal_appended()
+
+
+def seal_appended() -> None:
+    """Sign a checkpoint of each audit log this command wrote to; say so when a signing key
+    was created, and warn (on stderr) about what could not be signed."""
+    from prcast import audit as audit_log
+
+    paths = sorted(audit_log.appended)
+    audit_log.appended.clear()
+    if not paths:
+        return
+    from prcast import keys
+    from prcast.checkpoint import seal
+    from prcast.cli.common import err_console
+    from prcast.workspace import STATE_DIR, Workspace
+
+    for path in paths:
+        if path.parent.name != STATE_DIR:
+            continue
+        try:
+            sealed = seal(Workspace(path.parent.parent))
+        except PrcastError as exc:
+            err_console().print(f"warning: no audit checkpoint signed: {exc.message}",
+                                style="yellow", markup=False, soft_wrap=True)  # fmt: skip
+            continue
+        con = err_console()
+        if keys.created and sealed.signed is not None:
+            con.print(f"created the audit signing key {keys.created[0]} (keep it outside the "
+                      f"workspace; back it up). Its verifier key, to publish:\n{sealed.signed.key.vkey}",
+                      markup=False, soft_wrap=True)  # fmt: skip
+            keys.created.clear()
+        if sealed.unvouched:
+            first, last = sealed.unvouched
+            con.print(f"warning: audit records {first}-{last} were not written by this account's "
+                      "prcast and are not signed: check them (prcast audit verify)",
+                      style="yellow", markup=False, soft_wrap=True)  # fmt: skip
 
 
 app = typer.Typer(
@@ -121,6 +165,7 @@ app.add_typer(schedule.app, name="schedule")
 schedule.register(app)
 app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
+app.add_typer(approver.app, name="approver")
 report.register(app)
 
 

@@ -175,3 +175,8 @@ def _print_text(rep: object) -> None:
         con.print(f"Scheduled #{sch['schedule']}: due {sch['due'][:19]} UTC, fired {sch['fired'][:19]} UTC "
                   f"({sch['delay_seconds']:+.1f} s), first send {str(sch.get('first_send', '-'))[:19]}", markup=False)  # fmt: skip
     con.print(("[green]" if rep.audit_ok else "[bold red]") + rep.audit_message)
+    if rep.checkpoint:
+        con.print(
+            f"Audit checkpoint (verifier key {rep.checkpoint[1]}):", markup=False, soft_wrap=True
+        )
+        con.print(rep.checkpoint[0].rstrip("\n"), markup=False, soft_wrap=True)

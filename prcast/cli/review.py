@@ -72,34 +72,47 @@ def register(app: typer.Typer) -> None:
     def approve(
         ctx: typer.Context,
         release: ReleaseArg,
-        by: Annotated[
-            str, typer.Option("--by", help="Who approves (a name; each approver counts once).")
-        ],
+        as_: Annotated[
+            str | None,
+            typer.Option("--as", help="Which of your approver keys (when you hold several)."),
+        ] = None,
         note: Annotated[
             str | None, typer.Option("--note", help="A note for the audit log.")
         ] = None,
     ) -> None:
-        """Approve exactly the text that would be sent now: records the approver and the SHA-256 of every channel's rendered posts in the audit log. Any later edit invalidates the approval.
+        """Approve exactly the text that would be sent now: signs, with your approver key, the SHA-256 of every channel's rendered posts, and records the signature in the audit log. Only keys listed in approvers.toml count; any later edit invalidates the approval.
 
-        [bold]Example:[/bold] prcast approve releases/example.md --by "Jana Example" --note "legal ok"
+        [bold]Example:[/bold] prcast approve releases/example.md --note "legal ok"
         """
-        from prcast import policy
+        from prcast import approvals, policy
         from prcast.audit import AuditLog
         from prcast.delivery import prepare
 
         ws = workspace(ctx)
+        key = approvals.own_key(as_)
         plan = prepare(ws, release)
         digests = policy.content_digests(plan.renderings)
-        AuditLog(ws.audit_path).append("release.approved", release=plan.release.id, release_sha256=plan.release.sha256,
-                                       by=by.strip(), note=note, channels=digests)  # fmt: skip
-        console().print(f"approved by {by.strip()}: {', '.join(digests)}", markup=False)
+        data = approvals.sign(key, plan.release.id, plan.release.sha256, digests, note)
+        AuditLog(ws.audit_path).append("release.approved", **data)
+        registered = {a.key.public: a.name for a in approvals.load_approvers(ws.root)}
+        name = registered.get(key.verifier.public)
+        console().print(
+            f"approved as {name or key.name} (signed): {', '.join(digests)}", markup=False
+        )
+        if name is None:
+            err_console().print(
+                f"warning: your key {key.name} is not in approvers.toml: this approval does not count "
+                f"until it is added (prcast approver add --name NAME {key.verifier.vkey})",
+                style="yellow", markup=False, soft_wrap=True,
+            )  # fmt: skip
 
     @app.command()
     def approvals(ctx: typer.Context, release: ReleaseArg, as_json: JsonOpt = False) -> None:
-        """Show who approved a release, whether each approval still covers the current text, and how many are required.
+        """Show each approval of a release: who signed it, whether the signature verifies by a key in approvers.toml, whether it still covers the current text and has not expired, and how many are required.
 
         [bold]Example:[/bold] prcast approvals releases/example.md
         """
+        from prcast import approvals as signed
         from prcast import policy
         from prcast.audit import AuditLog
         from prcast.delivery import prepare
@@ -108,35 +121,24 @@ def register(app: typer.Typer) -> None:
         plan = prepare(ws, release)
         digests = policy.content_digests(plan.renderings)
         rules = policy.load_policy(ws.root)
-        rows = []
-        for a in policy.approvals_of(list(AuditLog(ws.audit_path).records()), plan.release.id):
-            changed = sorted(ch for ch, d in digests.items() if a.get("channels", {}).get(ch) != d)
-            rows.append(
-                {
-                    "by": a["by"],
-                    "at": a["ts"],
-                    "note": a.get("note"),
-                    "current": not changed,
-                    "changed": changed,
-                }
-            )
-        current = {r["by"] for r in rows if r["current"]}
+        approvers = signed.load_approvers(ws.root)
+        records = policy.approvals_of(AuditLog(ws.audit_path).verified_records(), plan.release.id)
+        standings = signed.judge(records, digests, approvers, rules.approval_ttl)
+        current = signed.counted(standings, approvers)
         if as_json:
-            print_json(
-                {
-                    "release": plan.release.id,
-                    "required": rules.required_approvals,
-                    "approved_by": sorted(current),
-                    "approvals": rows,
-                }
-            )
+            print_json({
+                "release": plan.release.id,
+                "required": rules.required_approvals,
+                "approved_by": current,
+                "approvals": [
+                    {"record": s.seq, "by": s.by, "at": s.at, "note": s.note, "signed": s.signed,
+                     "registered": s.registered is not None, "current": not s.changed,
+                     "changed": list(s.changed), "expired": s.expired, "counts": s.counts}
+                    for s in standings
+                ],
+            })  # fmt: skip
             return
         con = console()
-        for r in rows:
-            state = (
-                "covers the current text"
-                if r["current"]
-                else f"outdated: {', '.join(r['changed'])} changed"
-            )
-            con.print(f"{r['at'][:19]}  {r['by']}: {state}", markup=False)
+        for s in standings:
+            con.print(f"{s.at[:19]}  {s.by}: {s.state}", markup=False)
         con.print(f"{len(current)} of {rules.required_approvals} required approvals", markup=False)

@@ -389,6 +389,7 @@ def run_deliveries(
         if pending:
             audit.append("run.finished", run=run_id, status=status, counts=outcome.counts)
         store.set_run_status(run_id, status)
+        audit.checkpoint()  # signed at the end of every run (prcast/checkpoint.py)
         for r in final:
             if r.status == FAILED and r.error and r.channel not in outcome.channel_errors:
                 outcome.channel_errors[r.channel] = r.error

@@ -150,8 +150,8 @@ def preflight(
         conflicts = ledger_conflicts(ws, plan)
         if conflicts:
             raise conflict_error(plan, conflicts)
-    if rules.required_approvals:
-        approvals = policy.approvals_of(list(audit.records()), release.id)
+    if rules.required_approvals:  # from a verified chain; check_approvals checks each signature
+        approvals = policy.approvals_of(audit.verified_records(), release.id)
         policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
     early = [d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > clock.now()]
     check_embargo(ws, early, overridden=bool(break_embargo))

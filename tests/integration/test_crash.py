@@ -130,5 +130,6 @@ def test_kill_at_55_points_then_resume_sends_everything_once(
         assert by_id[child["remote_id"]]["in_reply_to_id"] == parent["remote_id"]
     # outbox: one entry
     assert len(list(outbox.glob("*.json"))) == 1
-    assert cli("audit", "verify").exit_code == 0
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
     print(f"{kills} kills, {len(sendable)} deliveries, {len(in_doubt)} in doubt")

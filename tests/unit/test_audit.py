@@ -44,6 +44,10 @@ def test_changing_any_byte_of_any_record_fails_naming_that_record(tmp_path: Path
             tampered = bytearray(original)
             tampered[pos] = replacement
             path.write_bytes(bytes(tampered))
+            if pos == len(original) - 1:  # the last line end: reads as a torn last line
+                verified = AuditLog(path).verify()
+                assert (verified.records, verified.torn) == (2, len(original) - starts[2])
+                continue
             with pytest.raises(AuditError) as info:
                 AuditLog(path).verify()
             assert info.value.record == record, (pos, bytes([replacement]))
@@ -67,8 +71,10 @@ def test_torn_tail_is_removed_and_recorded_on_next_append(tmp_path: Path) -> Non
     log = make_log(path, 2)
     with open(path, "ab") as f:
         f.write(b'{"half a rec')
-    with pytest.raises(AuditError):
-        log.verify()
+    assert [r["seq"] for r in log.records()] == [1, 2] and log.torn == 12
+    verified = log.verify()  # skipped and reported, not a failure
+    assert (verified.records, verified.torn) == (2, 12)
+    assert len(log.verified_records()) == 2
     log.append("after.crash")
     types = [r["type"] for r in log.records()]
     assert types == ["test.event", "test.event", "audit.torn_tail_removed", "after.crash"]
@@ -125,3 +131,44 @@ def test_a_batch_is_appended_with_one_chain_and_verifies(tmp_path: Path) -> None
     assert [r["type"] for r in after] == ["after"]
     assert [r["type"] for r in log.records()][-2:] == ["audit.torn_tail_removed", "after"]
     assert log.verify().records == 9
+
+
+def test_an_append_killed_after_writing_is_still_this_accounts_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prcast import audit
+
+    path = tmp_path / "ws" / ".prcast" / "audit.jsonl"
+    make_log(path, 2)
+    calls: list[object] = []
+    real = audit._note_head
+
+    def killed_after_the_write(*args: object, **kw: object) -> None:
+        calls.append(args)
+        if len(calls) == 2:  # the head after the write never lands: the process died
+            raise SystemExit(9)
+        real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "_note_head", killed_after_the_write)
+    with pytest.raises(SystemExit):
+        AuditLog(path).append("written.then.killed")
+    monkeypatch.setattr(audit, "_note_head", real)
+    assert audit.written_heads(path)[1][0] == 3  # the pending head names it
+    AuditLog(path).append("next.process")
+    types = [r["type"] for r in AuditLog(path).records()]
+    assert types == ["test.event", "test.event", "written.then.killed", "next.process"]
+
+
+def test_records_after_the_last_one_this_account_wrote_are_noted(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    make_log(path, 2)
+    last = json.loads(path.read_bytes().splitlines()[-1])
+    forged = {"seq": 3, "ts": last["ts"], "type": "by.hand", "prev": last["hash"]}
+    forged["hash"] = record_hash(forged)
+    with open(path, "ab") as f:
+        f.write((canonical(forged) + "\n").encode())
+    AuditLog(path).append("next")
+    records = list(AuditLog(path).records())
+    note = records[3]
+    assert note["type"] == "audit.unexpected_tail" and (note["first"], note["last"]) == (3, 3)
+    assert records[4]["type"] == "next"
