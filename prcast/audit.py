@@ -128,19 +128,33 @@ def written_head(log: Path) -> tuple[int, str] | None:
     return heads[0] if heads else None
 
 
-def _note_head(log: Path, seq: int, hash: str, pending: tuple[int, str] | None = None) -> None:
-    """Keep the last record written (and the one about to be): an append notes its records
-    before writing them, so a process killed at any point leaves records this account
-    recognises as its own."""
-    path = head_path(log)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".head.{os.getpid()}.tmp")
+#: the head note is written in place, padded to this size, so a note is one small write
+#: (no temporary file and rename per append: an append is on the hot path of every send)
+_HEAD_SIZE = 512
+
+
+class _HeadNote:
+    """The last record this account's prcast wrote to one log (and the one it is about to
+    write): an append notes its records before writing them, so a process killed at any
+    point leaves records this account recognises as its own."""
+
+    def __init__(self, log: Path) -> None:
+        self.path = head_path(log)
+        self.file: Any = None
+
+    def write(self, seq: int, hash: str, pending: tuple[int, str] | None = None) -> None:
         data = {"seq": seq, "hash": hash, "pending": list(pending) if pending else None}
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:  # a read-only home costs this check, not the append
-        pass
+        payload = json.dumps(data).encode("utf-8").ljust(_HEAD_SIZE)
+        try:
+            if self.file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self.file = open(fd, "r+b", buffering=0)  # noqa: SIM115 - kept open
+            self.file.seek(0)
+            self.file.write(payload)
+            self.file.truncate(len(payload))
+        except OSError:  # a read-only home costs this check, not the append
+            self.file = None
 
 
 def _unexpected_tail(heads: list[tuple[int, str]], seq: int, last: str) -> dict[str, Any] | None:
@@ -165,6 +179,8 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: Any = None
+        self._resolved = path.resolve()
+        self._note = _HeadNote(path)
         #: (size, mtime_ns, inode, seq, hash) after this object's last append: while the file
         #: is still exactly as this object left it, the next append need not read its tail
         self._known: tuple[int, int, int, int, str] | None = None
@@ -258,14 +274,14 @@ class AuditLog:
                               type=type, prev=prev)  # fmt: skip
                 record["hash"] = prev = record_hash(record)
                 written.append(record)
-            _note_head(self.path, *confirmed, pending=(seq, prev))
+            self._note.write(*confirmed, pending=(seq, prev))
             f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
             st = os.fstat(f.fileno())
             self._known = (st.st_size, st.st_mtime_ns, st.st_ino, seq, prev)
-            _note_head(self.path, seq, prev)
-            appended.add(self.path.resolve())
+            self._note.write(seq, prev)
+            appended.add(self._resolved)
             self._unsigned += len(written)
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)

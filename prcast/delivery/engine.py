@@ -110,6 +110,39 @@ def backoff(attempt: int, base: float) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
+class GroupCommit:
+    """The audit records of the deliveries in flight, written together: each caller waits
+    until its record is durable, and the records that arrive while one batch is written go
+    into the next, with one fsync per batch. A delivery's "attempted" record is still
+    durable before its request leaves; only the fsync is shared."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+        self.pending: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
+        self.writing = False
+
+    async def append(self, type: str, data: dict[str, Any]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((type, data, done))
+        if not self.writing:
+            self.writing = True
+            try:
+                await asyncio.sleep(0)  # the other deliveries at this point add theirs
+                while self.pending:
+                    batch, self.pending = self.pending, []
+                    try:
+                        self.audit.append_many([(t, d) for t, d, _ in batch])
+                    except Exception as exc:
+                        for *_, waiting in batch:
+                            waiting.set_exception(exc)
+                    else:
+                        for *_, waiting in batch:
+                            waiting.set_result(None)
+            finally:
+                self.writing = False
+        await done
+
+
 class LostClaim(Exception):
     """The chain is no longer this process's to send (another took it over)."""
 
@@ -130,20 +163,17 @@ class _Runner:
         self.on_event = on_event
         self.resend_in_doubt = resend_in_doubt
         self.gates: dict[str, Gate] = {}
+        self.records = GroupCommit(audit)
 
-    def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
-        self.audit.append(
+    async def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
+        await self.records.append(
             type,
-            run=self.run_id,
-            key=row.key,
-            channel=row.channel,
-            target=row.target,
-            part=row.part,
-            **data,
-        )
+            {"run": self.run_id, "key": row.key, "channel": row.channel, "target": row.target,
+             "part": row.part, **data},
+        )  # fmt: skip
 
-    def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
-        self._record(row, f"delivery.{status}", reason=message)
+    async def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
+        await self._record(row, f"delivery.{status}", reason=message)
         self.store.update_delivery(row.key, status, error=message)
         self.on_event(Event(status, row.channel, row.key, row.part, row.parts, message))
 
@@ -171,7 +201,7 @@ class _Runner:
                             row.key, row.chain, self.owner, row.content_sha256, now()
                         ):
                             raise LostClaim(row.chain)
-                        self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
+                        await self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
                                      text_sha256=sha(post.text))  # fmt: skip
 
                     if getattr(channel, "commits_late", False):
@@ -199,7 +229,7 @@ class _Runner:
             ):
                 if fault.retry_after is not None:
                     gate.hold(fault.retry_after)  # a rate limit holds for the whole channel
-                self._record(
+                await self._record(
                     row,
                     "delivery.retry",
                     attempt=attempt,
@@ -230,21 +260,23 @@ class _Runner:
                 parent = Receipt(row.remote_id or "", row.url, extra=row.receipt or {})
                 continue
             if blocked:
-                self._mark(row, SKIPPED, blocked)
+                await self._mark(row, SKIPPED, blocked)
                 continue
             in_doubt = row.status in (ATTEMPTING, IN_DOUBT)
             if in_doubt and not channel.dedupes and not self.resend_in_doubt:
-                self._mark(row, IN_DOUBT, "sent before without a recorded answer; not sent again")
+                await self._mark(
+                    row, IN_DOUBT, "sent before without a recorded answer; not sent again"
+                )
                 blocked = f"part {row.part} is in doubt"
                 continue
             post = post_from_dict(row.post)
             receipt, failure = await self._attempt(channel, row, post, parent)
             if receipt is None:
                 status, message = failure
-                self._mark(row, status, message)
+                await self._mark(row, status, message)
                 blocked = f"part {row.part} {'is in doubt' if status == IN_DOUBT else 'failed'}"
                 continue
-            self._record(
+            await self._record(
                 row,
                 "delivery.succeeded",
                 remote_id=receipt.remote_id,
