@@ -31,7 +31,9 @@ def write_export(path: Path, n: int) -> None:
     column and a column prcast does not keep."""
     with open(path, "w", newline="", encoding="utf-8-sig") as f:
         w = csv.writer(f, delimiter=";")
-        w.writerow(["Name", "E-Mail", "Mastodon", "Medium", "Ressort", "Sprache", "Tags", "Adresse"])
+        w.writerow(
+            ["Name", "E-Mail", "Mastodon", "Medium", "Ressort", "Sprache", "Tags", "Adresse"]
+        )
         for i in range(n):
             w.writerow([f"Journalist {i}", f"j{i}@outlet{i % 997}.example",
                         f"@j{i}@social{i % 13}.example" if i % 5 == 0 else "", f"Outlet {i % 997}",
@@ -96,7 +98,9 @@ def run(sizes: list[int], runs: int = 3) -> list[dict[str, Any]]:
                 ws = _email_workspace(root)
                 imports.append(_prcast(root, "lists", "import", str(export), "--group", "press"))
                 shows.append(_prcast(root, "lists", "show", "press"))
-                dries.append(_prcast(root, "send", str(root / "releases" / "bench.md"), "--dry-run"))
+                dries.append(
+                    _prcast(root, "send", str(root / "releases" / "bench.md"), "--dry-run")
+                )
             again = _prcast(root, "lists", "import", str(export), "--group", "press")
             start = time.perf_counter()
             resolved = PressList(ws.lists_dir).resolve("press")
@@ -104,8 +108,8 @@ def run(sizes: list[int], runs: int = 3) -> list[dict[str, Any]]:
             assert len(resolved.recipients) == n, len(resolved.recipients)
             lines = _figure([_timed_lines(resolved) for _ in range(runs)])
             fresh = Path(tmp) / "mem"
-            import_peak = _peak(lambda: import_csv(fresh, export, "press"))
-            resolve_peak = _peak(lambda: PressList(fresh).resolve("press"))
+            import_peak = _peak(lambda f=fresh, e=export: import_csv(f, e, "press"))
+            resolve_peak = _peak(lambda f=fresh: PressList(f).resolve("press"))
             startup = _figure([_prcast(root, "--version") for _ in range(runs)])
             rows.append({
                 "contacts": n, "bytes": export.stat().st_size, "baseline_read": base,
@@ -151,7 +155,11 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
                  f"{rows[-1]['baseline_lines'].median:.3f} s")  # fmt: skip
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
-        for key, what in (("import", "import"), ("show", "lists show"), ("dry_run", "send --dry-run")):
+        for key, what in (
+            ("import", "import"),
+            ("show", "lists show"),
+            ("dry_run", "send --dry-run"),
+        ):
             a = (first[key].median - first["startup"].median) / first["contacts"]
             z = (last[key].median - last["startup"].median) / last["contacts"]
             lines.append(

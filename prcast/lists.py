@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prcast.errors import InputError, did_you_mean
-from prcast.fileio import read_input
+from prcast.fileio import read_input, write_atomic
 from prcast.listfiles import add_members, commit, locked, recover, remove_members
 from prcast.release import LANGUAGE_TAG
 from prcast.tomlfile import TomlDocument, parse_toml
@@ -256,7 +258,13 @@ class CsvTable:
     ignored: list[str] = field(default_factory=list)
 
 
-def read_csv(path: Path, mapping: dict[str, str] | None = None, *, strict: bool = True) -> CsvTable:
+def read_csv(
+    path: Path,
+    mapping: dict[str, str] | None = None,
+    *,
+    strict: bool = True,
+    text: str | None = None,
+) -> CsvTable:
     """Contacts and per-row errors of a CSV file (header row required; `,`, `;` or tab).
 
     `mapping` names the file's columns (`{"E-Mail": "email"}`); common English and German
@@ -264,7 +272,8 @@ def read_csv(path: Path, mapping: dict[str, str] | None = None, *, strict: bool 
     prcast does not know; otherwise such columns are ignored and listed in `ignored`.
     A file that cannot be read as CSV at all (not UTF-8, a field over the csv module's limit,
     a bad header) is an InputError with its line; a bad row is a RowError with its first line."""
-    text = read_input(path, what="CSV file", limit=MAX_CSV_BYTES)
+    if text is None:
+        text = read_input(path, what="CSV file", limit=MAX_CSV_BYTES)
     delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -375,6 +384,62 @@ class Resolution:
     suppressed: tuple[Recipient, ...]
 
 
+def _cache_path(contacts: Path) -> Path | None:
+    """Where the checked contacts of lists/contacts.csv are kept between runs (in the
+    workspace's state folder, never in lists/), or None outside a workspace."""
+    state = contacts.parent.parent / ".prcast"
+    return state / "contacts-cache.json" if state.is_dir() else None
+
+
+def _load_contacts(path: Path) -> list[Contact]:
+    """lists/contacts.csv, all good or an InputError with its line. Checking 100,000 rows takes
+    seconds, so the checked rows are cached under .prcast/, keyed by the SHA-256 of the file:
+    any change, by hand or by prcast, is read and checked again."""
+    text = read_input(path, what="CSV file", limit=MAX_CSV_BYTES)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    cache = _cache_path(path)
+    if cache is not None:
+        cached = _cached(cache, digest)
+        if cached is not None:
+            return cached
+    table = read_csv(path, text=text)
+    if table.errors:
+        e = table.errors[0]
+        raise InputError(
+            f"{e.field}: {e.message}" if e.field else e.message, path=path, line=e.line
+        )
+    contacts = [c for _, c in table.contacts]
+    if cache is not None:
+        _store_cache(cache, digest, contacts)
+    return contacts
+
+
+def _cached(cache: Path, digest: str) -> list[Contact] | None:
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("version") != 1 or data.get("sha256") != digest:
+            return None
+        rows = data["rows"]
+        # the cache is a file like any other: what it holds is checked again, in bulk
+        cells = [c for row in rows for c in row]
+        if not all(isinstance(c, str) for c in cells) or any(len(r) != len(COLUMNS) for r in rows):
+            return None
+        if _CONTROL.search("".join(cells)) or max(map(len, cells), default=0) > MAX_CELL:
+            return None
+        return [
+            Contact(n, e, m, b, x, o, bt, lang, tuple(t.split(";")) if t else (), opt == "yes")
+            for n, e, m, b, x, o, bt, lang, t, opt in rows
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _store_cache(cache: Path, digest: str, contacts: Sequence[Contact]) -> None:
+    data = {"version": 1, "sha256": digest, "rows": [c.row() for c in contacts]}
+    with contextlib.suppress(OSError):
+        write_atomic(cache, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=False)
+
+
 class PressList:
     """The workspace's contacts, groups and suppression list, indexed by every address."""
 
@@ -386,15 +451,7 @@ class PressList:
         recover(folder)
         self.contacts: list[Contact] = []
         if self.contacts_path.exists():
-            table = read_csv(self.contacts_path)
-            if table.errors:
-                e = table.errors[0]
-                raise InputError(
-                    f"{e.field}: {e.message}" if e.field else e.message,
-                    path=self.contacts_path,
-                    line=e.line,
-                )
-            self.contacts = [c for _, c in table.contacts]
+            self.contacts = _load_contacts(self.contacts_path)
         self._index: dict[str, int] = {}
         for i, c in enumerate(self.contacts):
             self._add_to_index(i, c)
@@ -639,6 +696,10 @@ def import_csv(
                 texts["groups.toml"] = text
         if not dry_run:
             commit(folder, texts, lock=False)
+            cache = _cache_path(press.contacts_path)
+            if "contacts.csv" in texts and cache is not None:
+                digest = hashlib.sha256(texts["contacts.csv"].encode("utf-8")).hexdigest()
+                _store_cache(cache, digest, press.contacts)
     return result
 
 
