@@ -43,15 +43,26 @@ def _leftovers(folder: Path) -> list[Path]:
     return found
 
 
+#: the folders this process holds the lock of (flock would block on a second descriptor)
+_held: set[Path] = set()
+
+
 @contextmanager
 def locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on the lists folder (flock on the directory itself: no lock file)."""
+    """An exclusive lock on the lists folder (flock on the directory itself: no lock file);
+    re-entrant within the process, so a load inside a locked change does not wait on itself."""
     folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held:
+        yield
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.add(key)
         yield
     finally:
+        _held.discard(key)
         os.close(fd)
 
 

@@ -117,6 +117,19 @@ def test_a_kill_before_the_journal_leaves_the_old_state_and_no_stray_file(
     assert {p.name: p.read_bytes() for p in lists.iterdir()} == old
 
 
+def test_an_import_after_a_killed_one_tidies_up_and_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lists = lists_dir(tmp_path, '[groups.g]\nmembers = ["anna@example.org"]\n')
+    (tmp_path / "new.csv").write_text("name,email\nDora,dora@example.org\n", encoding="utf-8")
+    (lists / ".groups.toml.staged").write_text("half")  # a killed import's leftovers
+    (lists / ".contacts.csv.x1y2.tmp").write_text("half")
+    result = import_csv(lists, tmp_path / "new.csv", "g")  # no load in between
+    assert (result.added, result.group_added) == (1, 1)
+    assert sorted(p.name for p in lists.iterdir()) == ["contacts.csv", "groups.toml"]
+    assert PressList(lists).groups["g"].members == ("anna@example.org", "dora@example.org")
+
+
 def test_csv_with_bom_semicolons_german_header_quoted_newlines_and_extra_columns(
     tmp_path: Path,
 ) -> None:
