@@ -21,7 +21,7 @@ from prcast.errors import InputError, did_you_mean
 from prcast.fileio import read_input, write_atomic
 from prcast.listfiles import add_members, commit, locked, recover, remove_members
 from prcast.release import LANGUAGE_TAG
-from prcast.tomlfile import TomlDocument, parse_toml
+from prcast.tomlfile import TomlDocument, _check_values, parse_toml
 
 COLUMNS = (
     "name",
@@ -384,11 +384,37 @@ class Resolution:
     suppressed: tuple[Recipient, ...]
 
 
-def _cache_path(contacts: Path) -> Path | None:
-    """Where the checked contacts of lists/contacts.csv are kept between runs (in the
-    workspace's state folder, never in lists/), or None outside a workspace."""
-    state = contacts.parent.parent / ".prcast"
-    return state / "contacts-cache.json" if state.is_dir() else None
+def _cache_path(path: Path) -> Path | None:
+    """Where what was read from lists/NAME is kept between runs (in the workspace's state
+    folder, never in lists/), or None outside a workspace."""
+    state = path.parent.parent / ".prcast"
+    return state / f"{path.stem}-cache.json" if state.is_dir() else None
+
+
+def _parse_groups(path: Path, text: str) -> TomlDocument:
+    """groups.toml parsed, through a cache keyed by the SHA-256 of its text (a 100,000-member
+    group takes the TOML parser over a second); what the cache holds is checked again."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    cache = _cache_path(path)
+    if cache is not None:
+        try:
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if data.get("version") == 1 and data.get("sha256") == digest:
+                lines = {tuple(k): int(v) for k, v in data["lines"]}
+                doc = TomlDocument(data=data["data"], path=path, lines=lines)
+                _check_values(doc, MAX_MEMBERS)
+                return doc
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    doc = parse_toml(text, path, max_items=MAX_MEMBERS)
+    if cache is not None:
+        with contextlib.suppress(OSError, TypeError, ValueError):  # a date does not go to JSON
+            entry = {"version": 1, "sha256": digest, "data": doc.data,
+                     "lines": [[list(k), v] for k, v in doc.lines.items()]}  # fmt: skip
+            write_atomic(
+                cache, json.dumps(entry, ensure_ascii=False).encode("utf-8"), durable=False
+            )
+    return doc
 
 
 def _load_contacts(path: Path) -> list[Contact]:
@@ -466,7 +492,7 @@ class PressList:
         if not self.groups_path.exists():
             return {}, None
         text = read_input(self.groups_path, limit=MAX_GROUPS_BYTES)
-        doc = parse_toml(text, self.groups_path, max_items=MAX_MEMBERS)
+        doc = _parse_groups(self.groups_path, text)
         for key in doc.data:
             if key != "groups":
                 raise doc.error(

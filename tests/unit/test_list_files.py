@@ -248,3 +248,25 @@ def test_lists_commands_remove_suppress_unsuppress(
     assert [r["email"] for r in shown["recipients"]] == ["anna@example.org"]
     plain = cli("lists", "show", "press")  # not a terminal: one recipient a line
     assert "anna@example.org\t\tTageblatt\tmember of press" in plain.stdout
+
+
+def test_a_hand_edit_is_read_although_the_checked_lists_are_cached(ws: Workspace) -> None:
+    lists = ws.lists_dir
+    (lists / "contacts.csv").write_text(CONTACTS, encoding="utf-8")
+    (lists / "groups.toml").write_text('[groups.g]\nmembers = ["anna@example.org"]\n')
+    assert [r.contact.email for r in PressList(lists).resolve("g").recipients] == [
+        "anna@example.org"]  # fmt: skip
+    assert (ws.state_dir / "contacts-cache.json").exists()
+    assert (ws.state_dir / "groups-cache.json").exists()
+    (lists / "contacts.csv").write_text(CONTACTS.replace("Anna,", "Anna Edited,"))
+    (lists / "groups.toml").write_text('[groups.g]\nmembers = ["ben@example.org"]\n')
+    [ben] = PressList(lists).resolve("g").recipients
+    assert ben.contact.email == "ben@example.org"
+    assert PressList(lists).find("anna@example.org").name == "Anna Edited"  # type: ignore[union-attr]
+    # a cache that was tampered with is not believed: its rows are checked again
+    cache = ws.state_dir / "contacts-cache.json"
+    cache.write_text(cache.read_text().replace("Anna Edited", "Anna\\r\\nBcc: all@x.org"))
+    assert PressList(lists).find("anna@example.org").name == "Anna Edited"  # type: ignore[union-attr]
+    (lists / "contacts.csv").write_text(CONTACTS + "Bad,not-an-address\n")
+    with pytest.raises(InputError, match=r"contacts\.csv:4: email"):
+        PressList(lists)
