@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -795,9 +795,14 @@ def suppress(folder: Path, addresses: Sequence[str]) -> list[str]:
     return new
 
 
-def unsuppress(folder: Path, addresses: Sequence[str]) -> list[str]:
+def unsuppress(
+    folder: Path,
+    addresses: Sequence[str],
+    announce: Callable[[list[str]], object] | None = None,
+) -> list[str]:
     """Take addresses off lists/suppressed.txt and clear the opt-out of their contacts; the
-    addresses that were suppressed. One that was not is an InputError."""
+    addresses that were suppressed. One that was not is an InputError. `announce` is called
+    once the change is known to be possible and before it is made (the audit record)."""
     wanted = {suppression_address(a) for a in addresses}
     with locked(folder):
         press = PressList(folder)
@@ -809,6 +814,8 @@ def unsuppress(folder: Path, addresses: Sequence[str]) -> list[str]:
         if missing:
             raise InputError(f"not suppressed: {', '.join(sorted(missing))}",
                              hint="prcast lists show GROUP lists who is suppressed and why")  # fmt: skip
+        if announce is not None:
+            announce(sorted(wanted))
         texts: dict[str, str] = {}
         if known:
             lines = read_input(press.suppressed_path).splitlines(keepends=True)

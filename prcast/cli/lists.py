@@ -276,9 +276,12 @@ def unsuppress(
         raise InputError("--reason must say why (it goes into the audit log)")
     _addresses(addresses)
     ws = workspace(ctx)
-    AuditLog(ws.audit_path)  # the log must be writable before the list changes
-    done = take_back(ws.lists_dir, addresses)
-    AuditLog(ws.audit_path).append("lists.unsuppressed", addresses=done, reason=reason.strip())
+    log = AuditLog(ws.audit_path)
+
+    def record(done: list[str]) -> None:  # durable before the change it announces
+        log.append("lists.unsuppressed", addresses=done, reason=reason.strip())
+
+    done = take_back(ws.lists_dir, addresses, announce=record)
     console().print(f"{len(done)} address(es) no longer suppressed", markup=False)
 
 

@@ -237,6 +237,8 @@ def test_lists_commands_remove_suppress_unsuppress(
     assert cli("lists", "unsuppress", "anna@example.org").exit_code == 2  # no reason
     done = cli("lists", "unsuppress", "anna@example.org", "--reason", "subscribed again")
     assert done.exit_code == 0, done.output
+    again = cli("lists", "unsuppress", "anna@example.org", "--reason", "twice")
+    assert again.exit_code == 2 and "not suppressed: anna@example.org" in again.stderr
     records = [json.loads(line) for line in ws.audit_path.read_text().splitlines()]
     assert [(r["type"], r["reason"]) for r in records if r["type"].startswith("lists.")] == [
         ("lists.suppressed", "asked by phone"),
