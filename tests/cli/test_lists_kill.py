@@ -84,4 +84,5 @@ def test_import_killed_at_many_points_leaves_old_or_new_state_and_reimport_compl
         outcomes.append("new" if after == new else "old")
         import_csv(root / "lists", new_csv, "g")  # the re-import completes it
         assert state(root / "lists") == new
+    print(f"kills over {duration:.2f} s: {outcomes}")
     assert outcomes[0] == "old" and outcomes[-1] == "new", outcomes
