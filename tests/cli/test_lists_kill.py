@@ -15,7 +15,8 @@ from prcast.workspace import init_workspace
 from tests.conftest import REPO
 
 ROWS = 20_000
-KILLS = 10
+#: when to kill, as a fraction of an uninterrupted import: denser where the files are written
+KILL_AT = (0.0, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.3)
 
 
 def write_rows(path: Path, n: int, outlet: str) -> None:
@@ -69,20 +70,31 @@ def test_import_killed_at_many_points_leaves_old_or_new_state_and_reimport_compl
     assert len(new[0]) == ROWS and len(new[1]) == ROWS
     assert new[2] == old[2] == ["README.md", "contacts.csv", "groups.toml"]
 
+    # kills at set times, then kills the moment each file of the commit appears
+    points: list[float | str] = [*KILL_AT, ".contacts.csv.staged", ".groups.toml.staged", ".commit"]
     outcomes = []
-    for k in range(KILLS):
+    for k, point in enumerate(points):
         root = tmp_path / f"kill{k}"
         shutil.copytree(template.root, root)
         proc = run(root)
-        time.sleep(duration * 1.2 * k / (KILLS - 1))  # from at once to after the end
+        if isinstance(point, float):
+            time.sleep(duration * point)
+        else:
+            deadline = time.perf_counter() + duration * 3
+            while not (root / "lists" / point).exists() and proc.poll() is None:
+                if time.perf_counter() > deadline:
+                    break
+                time.sleep(0.0005)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        left = sorted(p.name for p in (root / "lists").iterdir() if p.name.startswith("."))
         after = state(root / "lists")  # the load repairs or tidies what the kill left
-        assert after in (old, new), (
-            f"kill {k} after {duration * 1.2 * k / (KILLS - 1):.2f} s: a mixed state"
-        )
-        outcomes.append("new" if after == new else "old")
+        assert after in (old, new), f"kill at {point} ({duration:.2f} s import): a mixed state"
+        outcomes.append(("new" if after == new else "old") + (f" {left}" if left else ""))
         import_csv(root / "lists", new_csv, "g")  # the re-import completes it
         assert state(root / "lists") == new
     print(f"kills over {duration:.2f} s: {outcomes}")
-    assert outcomes[0] == "old" and outcomes[-1] == "new", outcomes
+    assert outcomes[0] == "old" and outcomes[len(KILL_AT) - 1] == "new", outcomes
+    assert any("[" in o for o in outcomes), (
+        f"no kill landed while the files were written: {outcomes}"
+    )
