@@ -272,3 +272,20 @@ def test_a_hand_edit_is_read_although_the_checked_lists_are_cached(ws: Workspace
     (lists / "contacts.csv").write_text(CONTACTS + "Bad,not-an-address\n")
     with pytest.raises(InputError, match=r"contacts\.csv:4: email"):
         PressList(lists)
+
+
+def test_a_group_may_list_more_members_than_other_toml_arrays_hold(tmp_path: Path) -> None:
+    n = 12_000  # over the 10,000 items any other TOML array may hold
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "contacts.csv").write_text(
+        "name,email\n" + "".join(f"P{i},p{i}@example.org\n" for i in range(n)), encoding="utf-8"
+    )
+    members = "".join(f'  "p{i}@example.org",\n' for i in range(n))
+    (lists / "groups.toml").write_text(f"[groups.g]\nmembers = [\n{members}]\n")
+    assert len(PressList(lists).resolve("g").recipients) == n
+    (lists / "groups.toml").write_text(
+        f"[groups.g]\nwhere = {{ tags = [{', '.join(['1'] * n)}] }}\n"
+    )
+    with pytest.raises(InputError, match=r"groups\.toml:2: group \"g\": where\.tags must be"):
+        PressList(lists)
