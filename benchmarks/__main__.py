@@ -10,7 +10,15 @@ import argparse
 import datetime
 from pathlib import Path
 
-from benchmarks import audit_verify, email_fanout, peers, rate_limited_posting, scaling, startup
+from benchmarks import (
+    audit_verify,
+    email_fanout,
+    lists,
+    peers,
+    rate_limited_posting,
+    scaling,
+    startup,
+)
 from benchmarks.common import machine
 
 FANOUT_SHORT = (
@@ -91,6 +99,15 @@ def main() -> None:
         "release than before (321 to 33 ms, same releases, same machine; cProfile: the emoji pattern and "
         "joining tokens dominated). What is left is URL extraction and grapheme counting per measurement.",
         "time per release grows with the number of releases.")))  # fmt: skip
+
+    press = lists.run([200, 2_000] if quick else [1_000, 10_000, 100_000], runs=1 if quick else 3)
+    big = press[-1]
+    ok = big["import"].median <= 10 and big["show"].median <= 3 and big["dry_run"].median <= 10
+    sections.append(("Press lists", lists.report(press), verdict(
+        ok, "import, resolution and send planning index contacts by every address (no scans), and the "
+        "checked contacts are cached under .prcast/ by the file's SHA-256.",
+        "see the figures: which of import <= 10 s, `lists show` <= 3 s, `send --dry-run` <= 10 s at "
+        "the largest size is missed.")))  # fmt: skip
 
     out = [f"# Benchmark results\n\nMeasured {datetime.date.today().isoformat()} in one run of "
            f"`python -m benchmarks{' --quick' if quick else ''}` on {machine()}. Each figure is the median "

@@ -45,7 +45,15 @@ def read_input(path: Path, *, what: str = "file", limit: int = MAX_INPUT_BYTES) 
 
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            # in pieces: f.read(limit + 1) would allocate the whole limit for a small file
+            pieces, size = [], 0
+            while size <= limit:
+                piece = f.read(min(1 << 22, limit + 1 - size))
+                if not piece:
+                    break
+                pieces.append(piece)
+                size += len(piece)
+            data = b"".join(pieces)
     except FileNotFoundError:
         raise InputError(f"{what} not found", path=path) from None
     except IsADirectoryError:

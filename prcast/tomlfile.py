@@ -136,7 +136,7 @@ def _check_brackets(text: str, path: Path, line_offset: int) -> None:
             depth = max(0, depth - 1)
 
 
-def _check_values(doc: TomlDocument) -> None:
+def _check_values(doc: TomlDocument, max_items: int = MAX_ITEMS) -> None:
     """Refuse values nested too deeply, strings too long and arrays too large (file and line)."""
     stack: list[tuple[KeyPath, Any]] = [((), doc.data)]
     while stack:
@@ -146,8 +146,8 @@ def _check_values(doc: TomlDocument) -> None:
         if isinstance(value, dict):
             stack.extend(((*key, str(k)), v) for k, v in value.items())
         elif isinstance(value, list):
-            if len(value) > MAX_ITEMS:
-                raise doc.error(key, f"an array of more than {MAX_ITEMS:,} items")
+            if len(value) > max_items:
+                raise doc.error(key, f"an array of more than {max_items:,} items")
             stack.extend(((*key, i), v) for i, v in enumerate(value))
         elif isinstance(value, str) and len(value) > MAX_STRING:
             raise doc.error(key, f"a string of more than {MAX_STRING:,} characters")
@@ -157,7 +157,9 @@ def _last_line(text: str, line_offset: int) -> int:
     return max(1, len(text.splitlines())) + line_offset
 
 
-def parse_toml(text: str, path: Path, line_offset: int = 0) -> TomlDocument:
+def parse_toml(
+    text: str, path: Path, line_offset: int = 0, *, max_items: int = MAX_ITEMS
+) -> TomlDocument:
     """Parse TOML text; a syntax error becomes an InputError with file and line.
 
     Nesting, string lengths and array sizes are bounded (MAX_DEPTH, MAX_STRING, MAX_ITEMS)."""
@@ -192,5 +194,5 @@ def parse_toml(text: str, path: Path, line_offset: int = 0) -> TomlDocument:
             f"invalid TOML value: {str(exc).split(';')[0]}", path=path, line=line
         ) from None
     doc = TomlDocument(data=data, path=path, line_offset=line_offset, lines=_index_lines(text))
-    _check_values(doc)
+    _check_values(doc, max_items)
     return doc

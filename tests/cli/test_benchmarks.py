@@ -18,6 +18,7 @@ SCRIPTS = [
     ("startup", ["--runs", "1"], "toot --help"),
     ("scaling", ["--sizes", "1,2", "--runs", "1"], "time per release"),
     ("peers", ["--posts", "3", "--runs", "1"], "prcast/Mastodon.py"),
+    ("lists", ["--sizes", "20,200", "--runs", "1"], "time per contact"),
 ]
 
 

@@ -92,12 +92,13 @@ def test_duplicates_are_merged_not_doubled(tmp_path: Path) -> None:
     assert anna.tags == ("tech", "weekly") and anna.opt_out
 
 
-def test_unknown_column_is_a_clear_error(tmp_path: Path) -> None:
+def test_unknown_column_of_the_workspace_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("name,e-mail\nA,a@b.org\n", encoding="utf-8")
     with pytest.raises(
         InputError, match=r'x\.csv:1: unknown column "e-mail" \(did you mean "email"'
     ):
         read_csv(tmp_path / "x.csv")
+    assert [c.email for _, c in read_csv(tmp_path / "x.csv", strict=False).contacts] == ["a@b.org"]
 
 
 CONTACTS = """\
