@@ -141,18 +141,18 @@ def test_an_append_killed_after_writing_is_still_this_accounts_own(
     path = tmp_path / "ws" / ".prcast" / "audit.jsonl"
     make_log(path, 2)
     calls: list[object] = []
-    real = audit._note_head
+    real = audit._HeadNote.write
 
-    def killed_after_the_write(*args: object, **kw: object) -> None:
+    def killed_after_the_write(self: object, *args: object, **kw: object) -> None:
         calls.append(args)
         if len(calls) == 2:  # the head after the write never lands: the process died
             raise SystemExit(9)
-        real(*args, **kw)  # type: ignore[arg-type]
+        real(self, *args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(audit, "_note_head", killed_after_the_write)
+    monkeypatch.setattr(audit._HeadNote, "write", killed_after_the_write)
     with pytest.raises(SystemExit):
         AuditLog(path).append("written.then.killed")
-    monkeypatch.setattr(audit, "_note_head", real)
+    monkeypatch.setattr(audit._HeadNote, "write", real)
     assert audit.written_heads(path)[1][0] == 3  # the pending head names it
     AuditLog(path).append("next.process")
     types = [r["type"] for r in AuditLog(path).records()]

@@ -8,6 +8,7 @@ import random
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from prcast.delivery.claims import Lease, is_dead, this_process
 from prcast.store import ATTEMPTING, PLANNED, DeliveryRow, RunRow, Store, now
@@ -16,9 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHAINS = [f"chain-{i:04d}" for i in range(2000)]
 
 
-def _claim_all(
-    path: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+def _claim_all(path: str, start: Any, out: Any) -> None:
     store = Store(Path(path))
     owner = this_process("test")
     store.register_owner(owner)
@@ -36,11 +35,10 @@ def test_each_chain_is_claimed_by_exactly_one_of_eight_racing_processes(tmp_path
     path = tmp_path / ".prcast" / "state.db"
     Store(path).close()
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
+    start, out = ctx.Barrier(8), ctx.Queue()  # all eight ready before any claims
     procs = [ctx.Process(target=_claim_all, args=(str(path), start, out)) for _ in range(8)]
     for p in procs:
         p.start()
-    start.set()
     results = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(60)
