@@ -582,6 +582,27 @@ def close_conference(
     return outcome
 
 
+def reopen(ws: Workspace, conf: Conference, reason: str) -> State:
+    """Open a closed conference again, with the reason (audited): the only way to change its
+    record after the closing post. Intake, answers and skips work again until the next close."""
+    if not reason.strip():
+        raise InputError('say why the conference opens again: --reason "why"')
+    with Book(ws, conf) as book:
+        state = book.state()
+        if state.status != CLOSED:
+            raise InputError(f'conference "{conf.name}" is not closed ({state.status})')
+        if not book.store.conference_reopen(conf.name, LIVE):
+            raise InputError(f'conference "{conf.name}" was opened again meanwhile')
+        book.audit.append(
+            "conference.reopened",
+            conference=conf.name,
+            closed_at=_stamp(state.closed_at) if state.closed_at else None,
+            reason=reason.strip(),
+            by=getpass.getuser(),
+        )
+        return book.state()
+
+
 # --- intake --------------------------------------------------------------------------------
 
 
@@ -672,12 +693,24 @@ def _insert(
             for r in store.conference_questions(name)
             if r["status"] != DUPLICATE
         }
+        seen: dict[str, set[str]] = {}
+        for item in found:
+            seen.setdefault(item.remote_id, set()).update(item.via.split("+"))
         for item in sorted(found, key=lambda i: i.created_at):
-            if store.conference_has(name, channel, item.remote_id):
+            routes = seen.pop(item.remote_id, None)
+            if routes is None:
+                continue  # the same post found by another route: taken in once
+            if item.in_reply_to in own:
+                routes.add("reply")
+            had = store.conference_question_by_remote(name, channel, item.remote_id)
+            if had is not None:  # a later poll found it by another route too
+                via = route_set(set(had["via"].split("+")) | routes)
+                if via != had["via"]:
+                    store.conference_set_via(name, had["qid"], via)
                 continue
             number = store.conference_next_number(name)
             qid = f"Q{number}"
-            via = "reply" if item.in_reply_to in own and item.via != "direct" else item.via
+            via = route_set(routes)
             original = known.get((item.author, _normal(item.text)))
             status = DUPLICATE if original else OPEN
             dups += bool(original)
@@ -696,16 +729,28 @@ def _insert(
     return new, dups
 
 
+#: the routes a question can come by, in the order they are shown
+ROUTES = ("direct", "reply", "mention", "hashtag")
+
+
+def route_set(routes: set[str]) -> str:
+    """The routes a question came by, as stored and shown: "mention+hashtag". A direct
+    message is only that; a reply to the account notifies it as a mention, so "reply"
+    stands for both."""
+    if "direct" in routes:
+        return "direct"
+    if "reply" in routes:
+        routes = routes - {"mention"}
+    return "+".join(sorted(routes, key=lambda r: (ROUTES.index(r) if r in ROUTES else 9, r)))
+
+
 def settle_answers(book: Book) -> None:
     """Mark answered the questions whose answer was posted in full by a run that was cut off
     before it could say so (a crash, then `prcast resume`)."""
     done = answer_runs(book)
     for q in book.questions(OPEN, SKIPPED):
         if q.qid in done:
-            book.set_status(q.qid, ANSWERED)
-            book.audit.append(
-                "conference.answered", conference=book.conf.name, qid=q.qid, run=done[q.qid]
-            )
+            _mark_answered(book, q.qid, done[q.qid])
 
 
 def _audit_pending(book: Book) -> None:
@@ -773,11 +818,15 @@ def answer(
     outcome = _deliver(ws, conf, "answer", text, plan, on_event, q)
     if outcome.ok:
         with Book(ws, conf) as book:
-            book.set_status(q.qid, ANSWERED)
-            book.audit.append(
-                "conference.answered", conference=conf.name, qid=q.qid, run=outcome.run_id
-            )
+            _mark_answered(book, q.qid, outcome.run_id)
     return outcome
+
+
+def _mark_answered(book: Book, qid: str, run_id: str) -> None:
+    """Answered, audited once: the same answer given again (or settled after a resume)
+    changes nothing and writes no second record."""
+    if book.store.conference_change_status(book.conf.name, qid, ANSWERED, None, (ANSWERED,)):
+        book.audit.append("conference.answered", conference=book.conf.name, qid=qid, run=run_id)
 
 
 def skip(ws: Workspace, conf: Conference, qid: str, reason: str) -> Question:
@@ -786,9 +835,15 @@ def skip(ws: Workspace, conf: Conference, qid: str, reason: str) -> Question:
         raise InputError("say why the question is skipped: --reason TEXT")
     with Book(ws, conf) as book:
         q = book.question(qid)
-        if q.status == ANSWERED:
+        if book.state().status == CLOSED:
+            raise InputError(
+                f'conference "{conf.name}" is closed: nothing changes after the closing post',
+                hint='`prcast conference reopen --reason "why"` first (audited)',
+            )
+        if not book.store.conference_change_status(
+            conf.name, q.qid, SKIPPED, reason.strip(), (ANSWERED,)
+        ):
             raise InputError(f"{q.qid} is answered already")
-        book.set_status(q.qid, SKIPPED, reason.strip())
         book.audit.append(
             "conference.skipped",
             conference=conf.name,
@@ -806,8 +861,15 @@ def _duration(delta: timedelta) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
 
 
-def time_left(conf: Conference, now: datetime | None = None) -> str:
+def time_left(conf: Conference, state: State | None = None, now: datetime | None = None) -> str:
+    """Where the conference stands in time: before the start, what is left, or closed. Once
+    opened (early or not) it counts down to the end, never to the start."""
     now = now or clock.now()
+    if state is not None and state.status == CLOSED:
+        return f"closed at {conf.local(state.closed_at or now):%H:%M}"
+    opened = state is not None and state.opened_at is not None
+    if now < conf.start and opened:
+        return f"opened early, {_duration(conf.end - now)} left"
     if now < conf.start:
         return f"starts in {_duration(conf.start - now)}"
     if now < conf.end:

@@ -156,7 +156,7 @@ class Moderator:
         lines: list[Text] = []
         status = state.status if state else "?"
         head = Text(f" {self.conf.title}", style="bold reverse")
-        head.append(f"  {status} · {core.time_left(self.conf)} ", style="reverse")
+        head.append(f"  {status} · {core.time_left(self.conf, state)} ", style="reverse")
         lines.append(head)
         c = self.counts
         lines.append(

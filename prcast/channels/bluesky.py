@@ -218,9 +218,10 @@ class BlueskyChannel:
         """Posts addressed to this account since `cursors`: mentions, replies and quotes
         (app.bsky.notification.listNotifications, served by the AppView through the PDS)
         and, with `hashtag`, the posts that carry it (app.bsky.feed.searchPosts). Bluesky's
-        direct messages live in a separate chat service and are not read."""
+        direct messages live in a separate chat service and are not read. A post found by
+        two routes (a mention with the hashtag) comes once per route."""
         cursors = dict(cursors)
-        found: dict[str, Incoming] = {}
+        found: dict[tuple[str, str], Incoming] = {}
         notes = await self._newest_first(
             "app.bsky.notification.listNotifications",
             "notifications",
@@ -228,7 +229,8 @@ class BlueskyChannel:
             {"reasons": ["mention", "reply", "quote"]},
         )
         for note in notes:
-            found.setdefault(note["uri"], _incoming(note, note.get("reason", "mention")))
+            item = _incoming(note, note.get("reason", "mention"))
+            found.setdefault((item.remote_id, item.via), item)
         if notes:
             cursors["notifications"] = max(str(n["indexedAt"]) for n in notes)
         if hashtag:
@@ -238,7 +240,7 @@ class BlueskyChannel:
                 params["since"] = since
             posts = await self._newest_first("app.bsky.feed.searchPosts", "posts", since, params)
             for post in posts:
-                found.setdefault(post["uri"], _incoming(post, "hashtag"))
+                found.setdefault((post["uri"], "hashtag"), _incoming(post, "hashtag"))
             if posts:
                 cursors["tag"] = max(str(p["indexedAt"]) for p in posts)
         return sorted(found.values(), key=lambda i: i.created_at), cursors

@@ -205,8 +205,9 @@ class MastodonChannel:
         """Posts addressed to this account since `cursors`: mentions and direct messages
         (GET /api/v1/notifications, types[]=mention), direct conversations
         (GET /api/v1/conversations) and, with `hashtag`, the public posts that carry it
-        (GET /api/v1/timelines/tag/:hashtag). Returns them and the new cursors."""
-        found: dict[str, Incoming] = {}
+        (GET /api/v1/timelines/tag/:hashtag). Returns them and the new cursors; a post
+        found by two routes (a mention with the hashtag) comes once per route."""
+        found: dict[tuple[str, str], Incoming] = {}
         cursors = dict(cursors)
         notes = await self._pages(
             "/api/v1/notifications", cursors.get("notifications", "0"), {"types[]": "mention"}
@@ -215,7 +216,7 @@ class MastodonChannel:
             if note.get("status"):
                 status = note["status"]
                 via = "direct" if status.get("visibility") == "direct" else "mention"
-                found.setdefault(str(status["id"]), _incoming(status, via))
+                found.setdefault((str(status["id"]), via), _incoming(status, via))
         if notes:
             cursors["notifications"] = str(notes[-1]["id"])
         r = check(
@@ -226,13 +227,13 @@ class MastodonChannel:
         for conversation in r.json():
             status = conversation.get("last_status")
             if status:
-                found.setdefault(str(status["id"]), _incoming(status, "direct"))
+                found.setdefault((str(status["id"]), "direct"), _incoming(status, "direct"))
         if hashtag:
             tagged = await self._pages(
                 f"/api/v1/timelines/tag/{hashtag.lstrip('#')}", cursors.get("tag", "0"), {}
             )
             for status in tagged:
-                found.setdefault(str(status["id"]), _incoming(status, "hashtag"))
+                found.setdefault((str(status["id"]), "hashtag"), _incoming(status, "hashtag"))
             if tagged:
                 cursors["tag"] = str(tagged[-1]["id"])
         return sorted(found.values(), key=lambda i: _id_order(i.remote_id)), cursors

@@ -1,4 +1,4 @@
-"""`prcast conference new|announce|open|questions|answer|skip|close|live`."""
+"""`prcast conference new|announce|open|questions|answer|skip|close|reopen|live`."""
 
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ def questions(
         return
     if follow:
         return
-    title = f"{conf.title}: {len(listed)} {'questions' if show_all else 'open'} ({state.status}, {core.time_left(conf)})"
+    title = f"{conf.title}: {len(listed)} {'questions' if show_all else 'open'} ({state.status}, {core.time_left(conf, state)})"
     _queue_table(conf, listed, title)
 
 
@@ -296,6 +296,23 @@ def close(ctx: typer.Context, conference: ConfOpt = None, as_json: JsonOpt = Fal
 
     ws, conf = _load(ctx, conference)
     _posted(ws, core.close_conference(ws, conf), "closing", as_json)
+
+
+@app.command("reopen")
+def reopen(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="Why it opens again (audited).")],
+    conference: ConfOpt = None,
+) -> None:
+    """Open a closed conference again: after the closing post nothing changes (no answer, skip or intake) except through this, audited with the reason. Close it again with `close`.
+
+    [bold]Example:[/bold] prcast conference reopen -c launch --reason "Q12 was skipped by mistake"
+    """
+    from prcast import conference as core
+
+    ws, conf = _load(ctx, conference)
+    state = core.reopen(ws, conf, reason)
+    console().print(f'conference "{conf.name}" is {state.status} again: {reason}', markup=False)
 
 
 @app.command("live")

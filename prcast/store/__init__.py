@@ -687,3 +687,41 @@ class Store:
                 (name, kind, qid),
             )
         return [dict(r) for r in rows]
+
+    def conference_change_status(
+        self, name: str, qid: str, status: str, reason: str | None, unless: Sequence[str]
+    ) -> bool:
+        """Set a question's status unless it is in one of `unless` (compare-and-set): True
+        when this call changed it, False when it was in one of them already."""
+        marks = ", ".join("?" * len(unless))
+        cur = self.db.execute(
+            "UPDATE conference_questions SET status = ?, reason = ? WHERE name = ? AND qid = ?"
+            + (f" AND status NOT IN ({marks})" if unless else ""),
+            (status, reason, name, qid, *unless),
+        )
+        return cur.rowcount == 1
+
+    def conference_question_by_remote(
+        self, name: str, channel: str, remote_id: str
+    ) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT {self._QUESTION} FROM conference_questions"
+            " WHERE name = ? AND channel = ? AND remote_id = ?",
+            (name, channel, remote_id),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def conference_set_via(self, name: str, qid: str, via: str) -> None:
+        """Record the routes a question came by (a route seen by a later poll is added)."""
+        self.db.execute(
+            "UPDATE conference_questions SET via = ? WHERE name = ? AND qid = ?", (via, name, qid)
+        )
+
+    def conference_reopen(self, name: str, status: str) -> bool:
+        """A closed conference open again: its closing time cleared. True if it was closed."""
+        cur = self.db.execute(
+            "UPDATE conference_state SET status = ?, closed_at = NULL"
+            " WHERE name = ? AND status = 'closed'",
+            (status, name),
+        )
+        return cur.rowcount == 1
