@@ -620,12 +620,14 @@ def _normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-def _own_ids(ws: Workspace, book: Book) -> set[str]:
-    """The remote ids of the conference's own posts (a reply to one is a question)."""
-    store = book.store
-    ids = set()
+def _own_ids(ws: Workspace, book: Book) -> dict[str, list[str]]:
+    """The remote ids of the conference's own posts, per channel: a reply anywhere under
+    one is a question."""
+    ids: dict[str, list[str]] = {}
     for _, _, run_id in book.all_posts():
-        ids |= {d.remote_id for d in store.deliveries(run_id) if d.remote_id}
+        for d in book.store.deliveries(run_id):
+            if d.remote_id and d.remote_id not in ids.get(d.channel, []):
+                ids.setdefault(d.channel, []).append(d.remote_id)
     return ids
 
 
@@ -645,11 +647,14 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
         if state.status == CLOSED:
             return result
         _audit_pending(book)
-        own = _own_ids(ws, book)
+        posts = _own_ids(ws, book)
+        own = {i for ids in posts.values() for i in ids}
         for name in conf.channels:
             config = ws.config.channel(name)
             try:
-                found, cursors, me = asyncio.run(_fetch(ws, config, book.cursors(name), conf))
+                found, cursors, me = asyncio.run(
+                    _fetch(ws, config, book.cursors(name), conf, posts.get(name, []))
+                )
             except PrcastError as exc:
                 result.problems[name] = exc.message
                 continue
@@ -667,12 +672,16 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
 
 
 async def _fetch(
-    ws: Workspace, config: ChannelConfig, cursors: dict[str, str], conf: Conference
+    ws: Workspace,
+    config: ChannelConfig,
+    cursors: dict[str, str],
+    conf: Conference,
+    threads: Sequence[str],
 ) -> tuple[list[Incoming], dict[str, str], str]:
     adapter: Any = open_channel(config, ws.root, ws.templates_dir)
     try:
         me = cursors.get("account") or await adapter.account()
-        found, moved = await adapter.mentions(cursors, conf.hashtag)
+        found, moved = await adapter.mentions(cursors, conf.hashtag, threads)
         return found, {**moved, "account": me}, me
     finally:
         await adapter.close()

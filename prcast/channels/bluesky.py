@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import mimetypes
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -213,12 +214,14 @@ class BlueskyChannel:
                 return items
 
     async def mentions(
-        self, cursors: dict[str, str], hashtag: str | None = None
+        self, cursors: dict[str, str], hashtag: str | None = None, threads: Sequence[str] = ()
     ) -> tuple[list[Incoming], dict[str, str]]:
         """Posts addressed to this account since `cursors`: mentions, replies and quotes
         (app.bsky.notification.listNotifications, served by the AppView through the PDS)
         and, with `hashtag`, the posts that carry it (app.bsky.feed.searchPosts). Bluesky's
-        direct messages live in a separate chat service and are not read. A post found by
+        direct messages live in a separate chat service and are not read. The replies
+        anywhere under the posts `threads` names (the conference's own) are read with
+        app.bsky.feed.getPostThread, since a reply deep in a thread notifies nobody. A post found by
         two routes (a mention with the hashtag) comes once per route."""
         cursors = dict(cursors)
         found: dict[tuple[str, str], Incoming] = {}
@@ -243,6 +246,21 @@ class BlueskyChannel:
                 found.setdefault((post["uri"], "hashtag"), _incoming(post, "hashtag"))
             if posts:
                 cursors["tag"] = max(str(p["indexedAt"]) for p in posts)
+        for root in threads:
+            if (wait := self.rate.wait(time.time())) > 0:
+                await asyncio.sleep(min(wait, 60.0))
+            nsid = "app.bsky.feed.getPostThread"
+            r = await self._call("GET", nsid, nsid, params={"uri": root, "depth": 1000})
+            if r.status_code == 400 and _error(r) == "NotFound":  # deleted meanwhile
+                continue
+            thread = check(r, self.name, nsid).json().get("thread", {})
+            waiting = list(thread.get("replies") or [])
+            while waiting:
+                node = waiting.pop()
+                post = node.get("post")
+                if post:  # not a blocked or deleted reply
+                    found.setdefault((str(post["uri"]), "reply"), _incoming(post, "reply"))
+                waiting += node.get("replies") or []
         return sorted(found.values(), key=lambda i: i.created_at), cursors
 
     async def close(self) -> None:

@@ -128,3 +128,79 @@ def test_nothing_changes_after_close_except_through_an_audited_reopen(
     with conference.Book(conf_ws, conf) as book:
         assert book.state().status == conference.LIVE and book.state().closed_at is None
         assert book.question(q1.qid).status == conference.SKIPPED
+
+
+def test_report_keeps_direct_messages_out_of_the_public_edition(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    """On the server: a hostile public question, a question by direct message (answered
+    privately) and a repeat; md and html leave the DM out by default, --include-private
+    marks it; every format escapes the hostile text; the early opening is explained."""
+    base = conference_server
+    define(conf_ws, "private", datetime.now(UTC) + timedelta(minutes=20))
+    opened = cli("conference", "open", "-c", "private", "--early", "--reason", "panel is ready")
+    assert opened.exit_code == 0, opened.output
+    hostile = "<script>alert(1)</script> read [this](https://evil.example/x) first?"
+    ask(base, JOURNALISTS[7], f"@{HOST} {hostile}")
+    ask(base, JOURNALISTS[8], f"@{HOST} what do the repairers earn?", visibility="direct")
+    ask(base, JOURNALISTS[7], f"@{HOST} {hostile}")  # the same again: a repeat
+    conf = conference.load(conf_ws, "private")
+    public_q, dm_q = conference.poll(conf_ws, conf).new
+    assert dm_q.private and not public_q.private
+    assert (
+        cli("conference", "answer", dm_q.qid, "Collective wages.", "-c", "private").exit_code == 0
+    )
+
+    def report(*args: str) -> str:
+        result = cli("report", "--conference", "private", *args)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    for fmt in ("md", "html"):
+        public = report("--format", fmt)
+        assert "earn" not in public and "Collective wages" not in public
+        assert "<script>" not in public and "&lt;script&gt;" in public
+        link = "](https://evil.example" if fmt == "md" else 'href="https://evil.example'
+        assert link not in public  # the Markdown link is text, not a link
+        assert "panel is ready" in public and "Opened early" in public
+        assert ("repeats Q1" if fmt == "md" else 'repeats <a href="#Q1">Q1</a>') in public
+        internal = report("--format", fmt, "--include-private")
+        assert "earn" in internal and "Collective wages" in internal
+        assert "(private: DM)" in internal
+    text = report()  # the terminal's report is internal by default, the DM marked
+    assert f"{dm_q.qid} " in text and "(private: direct message)" in text
+    assert "earn" not in report("--public")
+    data = json.loads(report("--format", "json", "--public"))
+    assert {e["qid"] for e in data["entries"]} == {"Q1", "Q3"} and data["withheld"] == 1
+
+
+def test_a_reply_without_mention_under_the_opening_is_taken_in_once(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    """No mention, no hashtag: nothing notifies the press account. The reply under the
+    opening, a reply to that reply, and a reply under an answer are questions all the same,
+    each once however often the intake runs."""
+    base = conference_server
+    define(conf_ws, "replies", datetime.now(UTC) - timedelta(minutes=1))
+    result = cli("conference", "open", "-c", "replies", "--json")
+    assert result.exit_code == 0, result.output
+    opening = json.loads(result.stdout)["posts"][0]["remote_id"]
+    under = ask(base, JOURNALISTS[9], "Will you publish the list of tools?", in_reply_to_id=opening)
+    deeper = ask(base, JOURNALISTS[10], "And the prices?", in_reply_to_id=under)
+    conf = conference.load(conf_ws, "replies")
+    for _ in range(3):
+        conference.poll(conf_ws, conf)
+    with conference.Book(conf_ws, conf) as book:
+        questions = book.questions()
+    assert sorted(q.remote_id for q in questions) == sorted([under, deeper])
+    assert {q.via for q in questions} == {"reply"}
+    first = next(q for q in questions if q.remote_id == under)
+    answered = cli("conference", "answer", first.qid, "Yes, on Monday.", "-c", "replies", "--json")
+    assert answered.exit_code == 0, answered.output
+    answer_id = json.loads(answered.stdout)["posts"][0]["remote_id"]
+    follow_up = ask(base, JOURNALISTS[9], "Which Monday?", in_reply_to_id=answer_id)
+    conference.poll(conf_ws, conf)
+    conference.poll(conf_ws, conf)
+    with conference.Book(conf_ws, conf) as book:
+        ids = [q.remote_id for q in book.questions()]
+    assert sorted(ids) == sorted([under, deeper, follow_up])
