@@ -15,8 +15,10 @@ import asyncio
 import getpass
 import hashlib
 import json
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +30,7 @@ from prcast.audit import AuditLog
 from prcast.channels import open_channel
 from prcast.channels.base import Incoming, Limits
 from prcast.config import BlueskyConfig, ChannelConfig, MastodonConfig
-from prcast.delivery import Event, Outcome, Plan, make_plan, record_plan, run_deliveries
+from prcast.delivery import Event, Outcome, Plan, claims, make_plan, record_plan, run_deliveries
 from prcast.delivery.plan import ledger_position
 from prcast.errors import InputError, PrcastError, did_you_mean
 from prcast.release import Release
@@ -39,7 +41,7 @@ from prcast.render import (
     render_template,
     thread_posts,
 )
-from prcast.store import DELIVERED, Store
+from prcast.store import DELIVERED, Owner, Store
 from prcast.text.counting import measurer
 from prcast.tomlfile import parse_toml
 from prcast.workspace import Workspace
@@ -291,6 +293,8 @@ class Question:
     status: str
     duplicate_of: str | None
     reason: str | None
+    #: the moderator who answered or skipped it
+    done_by: str | None = None
 
 
 def _time(value: str | None) -> datetime | None:
@@ -377,7 +381,82 @@ def _question(r: Mapping[str, Any]) -> Question:
         status=r["status"],
         duplicate_of=r["duplicate_of"],
         reason=r["reason"],
+        done_by=r.get("done_by"),
     )
+
+
+# --- several moderators --------------------------------------------------------------------
+
+
+def moderator() -> str:
+    """Who is at this keyboard: $PRCAST_MODERATOR, or the login name."""
+    return os.environ.get("PRCAST_MODERATOR", "").strip() or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A question a moderator is working on (a screen's editor is open on it, or a command
+    is posting its answer)."""
+
+    qid: str
+    moderator: str
+    owner: Owner
+    since: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.qid} is taken by {self.moderator} (pid {self.owner.pid} on "
+            f"{self.owner.host}) since {self.since[11:19]} UTC"
+        )
+
+
+def taken(book: Book) -> dict[str, Taken]:
+    """The questions held by a live owner, by qid (a holder whose process died, or whose
+    lease ran out, holds nothing)."""
+    live: dict[str, Taken] = {}
+    for holder, who in book.store.conference_claims(book.conf.name):
+        if claims.is_expired(holder.owner) or claims.is_dead(holder.owner):
+            continue
+        live[holder.chain] = Taken(holder.chain, who, holder.owner, holder.since)
+    return live
+
+
+def take(book: Book, qid: str, owner: str, who: str) -> None:
+    """Take a question for `owner` (a Lease's id), or refuse naming who has it."""
+    for _ in range(2):
+        if book.store.conference_claim(book.conf.name, qid, owner, who, _stamp()):
+            return
+        holder = taken(book).get(qid)
+        if holder is not None:
+            raise InputError(holder.describe(), hint="pick another question")
+        # held by a process that died on this machine: its lease is over now
+        for h, _who in book.store.conference_claims(book.conf.name):
+            if h.chain == qid and h.owner.id and claims.is_dead(h.owner):
+                book.store.expire_owner(h.owner.id)
+    raise InputError(f"{qid} could not be taken", hint="try again")
+
+
+def let_go(book: Book, qid: str, owner: str) -> None:
+    book.store.conference_unclaim(book.conf.name, qid, owner)
+
+
+@contextmanager
+def _working_on(
+    ws: Workspace, conf: Conference, qid: str, owner: str | None, who: str
+) -> Iterator[None]:
+    """Hold the question while answering or skipping it: as the caller's owner (a screen
+    that took it already), or as an owner of its own for this one command."""
+    if owner is not None:
+        with Book(ws, conf) as book:
+            take(book, qid, owner, who)
+        yield
+        return
+    with claims.Lease(ws.store_path, "conference") as lease, Book(ws, conf) as book:
+        take(book, qid, lease.id, who)
+        try:
+            yield
+        finally:
+            let_go(book, qid, lease.id)
 
 
 # --- posting -------------------------------------------------------------------------------
@@ -801,64 +880,97 @@ def answer(
     qid: str,
     text: str,
     on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    owner: str | None = None,
+    by: str | None = None,
 ) -> Outcome:
     """Post `text` as a reply to the question (threaded when long); private questions are
-    answered privately. An answer already under way is finished, never posted twice."""
+    answered privately. An answer already under way is finished, never posted twice. The
+    question is held while it is posted (as `owner`, a screen's lease, or as this call's
+    own): a question another moderator holds, skipped or answered differently is refused,
+    naming them."""
     text = text.strip()
     if not text:
         raise InputError("the answer is empty")
+    who = by or moderator()
     with Book(ws, conf) as book:
         q = book.question(qid)
-        if book.state().status == CLOSED:
-            raise InputError(f'conference "{conf.name}" is closed: no more answers')
-        if q.status == DUPLICATE:
-            raise InputError(f"{q.qid} repeats {q.duplicate_of}: answer {q.duplicate_of}")
-        earlier = book.posts("answer", q.qid)
-        plan = _plan_post(ws, conf, "answer", text, [q.channel], q)
-        for run_id in earlier:
-            if run_id == plan.run_id:
-                continue
-            rows = book.store.deliveries(run_id)
-            if any(r.status != "failed" and r.status != "planned" for r in rows):
-                raise InputError(
-                    f"{q.qid} has an answer already (run {run_id}): not answered again",
-                    hint=f"`prcast resume {run_id}` finishes it if it was cut off",
-                )
-    outcome = _deliver(ws, conf, "answer", text, plan, on_event, q)
-    if outcome.ok:
+        _refuse_when_closed(book, "no more answers")
+    with _working_on(ws, conf, q.qid, owner, who):
         with Book(ws, conf) as book:
-            _mark_answered(book, q.qid, outcome.run_id)
+            q = book.question(qid)
+            _refuse_when_closed(book, "no more answers")
+            if q.status == DUPLICATE:
+                raise InputError(f"{q.qid} repeats {q.duplicate_of}: answer {q.duplicate_of}")
+            if q.status == SKIPPED and q.done_by and q.done_by != who:
+                raise InputError(
+                    f"{q.qid} was skipped by {q.done_by}: {q.reason}", hint="not answered"
+                )
+            earlier = book.posts("answer", q.qid)
+            plan = _plan_post(ws, conf, "answer", text, [q.channel], q)
+            for run_id in earlier:
+                if run_id == plan.run_id:
+                    continue
+                rows = book.store.deliveries(run_id)
+                if any(r.status != "failed" and r.status != "planned" for r in rows):
+                    by_whom = f" by {q.done_by}" if q.done_by else ""
+                    raise InputError(
+                        f"{q.qid} has an answer already{by_whom} (run {run_id}): not answered again",
+                        hint=f"`prcast resume {run_id}` finishes it if it was cut off",
+                    )
+        outcome = _deliver(ws, conf, "answer", text, plan, on_event, q)
+        if outcome.ok:
+            with Book(ws, conf) as book:
+                _mark_answered(book, q.qid, outcome.run_id, who)
     return outcome
 
 
-def _mark_answered(book: Book, qid: str, run_id: str) -> None:
+def _refuse_when_closed(book: Book, what: str) -> None:
+    if book.state().status == CLOSED:
+        raise InputError(
+            f'conference "{book.conf.name}" is closed: {what} after the closing post',
+            hint='`prcast conference reopen --reason "why"` first (audited)',
+        )
+
+
+def _mark_answered(book: Book, qid: str, run_id: str, by: str | None = None) -> None:
     """Answered, audited once: the same answer given again (or settled after a resume)
     changes nothing and writes no second record."""
-    if book.store.conference_change_status(book.conf.name, qid, ANSWERED, None, (ANSWERED,)):
-        book.audit.append("conference.answered", conference=book.conf.name, qid=qid, run=run_id)
+    name = book.conf.name
+    if book.store.conference_change_status(name, qid, ANSWERED, None, (ANSWERED,), by):
+        record = {"by": by} if by else {}
+        book.audit.append("conference.answered", conference=name, qid=qid, run=run_id, **record)
 
 
-def skip(ws: Workspace, conf: Conference, qid: str, reason: str) -> Question:
-    """Mark a question as not to be answered, with the reason (audited)."""
+def skip(
+    ws: Workspace,
+    conf: Conference,
+    qid: str,
+    reason: str,
+    *,
+    owner: str | None = None,
+    by: str | None = None,
+) -> Question:
+    """Mark a question as not to be answered, with the reason (audited). Refused, naming
+    who, when another moderator holds it, answered it or skipped it."""
     if not reason.strip():
         raise InputError("say why the question is skipped: --reason TEXT")
+    who = by or moderator()
     with Book(ws, conf) as book:
         q = book.question(qid)
-        if book.state().status == CLOSED:
-            raise InputError(
-                f'conference "{conf.name}" is closed: nothing changes after the closing post',
-                hint='`prcast conference reopen --reason "why"` first (audited)',
-            )
+        _refuse_when_closed(book, "nothing changes")
+    with _working_on(ws, conf, q.qid, owner, who), Book(ws, conf) as book:
+        _refuse_when_closed(book, "nothing changes")
+        q = book.question(q.qid)
+        if q.status == SKIPPED and q.done_by and q.done_by != who:
+            raise InputError(f"{q.qid} was skipped already by {q.done_by}: {q.reason}")
         if not book.store.conference_change_status(
-            conf.name, q.qid, SKIPPED, reason.strip(), (ANSWERED,)
+            conf.name, q.qid, SKIPPED, reason.strip(), (ANSWERED, DUPLICATE), who
         ):
-            raise InputError(f"{q.qid} is answered already")
+            by_whom = f" by {q.done_by}" if q.done_by else ""
+            raise InputError(f"{q.qid} is {q.status} already{by_whom}")
         book.audit.append(
-            "conference.skipped",
-            conference=conf.name,
-            qid=q.qid,
-            reason=reason.strip(),
-            by=getpass.getuser(),
+            "conference.skipped", conference=conf.name, qid=q.qid, reason=reason.strip(), by=who
         )
         return book.question(q.qid)
 
