@@ -102,6 +102,7 @@ class Moderator:
         self.counts: dict[str, int] = {}
         self.message = ""
         self.last_poll = 0.0
+        self.last_read = 0.0
         self.editor: _Editor | None = None
         self.action = ""
         self.questions: list[core.Question] = []
@@ -121,6 +122,7 @@ class Moderator:
                     self.message = f"{channel}: {problem}"
             except PrcastError as exc:
                 self.message = exc.message
+        self.last_read = time.monotonic()
         with core.Book(self.ws, self.conf) as book:
             self.state = book.state()
             everything = book.questions()
@@ -447,6 +449,7 @@ class Moderator:
                     return
             elif waiting and self.editor is None and due <= 0:
                 self.refresh(poll=True)
-            else:  # what other moderators did, from the store, within a second
+            if time.monotonic() - self.last_read >= 1.0:
+                # what other moderators did, from the store, within a second (keys or not)
                 self.refresh(poll=False)
             self.draw()
