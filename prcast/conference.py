@@ -699,15 +699,32 @@ def _normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-def _own_ids(ws: Workspace, book: Book) -> dict[str, list[str]]:
-    """The remote ids of the conference's own posts, per channel: a reply anywhere under
-    one is a question."""
-    ids: dict[str, list[str]] = {}
-    for _, _, run_id in book.all_posts():
+#: the answers whose threads each poll reads (the newest), besides the announcement,
+#: opening and closing: a thread read is one request, and the rate limit is shared
+THREADS_READ = 20
+
+
+def _own_ids(ws: Workspace, book: Book) -> tuple[set[str], dict[str, list[str]]]:
+    """The remote ids of the conference's own posts (a reply to one is a question), and
+    per channel the posts whose threads a poll reads for replies: the announcement,
+    opening and closing, and the first post of the newest answers."""
+    own: set[str] = set()
+    roots: dict[str, list[str]] = {}
+    answers: dict[str, list[str]] = {}
+    for kind, _, run_id in book.all_posts():
         for d in book.store.deliveries(run_id):
-            if d.remote_id and d.remote_id not in ids.get(d.channel, []):
-                ids.setdefault(d.channel, []).append(d.remote_id)
-    return ids
+            if not d.remote_id:
+                continue
+            own.add(d.remote_id)
+            if d.part == 1:  # a thread of parts is read from its first
+                into = answers if kind == "answer" else roots
+                if d.remote_id not in into.get(d.channel, []):
+                    into.setdefault(d.channel, []).append(d.remote_id)
+    threads = {
+        channel: roots.get(channel, []) + answers.get(channel, [])[::-1][:THREADS_READ]
+        for channel in set(roots) | set(answers)
+    }
+    return own, threads
 
 
 def poll(ws: Workspace, conf: Conference) -> Intake:
@@ -726,8 +743,7 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
         if state.status == CLOSED:
             return result
         _audit_pending(book)
-        posts = _own_ids(ws, book)
-        own = {i for ids in posts.values() for i in ids}
+        own, posts = _own_ids(ws, book)
         for name in conf.channels:
             config = ws.config.channel(name)
             try:
