@@ -119,3 +119,17 @@ def test_public_edition_leaves_private_questions_out_of_every_format() -> None:
         assert "Q2" not in rendered and "Q3" not in rendered
         assert "private: D" not in rendered
         assert "2 sent by direct message left out of this public edition" in rendered
+
+
+def test_timeline_labels_are_clear_of_the_dots_and_inside_the_image() -> None:
+    from prcast.conference_report import timeline_svg
+
+    svg = timeline_svg(report(), width=900)
+    # the closing is the last moment: its label ends at its line instead of running off
+    closed = re.search(r'<text class="closed-label" x="([\d.]+)" [^>]*text-anchor="(\w+)"', svg)
+    assert closed and closed.group(2) == "end" and float(closed.group(1)) <= 900
+    opened = re.search(r'<text class="opened-label" x="([\d.]+)" y="(\d+)"', svg)
+    assert opened and int(opened.group(2)) < 60 - 5  # above the row of question dots
+    # the earliest question's dot starts right of the row labels ("Questions", 12px)
+    xs = [float(x) for x in re.findall(r'<circle class="question [^"]*" cx="([\d.]+)"', svg)]
+    assert min(xs) - 5 > 8 + len("Questions") * 7
