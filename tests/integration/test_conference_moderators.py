@@ -21,8 +21,9 @@ from prcast import conference
 from prcast.channels.mastodon import plain_text
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import HOST, JOURNALISTS
+from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, add_channel, unique
 from tests.integration.test_conference import ask, define, newest_id, statuses_of
+from tests.integration.test_conference_bluesky import login, post
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 QUESTIONS = int(os.environ.get("PRCAST_TEST_QUESTIONS", "30"))
@@ -226,3 +227,84 @@ def test_a_command_is_refused_a_question_a_screen_holds_naming_the_moderator(
     monkeypatch.setenv("PRCAST_MODERATOR", "carol")
     refused = cli("conference", "answer", q.qid, "Yes.", "-c", name)
     assert refused.exit_code == 2 and "was skipped by dave: off topic" in refused.output
+
+
+def test_two_moderators_on_bluesky_answer_each_question_at_most_once(
+    ws: Workspace, cli: Invoke, bsky_network: PersonalDataServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race on the local Bluesky network: two screens, 30 questions."""
+    pds = bsky_network
+    host, host_did, app_password = pds.create_account(unique("press"))
+    monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
+    add_channel(ws, f'[channels.bsky]\ntype = "bluesky"\nservice = "{pds.url}"\nhandle = "{host}"\n'
+                    'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    (ws.root / "conferences").mkdir()
+    (ws.root / "conferences" / "skyrace.toml").write_text(
+        'title = "Race"\nchannels = ["bsky"]\nhashtag = "AskRepair"\n'
+        f'start = "{start:%Y-%m-%d %H:%M}"\nend = "{start + timedelta(hours=1):%Y-%m-%d %H:%M}"\n'
+        'timezone = "UTC"\n',
+        encoding="utf-8",
+    )
+    assert cli("conference", "open", "-c", "skyrace").exit_code == 0
+    handle, _, password = pds.create_account(unique("reporter"))
+    session = login(pds, handle, password)
+    asked = {
+        post(pds, session, f"@{host} race question {n}?", mention=(host, host_did))["uri"]
+        for n in range(QUESTIONS)
+    }
+    conf = conference.load(ws, "skyrace")
+    deadline = time.monotonic() + 60  # the AppView indexes a moment later
+    while time.monotonic() < deadline:
+        conference.poll(ws, conf)
+        with conference.Book(ws, conf) as book:
+            if len(book.questions()) >= QUESTIONS:
+                break
+        time.sleep(0.5)
+
+    screens = [Screen(ws, "skyrace", "alice"), Screen(ws, "skyrace", "bob")]
+    log: list[tuple[str, str, str]] = []
+    errors: list[str] = []
+    try:
+        for s in screens:
+            s.child.expect(f"open {QUESTIONS}")
+        threads = [threading.Thread(target=moderate, args=(s, log, errors)) for s in screens]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(360)
+        if errors:
+            pytest.fail("\n".join(errors))
+        finals = [counts(s.settled(time.monotonic() + 10)) for s in screens]
+        for s in screens:
+            s.child.send("q")
+            s.child.expect(pexpect.EOF)
+    finally:
+        for s in screens:
+            s.child.close(force=True)
+    assert all(s.widest <= 80 for s in screens)
+    with conference.Book(ws, conf) as book:
+        questions = book.questions()
+    assert {q.remote_id for q in questions} == asked
+    status = Counter(q.status for q in questions)
+    assert status[conference.ANSWERED] + status[conference.SKIPPED] == QUESTIONS
+    assert (
+        finals[0]
+        == finals[1]
+        == (f"open 0  answered {status[conference.ANSWERED]}  skipped {status[conference.SKIPPED]}")
+    )
+    # the press account's repository: at most one answer under each question, by the
+    # moderator the store names
+    records = pds.get("com.atproto.repo.listRecords", repo=host_did,
+                      collection="app.bsky.feed.post", limit="100")["records"]  # fmt: skip
+    answers = [r["value"] for r in records if r["value"].get("reply")]
+    per_question = Counter(a["reply"]["parent"]["uri"] for a in answers)
+    assert max(per_question.values()) == 1 and len(answers) == status[conference.ANSWERED]
+    by_uri = {q.remote_id: q for q in questions}
+    for a in answers:
+        q = by_uri[a["reply"]["parent"]["uri"]]
+        who = a["text"].split()[1]
+        assert a["text"] == f"@{q.author} {who} answers {q.qid}" and q.done_by == who
+    for who, qid, what in log:
+        if what.startswith("taken by"):
+            assert next(q.done_by for q in questions if q.qid == qid) != who
