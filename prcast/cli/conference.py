@@ -327,7 +327,7 @@ def live(
 
     [bold]Example:[/bold] prcast conference live -c launch
     """
-    from prcast.live import Moderator
+    from prcast.cli.live import Moderator
 
     ws, conf = _load(ctx, conference)
     Moderator(ws, conf, every=every).run()

@@ -102,7 +102,8 @@ def _conference(
 ) -> None:
     import json
 
-    from prcast import conference, conference_report
+    from prcast import conference
+    from prcast.conference import report as conference_report
 
     conf = conference.load(ws, conference.resolve_name(ws, name))
     if public is None:  # private questions stay out of what is meant for publication

@@ -9,8 +9,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from prcast import conference
+from prcast.cli.live import DOWN, ENTER, Moderator
 from prcast.delivery.claims import Lease
-from prcast.live import DOWN, ENTER, Moderator
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from prcast.conference_report import ConferenceReport, Entry, to_html, to_markdown, to_text
+from prcast.conference.report import ConferenceReport, Entry, to_html, to_markdown, to_text
 
 HOSTILE = (
     'Is it safe? <script>alert("x")</script> see [the offer](https://evil.example/win) '
@@ -122,7 +122,7 @@ def test_public_edition_leaves_private_questions_out_of_every_format() -> None:
 
 
 def test_timeline_labels_are_clear_of_the_dots_and_inside_the_image() -> None:
-    from prcast.conference_report import timeline_svg
+    from prcast.conference.report import timeline_svg
 
     svg = timeline_svg(report(), width=900)
     # the closing is the last moment: its label ends at its line instead of running off

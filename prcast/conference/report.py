@@ -14,17 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prcast.audit import AuditLog
-from prcast.conference import (
+from prcast.conference.book import (
     ANSWERED,
     DUPLICATE,
     OPEN,
     SKIPPED,
     Book,
-    Conference,
     Question,
     answer_runs,
     settle_answers,
 )
+from prcast.conference.definition import Conference
 from prcast.report import chain_status
 from prcast.store import DELIVERED
 from prcast.workspace import Workspace
