@@ -112,11 +112,11 @@ def _conference(
     if fmt is Format.json:
         text = json.dumps(rep.as_dict(), ensure_ascii=False, indent=2) + "\n"
     elif fmt is Format.html:
-        text = conference_report.to_html(rep)
+        text = conference_report.to_html(rep, ws.templates_dir)
     elif fmt is Format.md:
-        text = conference_report.to_markdown(rep)
+        text = conference_report.to_markdown(rep, ws.templates_dir)
     else:
-        text = conference_report.to_text(rep)
+        text = conference_report.to_text(rep, ws.templates_dir)
     _emit(text, output)
     if not rep.audit_ok:
         raise AuditError(rep.audit_message)

@@ -11,6 +11,7 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prcast.audit import AuditLog
@@ -334,42 +335,9 @@ def _edition(r: ConferenceReport) -> str:
     return "Internal edition: includes the questions sent by direct message (marked private)."
 
 
-def to_text(r: ConferenceReport) -> str:
-    out = [f"Conference report: {plain(r.title)} ({r.name})", _when(r)]
-    out += [plain(n) for n in _notes(r)]
-    out += [_edition(r), *_stats_lines(r), ""]
-    for e in r.entries:
-        if e.status == DUPLICATE:
-            continue
-        private = " (private: direct message)" if e.private else ""
-        out.append(
-            f"{e.qid} {_clock(e.asked_at, r.zone)} @{plain(e.author)}{private}: {plain(e.question)}"
-        )
-        if e.question_url:
-            out.append(f"    question: {plain(e.question_url)}")
-        if e.status == ANSWERED:
-            how = ", by direct message" if e.private else ""
-            out.append(
-                f"  -> {_clock(e.answered_at, r.zone)} (after {_seconds(e.latency_seconds)}{how}):"
-            )
-            many = len(e.answer_parts) > 1
-            for i, part in enumerate(e.answer_parts, 1):
-                label = f"[{i}/{len(e.answer_parts)}] " if many else ""
-                out.append(f"     {label}{plain(part, '     ')}")
-            out += [f"    answer: {plain(u)}" for u in e.answer_urls if u]
-        elif e.status == SKIPPED:
-            out.append(f"  -> skipped: {plain(e.reason or '')}")
-        else:
-            out.append("  -> not answered")
-    if r.repeats:
-        out += ["", "Repeated questions (set aside, answered under the question they repeat):"]
-        for e in r.repeats:
-            out.append(
-                f"{e.qid} {_clock(e.asked_at, r.zone)} @{plain(e.author)} repeats "
-                f"{e.duplicate_of}: {plain(e.question)}"
-            )
-    out += ["", ("Audit: " if r.audit_ok else "AUDIT PROBLEM: ") + r.audit_message]
-    return "\n".join(out) + "\n"
+def to_text(r: ConferenceReport, templates: Path | None = None) -> str:
+    """The report for a terminal (templates/conference/report.txt.j2)."""
+    return _render(r, "txt", templates)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
@@ -405,40 +373,40 @@ def _md_answer(e: Entry) -> str:
     )
 
 
-def to_markdown(r: ConferenceReport) -> str:
-    out = [f"# Conference report: {_md(r.title)}", "", f"*{_md(_when(r))}*", ""]
-    out += [f"- {_md(line)}" for line in [*_notes(r), _edition(r), *_stats_lines(r)]]
-    out += ["", "## Transcript", "",
-            "| # | Asked | Asker | Question | Answered | After | Answer |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for e in r.answered:
-        links = " ".join(_md_link(f"post {i}", u) for i, u in enumerate(e.answer_urls, 1))
-        dm = " (private: DM)" if e.private else ""
-        out.append(
-            f"| {e.qid} | {_md_link(_clock(e.asked_at, r.zone), e.question_url)} | @{_md(e.author)}{dm} "
-            f"| {_md(e.question)} | {_clock(e.answered_at, r.zone)} | {_seconds(e.latency_seconds)} "
-            f"| {_md_answer(e)} {links} |"
-        )
-    out += ["", "## Not answered", ""]
-    if not r.unanswered:
-        out.append("Every question was answered.")
-    for e in r.unanswered:
-        why = f"skipped: {e.reason}" if e.status == SKIPPED else "open"
-        dm = " (private: DM)" if e.private else ""
-        out.append(
-            f"- {e.qid} {_md_link(_clock(e.asked_at, r.zone), e.question_url)} @{_md(e.author)}{dm}: "
-            f"{_md(e.question)} ({_md(why)})"
-        )
-    if r.repeats:
-        out += ["", "## Repeated questions", ""]
-        for e in r.repeats:
-            dm = " (private: DM)" if e.private else ""
-            out.append(
-                f"- {e.qid} {_md_link(_clock(e.asked_at, r.zone), e.question_url)} @{_md(e.author)}{dm} "
-                f"repeats {e.duplicate_of}: {_md(e.question)}"
-            )
-    out += ["", "## Audit", "", ("" if r.audit_ok else "**PROBLEM:** ") + _md(r.audit_message), ""]
-    return "\n".join(out)
+def to_markdown(r: ConferenceReport, templates: Path | None = None) -> str:
+    """The report in Markdown (templates/conference/report.md.j2)."""
+    return _render(r, "md", templates)
+
+
+def _render(r: ConferenceReport, fmt: str, templates: Path | None) -> str:
+    """One of the transcripts from its template (a workspace's templates/ overrides the
+    shipped one), with the escaping filters of its format: `plain` (text), `md`, and for
+    HTML the environment's autoescape plus `lines` (line breaks as <br>)."""
+    from markupsafe import Markup
+
+    from prcast.render import environment
+
+    env = environment(templates).overlay()
+    env.filters.update(
+        plain=plain,
+        md=_md,
+        seconds=_seconds,
+        web=lambda url: _safe_url(url) is not None,
+        lines=lambda text: Markup("<br>").join(_CONTROL.sub("", str(text)).split("\n")),
+    )
+    text = env.get_template(f"conference/report.{fmt}.j2").render(
+        r=r,
+        when=_when(r),
+        notes=_notes(r),
+        edition=_edition(r),
+        stats=_stats_lines(r),
+        clock=lambda iso: _clock(iso, r.zone),
+        link=_md_link,
+        answer=_md_answer,
+        links=lambda e: " ".join(_md_link(f"post {i}", u) for i, u in enumerate(e.answer_urls, 1)),
+        timeline=Markup(timeline_svg(r)) if fmt == "html" else "",
+    )
+    return text if text.endswith("\n") else text + "\n"
 
 
 def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> str:
@@ -515,69 +483,6 @@ def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> st
     return "\n".join(parts)
 
 
-def to_html(r: ConferenceReport) -> str:
-    e = html.escape
-
-    def link(label: str, url: str | None) -> str:
-        url = _safe_url(url)
-        return f'<a href="{e(url)}">{e(label)}</a>' if url else e(label)
-
-    def text(value: str) -> str:
-        return e(value).replace("\n", "<br>")
-
-    def dm(x: Entry) -> str:
-        return ' <span class="private">(private: DM)</span>' if x.private else ""
-
-    rows = []
-    for x in r.answered:
-        answer_links = " ".join(link(f"post {i}", u) for i, u in enumerate(x.answer_urls, 1))
-        if len(x.answer_parts) > 1:
-            shown = (
-                '<ol class="thread">'
-                + "".join(f"<li>{text(p)}</li>" for p in x.answer_parts)
-                + "</ol>"
-            )
-        else:
-            shown = text(x.answer or "") + "<br>"
-        rows.append(
-            f'<tr id="{e(x.qid)}"><td>{e(x.qid)}</td><td>{link(_clock(x.asked_at, r.zone), x.question_url)}</td>'
-            f"<td>@{e(x.author)}{dm(x)}</td><td>{text(x.question)}</td>"
-            f"<td>{_clock(x.answered_at, r.zone)}</td><td>{_seconds(x.latency_seconds)}</td>"
-            f"<td>{shown}{answer_links}</td></tr>"
-        )
-    open_rows = "\n".join(
-        f'<li id="{e(x.qid)}">{e(x.qid)} {link(_clock(x.asked_at, r.zone), x.question_url)} @{e(x.author)}{dm(x)}: '
-        f"{text(x.question)} <em>({e('skipped: ' + (x.reason or '') if x.status == SKIPPED else 'open')})</em></li>"
-        for x in r.unanswered
-    )
-    repeat_rows = "\n".join(
-        f'<li id="{e(x.qid)}">{e(x.qid)} {link(_clock(x.asked_at, r.zone), x.question_url)} @{e(x.author)}{dm(x)} '
-        f'repeats <a href="#{e(x.duplicate_of or "")}">{e(x.duplicate_of or "")}</a>: {text(x.question)}</li>'
-        for x in r.repeats
-    )
-    repeats = f"<h2>Repeated questions</h2>\n<ul>{repeat_rows}</ul>\n" if r.repeats else ""
-    notes = "".join(f'<p class="note">{e(n)}</p>' for n in [*_notes(r), _edition(r)])
-    stats = "\n".join(f"<li>{e(line)}</li>" for line in _stats_lines(r))
-    audit_class = "ok" if r.audit_ok else "broken"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Conference report: {e(r.title)}</title>
-<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2rem;max-width:70rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}}
-.broken{{color:#b00;font-weight:bold}}.private{{color:#a50}}ol.thread{{margin:0;padding-left:1.4rem}}.ok{{color:#070}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}</style></head><body>
-<h1>Conference report: {e(r.title)}</h1>
-<p>{e(_when(r))}</p>
-{notes}
-<ul>{stats}</ul>
-<h2>Timeline</h2>
-{timeline_svg(r)}
-<h2>Transcript</h2>
-<table><thead><tr><th>#</th><th>Asked</th><th>Asker</th><th>Question</th><th>Answered</th><th>After</th><th>Answer</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
-<h2>Not answered</h2>
-<ul>{open_rows or "<li>Every question was answered.</li>"}</ul>
-{repeats}<h2>Audit</h2>
-<p class="{audit_class}">{e(r.audit_message)}</p>
-</body></html>
-"""
+def to_html(r: ConferenceReport, templates: Path | None = None) -> str:
+    """The report as one HTML page with the timeline (templates/conference/report.html.j2)."""
+    return _render(r, "html", templates)

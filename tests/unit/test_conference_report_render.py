@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from prcast.conference.report import ConferenceReport, Entry, to_html, to_markdown, to_text
 
@@ -133,3 +134,17 @@ def test_timeline_labels_are_clear_of_the_dots_and_inside_the_image() -> None:
     # the earliest question's dot starts right of the row labels ("Questions", 12px)
     xs = [float(x) for x in re.findall(r'<circle class="question [^"]*" cx="([\d.]+)"', svg)]
     assert min(xs) - 5 > 8 + len("Questions") * 7
+
+
+def test_a_workspace_template_overrides_the_shipped_transcript(tmp_path: Path) -> None:
+    (tmp_path / "conference").mkdir()
+    (tmp_path / "conference" / "report.md.j2").write_text(
+        "# {{ r.title | md }}\n{% for e in r.answered %}* {{ e.qid }}: {{ e.question | md }}\n"
+        "{% endfor %}",
+        encoding="utf-8",
+    )
+    md = to_markdown(report(public=True), tmp_path)
+    assert md.startswith("# The &lt;b&gt;repair&lt;/b&gt; workshop\n* Q1: Is it safe?")
+    assert "[the offer](" not in md and "salary" not in md
+    # the other formats still come from the shipped templates
+    assert to_text(report(), tmp_path).startswith("Conference report: The <b>repair</b> workshop")
