@@ -35,6 +35,8 @@ class State:
     announced_at: datetime | None
     opened_at: datetime | None
     closed_at: datetime | None
+    #: how often it was opened again after a close
+    reopened: int = 0
 
     @property
     def since(self) -> datetime | None:
@@ -97,6 +99,7 @@ class Book:
             _time(row["announced_at"]),
             _time(row["opened_at"]),
             _time(row["closed_at"]),
+            int(row["reopened"] or 0),
         )
 
     def _set_state(self, status: str, column: str, moment: datetime) -> None:

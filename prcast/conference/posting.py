@@ -79,6 +79,7 @@ def _plan_post(
     text: str,
     channels: Sequence[str],
     question: Question | None = None,
+    target: str | None = None,
 ) -> Plan:
     release = Release(
         id=f"conference-{conf.name}",
@@ -95,7 +96,9 @@ def _plan_post(
         channel = ws.config.channel(name)
         lim = effective_limits(channel, cached.get(name))
         measure = measurer(channel.rule, url_length=lim.url_length)
-        fields: dict[str, Any] = {"target": f"{kind}:{question.qid}" if question else kind}
+        fields: dict[str, Any] = {
+            "target": f"{kind}:{question.qid}" if question else target or kind
+        }
         body = text
         if question is not None:
             fields["reply_to"] = {"remote_id": question.remote_id, "url": question.url or ""}
@@ -238,7 +241,9 @@ def close_conference(
     if state.status != CLOSED:
         poll(ws, conf)
     text = render_post(ws, conf, "closing")
-    plan = _plan_post(ws, conf, "closing", text, conf.channels)
+    # closing again after a reopening is a post of its own; closing twice is not
+    target = f"closing:{state.reopened + 1}" if state.reopened else "closing"
+    plan = _plan_post(ws, conf, "closing", text, conf.channels, target=target)
     outcome = _deliver(ws, conf, "closing", text, plan, on_event)
     if outcome.ok:
         with Book(ws, conf) as book:

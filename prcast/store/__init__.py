@@ -576,7 +576,8 @@ class Store:
 
     def conference_state(self, name: str) -> dict[str, Any]:
         row = self.db.execute(
-            "SELECT status, announced_at, opened_at, closed_at FROM conference_state WHERE name = ?",
+            "SELECT status, announced_at, opened_at, closed_at, reopened FROM conference_state"
+            " WHERE name = ?",
             (name,),
         ).fetchone()
         return dict(row)
@@ -728,7 +729,7 @@ class Store:
     def conference_reopen(self, name: str, status: str) -> bool:
         """A closed conference open again: its closing time cleared. True if it was closed."""
         cur = self.db.execute(
-            "UPDATE conference_state SET status = ?, closed_at = NULL"
+            "UPDATE conference_state SET status = ?, closed_at = NULL, reopened = reopened + 1"
             " WHERE name = ? AND status = 'closed'",
             (status, name),
         )

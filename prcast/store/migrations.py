@@ -320,6 +320,8 @@ V3 = [
     "CREATE INDEX conference_claims_owner ON conference_claims(owner)",
     # who answered or skipped a question, to name them when another moderator tries too
     "ALTER TABLE conference_questions ADD COLUMN done_by TEXT",
+    # how often a closed conference was opened again: each closing after it is a post of its own
+    "ALTER TABLE conference_state ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
 ]
 
 

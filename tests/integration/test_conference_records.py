@@ -204,3 +204,24 @@ def test_a_reply_without_mention_under_the_opening_is_taken_in_once(
     with conference.Book(conf_ws, conf) as book:
         ids = [q.remote_id for q in book.questions()]
     assert sorted(ids) == sorted([under, deeper, follow_up])
+
+
+def test_close_again_after_reopen_posts_a_second_closing(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    define(conf_ws, "twice", datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", "twice").exit_code == 0
+    ask(conference_server, JOURNALISTS[11], f"@{HOST} one more question?")
+    conf = conference.load(conf_ws, "twice")
+    [q] = conference.poll(conf_ws, conf).new
+    marker = newest_id(conference_server)
+    assert cli("conference", "close", "-c", "twice").exit_code == 0
+    assert cli("conference", "reopen", "-c", "twice", "--reason", "one left").exit_code == 0
+    assert cli("conference", "answer", q.qid, "Here it is.", "-c", "twice").exit_code == 0
+    result = cli("conference", "close", "-c", "twice")
+    assert result.exit_code == 0, result.output
+    assert cli("conference", "close", "-c", "twice").exit_code == 0  # closing again: nothing new
+    posted = statuses_of(conference_server, HOST, marker)
+    assert len(posted) == 3  # the first closing, the answer, the second closing
+    with conference.Book(conf_ws, conf) as book:
+        assert book.state().status == conference.CLOSED and book.state().closed_at
