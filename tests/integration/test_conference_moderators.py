@@ -219,6 +219,8 @@ def test_a_command_is_refused_a_question_a_screen_holds_naming_the_moderator(
             refused = cli("conference", *args, "-c", name)
             assert refused.exit_code == 2, refused.output
             assert f"{q.qid} is taken by carol (pid {os.getpid()}" in refused.output
+        queue = json.loads(cli("conference", "questions", "-c", name, "--no-poll", "--json").stdout)
+        assert [(x["qid"], x["taken_by"]) for x in queue] == [(q.qid, "carol")]
         with conference.Book(conf_ws, conf) as book:
             assert book.question(q.qid).status == conference.OPEN
             conference.let_go(book, q.qid, lease.id)
@@ -227,6 +229,8 @@ def test_a_command_is_refused_a_question_a_screen_holds_naming_the_moderator(
     monkeypatch.setenv("PRCAST_MODERATOR", "carol")
     refused = cli("conference", "answer", q.qid, "Yes.", "-c", name)
     assert refused.exit_code == 2 and "was skipped by dave: off topic" in refused.output
+    table = cli("conference", "questions", "-c", name, "--no-poll", "--all").stdout
+    assert "skipped by dave" in table
 
 
 def test_two_moderators_on_bluesky_answer_each_question_at_most_once(
