@@ -275,7 +275,11 @@ class Moderator:
             room = width - 6
             visible = ed.text if len(ed.text) <= room else "…" + ed.text[-(room - 1) :]
             lines.append(Text(f" > {visible}█"))
-            lines.append(Text(" Enter: post   Esc: cancel", style="dim"))
+            # a refusal (the policy, another moderator) shows here, the text kept above
+            if self.message:
+                lines.append(Text(f" {self.message}"[: width - 1], style="yellow"))
+            else:
+                lines.append(Text(" Enter: post   Esc: cancel", style="dim"))
         else:
             lines.append(Text(f" {self.message}"[: width - 1], style="yellow"))
             lines.append(Text(""))
@@ -306,6 +310,12 @@ class Moderator:
         try:
             with core.Book(self.ws, self.conf) as book:
                 core.take(book, q.qid, self.owner, self.who)
+                now = book.question(q.qid)
+                if now.status != core.OPEN:  # done by another moderator since the last read
+                    core.let_go(book, q.qid, self.owner)
+                    by = f" by {now.done_by}" if now.done_by else ""
+                    self.message = f"{q.qid} is {now.status} already{by}"
+                    return False
         except PrcastError as exc:
             self.message = exc.message.splitlines()[0]
             return False

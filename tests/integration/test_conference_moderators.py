@@ -102,6 +102,8 @@ def moderate(screen: Screen, log: list[tuple[str, str, str]], errors: list[str])
         f = until(screen, outcome.search, 60)
         message = outcome.search(f)
         log.append((who, qid, message.group(1) if message else f"no outcome:\n{f}"))
+        if message and message.group(2) not in ("answered", "skipped"):
+            screen.child.send("\x1b")  # refused: the text stays in the editor; leave it
 
     try:
         while time.monotonic() < deadline:
