@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import mimetypes
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -213,14 +214,17 @@ class BlueskyChannel:
                 return items
 
     async def mentions(
-        self, cursors: dict[str, str], hashtag: str | None = None
+        self, cursors: dict[str, str], hashtag: str | None = None, threads: Sequence[str] = ()
     ) -> tuple[list[Incoming], dict[str, str]]:
         """Posts addressed to this account since `cursors`: mentions, replies and quotes
         (app.bsky.notification.listNotifications, served by the AppView through the PDS)
         and, with `hashtag`, the posts that carry it (app.bsky.feed.searchPosts). Bluesky's
-        direct messages live in a separate chat service and are not read."""
+        direct messages live in a separate chat service and are not read. The replies
+        anywhere under the posts `threads` names (the conference's own) are read with
+        app.bsky.feed.getPostThread, since a reply deep in a thread notifies nobody. A post found by
+        two routes (a mention with the hashtag) comes once per route."""
         cursors = dict(cursors)
-        found: dict[str, Incoming] = {}
+        found: dict[tuple[str, str], Incoming] = {}
         notes = await self._newest_first(
             "app.bsky.notification.listNotifications",
             "notifications",
@@ -228,7 +232,8 @@ class BlueskyChannel:
             {"reasons": ["mention", "reply", "quote"]},
         )
         for note in notes:
-            found.setdefault(note["uri"], _incoming(note, note.get("reason", "mention")))
+            item = _incoming(note, note.get("reason", "mention"))
+            found.setdefault((item.remote_id, item.via), item)
         if notes:
             cursors["notifications"] = max(str(n["indexedAt"]) for n in notes)
         if hashtag:
@@ -238,9 +243,24 @@ class BlueskyChannel:
                 params["since"] = since
             posts = await self._newest_first("app.bsky.feed.searchPosts", "posts", since, params)
             for post in posts:
-                found.setdefault(post["uri"], _incoming(post, "hashtag"))
+                found.setdefault((post["uri"], "hashtag"), _incoming(post, "hashtag"))
             if posts:
                 cursors["tag"] = max(str(p["indexedAt"]) for p in posts)
+        for root in threads:
+            if (wait := self.rate.wait(time.time())) > 0:
+                await asyncio.sleep(min(wait, 60.0))
+            nsid = "app.bsky.feed.getPostThread"
+            r = await self._call("GET", nsid, nsid, params={"uri": root, "depth": 1000})
+            if r.status_code == 400 and _error(r) == "NotFound":  # deleted meanwhile
+                continue
+            thread = check(r, self.name, nsid).json().get("thread", {})
+            waiting = list(thread.get("replies") or [])
+            while waiting:
+                node = waiting.pop()
+                post = node.get("post")
+                if post:  # not a blocked or deleted reply
+                    found.setdefault((str(post["uri"]), "reply"), _incoming(post, "reply"))
+                waiting += node.get("replies") or []
         return sorted(found.values(), key=lambda i: i.created_at), cursors
 
     async def close(self) -> None:

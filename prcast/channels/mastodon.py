@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -200,13 +201,16 @@ class MastodonChannel:
             cursor = str(page[-1]["id"])
 
     async def mentions(
-        self, cursors: dict[str, str], hashtag: str | None = None
+        self, cursors: dict[str, str], hashtag: str | None = None, threads: Sequence[str] = ()
     ) -> tuple[list[Incoming], dict[str, str]]:
         """Posts addressed to this account since `cursors`: mentions and direct messages
         (GET /api/v1/notifications, types[]=mention), direct conversations
         (GET /api/v1/conversations) and, with `hashtag`, the public posts that carry it
-        (GET /api/v1/timelines/tag/:hashtag). Returns them and the new cursors."""
-        found: dict[str, Incoming] = {}
+        (GET /api/v1/timelines/tag/:hashtag), and the replies anywhere under the posts
+        `threads` names, the conference's own (GET /api/v1/statuses/:id/context: a reply
+        that does not mention the account notifies nobody). Returns them and the new cursors; a post
+        found by two routes (a mention with the hashtag) comes once per route."""
+        found: dict[tuple[str, str], Incoming] = {}
         cursors = dict(cursors)
         notes = await self._pages(
             "/api/v1/notifications", cursors.get("notifications", "0"), {"types[]": "mention"}
@@ -215,7 +219,7 @@ class MastodonChannel:
             if note.get("status"):
                 status = note["status"]
                 via = "direct" if status.get("visibility") == "direct" else "mention"
-                found.setdefault(str(status["id"]), _incoming(status, via))
+                found.setdefault((str(status["id"]), via), _incoming(status, via))
         if notes:
             cursors["notifications"] = str(notes[-1]["id"])
         r = check(
@@ -226,15 +230,25 @@ class MastodonChannel:
         for conversation in r.json():
             status = conversation.get("last_status")
             if status:
-                found.setdefault(str(status["id"]), _incoming(status, "direct"))
+                found.setdefault((str(status["id"]), "direct"), _incoming(status, "direct"))
         if hashtag:
             tagged = await self._pages(
                 f"/api/v1/timelines/tag/{hashtag.lstrip('#')}", cursors.get("tag", "0"), {}
             )
             for status in tagged:
-                found.setdefault(str(status["id"]), _incoming(status, "hashtag"))
+                found.setdefault((str(status["id"]), "hashtag"), _incoming(status, "hashtag"))
             if tagged:
                 cursors["tag"] = str(tagged[-1]["id"])
+        for root in threads:
+            if (wait := self.rate.wait(time.time())) > 0:
+                await asyncio.sleep(min(wait, 60.0))
+            r = await self.client.get(f"/api/v1/statuses/{root}/context")
+            if r.status_code == 404:  # deleted meanwhile: nothing under it to read
+                continue
+            check(r, self.name, f"reading /api/v1/statuses/{root}/context")
+            for status in r.json().get("descendants", []):
+                via = "direct" if status.get("visibility") == "direct" else "reply"
+                found.setdefault((str(status["id"]), via), _incoming(status, via))
         return sorted(found.values(), key=lambda i: _id_order(i.remote_id)), cursors
 
     async def close(self) -> None:

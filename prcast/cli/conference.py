@@ -1,4 +1,4 @@
-"""`prcast conference new|announce|open|questions|answer|skip|close|live`."""
+"""`prcast conference new|announce|open|questions|answer|skip|close|reopen|live`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prcast.cli.common import console, print_json, workspace
 from prcast.errors import DeliveryError
 
 if TYPE_CHECKING:
-    from prcast.conference import Conference, Question
+    from prcast.conference import Conference, Question, Taken
     from prcast.delivery import Outcome
     from prcast.workspace import Workspace
 
@@ -145,7 +145,20 @@ def open_(
     _posted(ws, outcome, "opening", as_json)
 
 
-def _queue_table(conf: Conference, questions: list[Question], title: str) -> None:
+def _status(q: Question, held: dict[str, Taken]) -> str:
+    """open, "open, taken by tom", "answered by tom", "duplicate of Q3", with DMs marked."""
+    if q.status == "duplicate":
+        shown = f"repeats {q.duplicate_of}"
+    elif q.qid in held:
+        shown = f"{q.status}, taken by {held[q.qid].moderator}"
+    else:
+        shown = f"{q.status} by {q.done_by}" if q.done_by else q.status
+    return f"{shown}, private (DM)" if q.private else shown
+
+
+def _queue_table(
+    conf: Conference, questions: list[Question], title: str, held: dict[str, Taken]
+) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -154,7 +167,7 @@ def _queue_table(conf: Conference, questions: list[Question], title: str) -> Non
     table.add_column("Asked", no_wrap=True)
     table.add_column("From", overflow="fold")
     table.add_column("Via", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
+    table.add_column("Status", overflow="fold")
     table.add_column("Question", overflow="fold", ratio=1)
     for q in questions:
         table.add_row(
@@ -162,14 +175,15 @@ def _queue_table(conf: Conference, questions: list[Question], title: str) -> Non
             f"{conf.local(q.asked_at):%H:%M}",
             escape("@" + q.author),
             q.via,
-            q.status,
+            escape(_status(q, held)),
             escape(q.text),
         )
     console().print(table)
 
 
-def _question_json(q: Question) -> dict[str, object]:
+def _question_json(q: Question, held: dict[str, Taken]) -> dict[str, object]:
     return {
+        "done_by": q.done_by, "taken_by": held[q.qid].moderator if q.qid in held else None,
         "qid": q.qid, "channel": q.channel, "remote_id": q.remote_id, "author": q.author,
         "author_name": q.author_name, "text": q.text, "url": q.url,
         "asked_at": q.asked_at.isoformat(), "via": q.via, "private": q.private,
@@ -223,13 +237,14 @@ def questions(
     with core.Book(ws, conf) as book:
         listed = book.questions() if show_all else book.questions(core.OPEN)
         state = book.state()
+        held = core.taken(book)
     if as_json:
-        print_json([_question_json(q) for q in listed])
+        print_json([_question_json(q, held) for q in listed])
         return
     if follow:
         return
-    title = f"{conf.title}: {len(listed)} {'questions' if show_all else 'open'} ({state.status}, {core.time_left(conf)})"
-    _queue_table(conf, listed, title)
+    title = f"{conf.title}: {len(listed)} {'questions' if show_all else 'open'} ({state.status}, {core.time_left(conf, state)})"
+    _queue_table(conf, listed, title, held)
 
 
 @app.command("answer")
@@ -298,6 +313,23 @@ def close(ctx: typer.Context, conference: ConfOpt = None, as_json: JsonOpt = Fal
     _posted(ws, core.close_conference(ws, conf), "closing", as_json)
 
 
+@app.command("reopen")
+def reopen(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="Why it opens again (audited).")],
+    conference: ConfOpt = None,
+) -> None:
+    """Open a closed conference again: after the closing post nothing changes (no answer, skip or intake) except through this, audited with the reason. Close it again with `close`.
+
+    [bold]Example:[/bold] prcast conference reopen -c launch --reason "Q12 was skipped by mistake"
+    """
+    from prcast import conference as core
+
+    ws, conf = _load(ctx, conference)
+    state = core.reopen(ws, conf, reason)
+    console().print(f'conference "{conf.name}" is {state.status} again: {reason}', markup=False)
+
+
 @app.command("live")
 def live(
     ctx: typer.Context,
@@ -310,7 +342,7 @@ def live(
 
     [bold]Example:[/bold] prcast conference live -c launch
     """
-    from prcast.live import Moderator
+    from prcast.cli.live import Moderator
 
     ws, conf = _load(ctx, conference)
     Moderator(ws, conf, every=every).run()

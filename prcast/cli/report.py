@@ -43,6 +43,15 @@ def register(app: typer.Typer) -> None:
                 help="Report on a conference instead: transcript, response times, unanswered questions, timeline (HTML).",
             ),
         ] = None,
+        public: Annotated[
+            bool | None,
+            typer.Option(
+                "--public/--include-private",
+                help="With --conference: leave out (or keep, marked private) the questions sent by "
+                "direct message and their answers. Default: left out of md and html, which are "
+                "meant for publication; kept in text and json.",
+            ),
+        ] = None,
     ) -> None:
         """What went where, when, with which remote ids and URLs; failures with reasons. Built only from the audit log and the state store, and says whether the audit chain verified.
 
@@ -54,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
         ws = workspace(ctx)
         if conference is not None:
-            _conference(ws, conference, fmt, output)
+            _conference(ws, conference, fmt, output, public)
             return
         if list_runs_:
             runs = core.list_runs(ws)
@@ -88,21 +97,26 @@ def _emit(text: str, output: Path | None) -> None:
         typer.echo(text, nl=False)
 
 
-def _conference(ws: Workspace, name: str, fmt: Format, output: Path | None) -> None:
+def _conference(
+    ws: Workspace, name: str, fmt: Format, output: Path | None, public: bool | None
+) -> None:
     import json
 
-    from prcast import conference, conference_report
+    from prcast import conference
+    from prcast.conference import report as conference_report
 
     conf = conference.load(ws, conference.resolve_name(ws, name))
-    rep = conference_report.build(ws, conf)
+    if public is None:  # private questions stay out of what is meant for publication
+        public = fmt in (Format.md, Format.html)
+    rep = conference_report.build(ws, conf, public=public)
     if fmt is Format.json:
         text = json.dumps(rep.as_dict(), ensure_ascii=False, indent=2) + "\n"
     elif fmt is Format.html:
-        text = conference_report.to_html(rep)
+        text = conference_report.to_html(rep, ws.templates_dir)
     elif fmt is Format.md:
-        text = conference_report.to_markdown(rep)
+        text = conference_report.to_markdown(rep, ws.templates_dir)
     else:
-        text = conference_report.to_text(rep)
+        text = conference_report.to_text(rep, ws.templates_dir)
     _emit(text, output)
     if not rep.audit_ok:
         raise AuditError(rep.audit_message)

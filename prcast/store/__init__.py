@@ -565,7 +565,7 @@ class Store:
 
     _QUESTION = (
         "name, qid, channel, remote_id, author, author_name, text, url, asked_at, received_at,"
-        " via, private, extra, status, duplicate_of, reason, audited, seq"
+        " via, private, extra, status, duplicate_of, reason, audited, seq, done_by"
     )
 
     def conference_open_book(self, name: str, status: str) -> None:
@@ -576,7 +576,8 @@ class Store:
 
     def conference_state(self, name: str) -> dict[str, Any]:
         row = self.db.execute(
-            "SELECT status, announced_at, opened_at, closed_at FROM conference_state WHERE name = ?",
+            "SELECT status, announced_at, opened_at, closed_at, reopened FROM conference_state"
+            " WHERE name = ?",
             (name,),
         ).fetchone()
         return dict(row)
@@ -687,3 +688,78 @@ class Store:
                 (name, kind, qid),
             )
         return [dict(r) for r in rows]
+
+    def conference_change_status(
+        self,
+        name: str,
+        qid: str,
+        status: str,
+        reason: str | None,
+        unless: Sequence[str],
+        by: str | None = None,
+    ) -> bool:
+        """Set a question's status (and who set it) unless it is in one of `unless`
+        (compare-and-set): True when this call changed it, False when it was in one of
+        them already."""
+        marks = ", ".join("?" * len(unless))
+        cur = self.db.execute(
+            "UPDATE conference_questions SET status = ?, reason = ?,"
+            " done_by = COALESCE(?, done_by) WHERE name = ? AND qid = ?"
+            + (f" AND status NOT IN ({marks})" if unless else ""),
+            (status, reason, by, name, qid, *unless),
+        )
+        return cur.rowcount == 1
+
+    def conference_question_by_remote(
+        self, name: str, channel: str, remote_id: str
+    ) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT {self._QUESTION} FROM conference_questions"
+            " WHERE name = ? AND channel = ? AND remote_id = ?",
+            (name, channel, remote_id),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def conference_set_via(self, name: str, qid: str, via: str) -> None:
+        """Record the routes a question came by (a route seen by a later poll is added)."""
+        self.db.execute(
+            "UPDATE conference_questions SET via = ? WHERE name = ? AND qid = ?", (via, name, qid)
+        )
+
+    def conference_reopen(self, name: str, status: str) -> bool:
+        """A closed conference open again: its closing time cleared. True if it was closed."""
+        cur = self.db.execute(
+            "UPDATE conference_state SET status = ?, closed_at = NULL, reopened = reopened + 1"
+            " WHERE name = ? AND status = 'closed'",
+            (status, name),
+        )
+        return cur.rowcount == 1
+
+    def conference_claim(self, name: str, qid: str, owner_id: str, moderator: str, at: str) -> bool:
+        """Take a question for an owner (compare-and-set): free, held by this owner already,
+        or held by an owner whose lease ran out. True when this owner holds it now."""
+        cur = self.db.execute(
+            "INSERT INTO conference_claims (name, qid, owner, moderator, since)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, qid) DO UPDATE SET"
+            " owner = excluded.owner, moderator = excluded.moderator, since = excluded.since"
+            " WHERE conference_claims.owner = excluded.owner"
+            " OR conference_claims.owner NOT IN (SELECT id FROM owners WHERE lease_until > ?)",
+            (name, qid, owner_id, moderator, at, at),
+        )
+        return cur.rowcount == 1
+
+    def conference_unclaim(self, name: str, qid: str, owner_id: str) -> None:
+        self.db.execute(
+            "DELETE FROM conference_claims WHERE name = ? AND qid = ? AND owner = ?",
+            (name, qid, owner_id),
+        )
+
+    def conference_claims(self, name: str) -> list[tuple[Holder, str]]:
+        """Who holds which question of a conference (the owner's row may be gone), with the
+        moderator's name."""
+        rows = self.db.execute(
+            f"SELECT c.qid AS held, '' AS run_id, c.since, c.moderator, {self._OWNER}"
+            " FROM conference_claims c LEFT JOIN owners o ON o.id = c.owner WHERE c.name = ?",
+            (name,),
+        ).fetchall()
+        return [(_holder(r), str(r["moderator"])) for r in rows]

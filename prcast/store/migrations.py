@@ -306,6 +306,25 @@ def _v2(db: Connection, workspace_root: Path) -> None:
     _ledger_from_v1(db, workspace_root)
 
 
+V3 = [
+    # a conference question taken by a moderator (a screen or a command) while they work on
+    # it: one owner at a time, its lease kept alive by the owner's heartbeat (owners table)
+    """CREATE TABLE conference_claims (
+        name TEXT NOT NULL,
+        qid TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        moderator TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (name, qid)
+    )""",
+    "CREATE INDEX conference_claims_owner ON conference_claims(owner)",
+    # who answered or skipped a question, to name them when another moderator tries too
+    "ALTER TABLE conference_questions ADD COLUMN done_by TEXT",
+    # how often a closed conference was opened again: each closing after it is a post of its own
+    "ALTER TABLE conference_state ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
+]
+
+
 #: migration n brings a database from version n-1 to n
-MIGRATIONS: list[Step] = [_statements(V1), _v2]
+MIGRATIONS: list[Step] = [_statements(V1), _v2, _statements(V3)]
 LATEST = len(MIGRATIONS)

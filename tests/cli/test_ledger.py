@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prcast.audit import AuditLog
 from prcast.store import Store
+from prcast.store.migrations import LATEST
 from prcast.workspace import Workspace, init_workspace
 from tests.conftest import REPO, Invoke, outbox_entries
 
@@ -177,7 +178,7 @@ def test_a_state_db_of_the_previous_schema_is_upgraded(tmp_path: Path) -> None:
     assert len(list((root / "outbox" / "posts").glob("*.json"))) == 1, "published again"
     store = Store(root / ".prcast" / "state.db")
     try:
-        assert store.version() == 2
+        assert store.version() == LATEST
         [row] = store.deliveries(old_run)
         assert row.key == old_key and row.status == "delivered" and row.published_at
         [shared] = store.deliveries(new_run)  # the new run found the old publication
@@ -194,7 +195,7 @@ def test_a_state_db_of_the_previous_schema_is_upgraded(tmp_path: Path) -> None:
     assert verify.returncode == 0, verify.stdout + verify.stderr
     # opening it again changes nothing
     again = Store(root / ".prcast" / "state.db")
-    assert again.version() == 2 and len(again.runs()) == 2
+    assert again.version() == LATEST and len(again.runs()) == 2
     again.close()
 
 
@@ -202,6 +203,6 @@ def test_a_fresh_store_is_at_the_latest_version(tmp_path: Path) -> None:
     ws, _ = init_workspace(tmp_path / "w")
     store = Store(ws.store_path)
     try:
-        assert store.version() == 2
+        assert store.version() == LATEST
     finally:
         store.close()

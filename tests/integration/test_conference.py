@@ -247,11 +247,17 @@ def test_scripted_conference_transcript_matches_the_server(
 
     # the other formats carry the same transcript
     text = cli("report", "--conference", "launch").stdout
-    md = cli("report", "--conference", "launch", "--format", "md").stdout
+    md = cli("report", "--conference", "launch", "--format", "md", "--include-private").stdout
     for e in answered:
         assert f"{e['qid']} " in text and f"| {e['qid']} |" in md
-    html = cli("report", "--conference", "launch", "--format", "html").stdout
+    html = cli("report", "--conference", "launch", "--format", "html", "--include-private").stdout
     assert html.count('class="question ') == 74 and html.count('class="answer"') == 68
+    # md and html are meant for publication: by default without the direct messages
+    public = cli("report", "--conference", "launch", "--format", "html").stdout
+    dms = [e for e in report["entries"] if e["private"]]
+    assert dms and html.count('class="question ') - public.count('class="question ') == len(dms)
+    public_md = cli("report", "--conference", "launch", "--format", "md").stdout
+    assert all(f"| {e['qid']} |" not in public_md for e in dms)
 
 
 def test_restarted_intake_neither_loses_nor_repeats_a_question(

@@ -157,6 +157,53 @@ def test_bluesky_conference_intake_answers_and_report(
             assert record(pds, child_uri)["reply"]["parent"]["uri"] == parent_uri
 
 
+def test_bluesky_reply_without_mention_under_the_opening_is_taken_in_once(
+    ws: Workspace, cli: Invoke, bsky_network: PersonalDataServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply under the opening and a reply to that reply, neither with a mention nor the
+    hashtag: questions, each once however often the intake runs (getPostThread)."""
+    pds = bsky_network
+    host, _, app_password = pds.create_account(unique("press"))
+    monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
+    add_channel(ws, f'[channels.bsky]\ntype = "bluesky"\nservice = "{pds.url}"\nhandle = "{host}"\n'
+                    'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    (ws.root / "conferences").mkdir()
+    (ws.root / "conferences" / "thread.toml").write_text(
+        'title = "Replies"\nchannels = ["bsky"]\n'
+        f'hashtag = "{HASHTAG}"\nstart = "{start:%Y-%m-%d %H:%M}"\n'
+        f'end = "{start + timedelta(hours=1):%Y-%m-%d %H:%M}"\ntimezone = "UTC"\n',
+        encoding="utf-8",
+    )
+    result = cli("conference", "open", "--json")
+    assert result.exit_code == 0, result.output
+    opening_uri = json.loads(result.stdout)["posts"][0]["remote_id"]
+    opening = {"uri": opening_uri, "cid": record_cid(pds, opening_uri)}
+    handle1, _, password1 = pds.create_account(unique("reporter"))
+    handle2, _, password2 = pds.create_account(unique("reporter"))
+    under = post(pds, login(pds, handle1, password1), "Is the list of tools public?",
+                 reply={"root": opening, "parent": opening})  # fmt: skip
+    deeper = post(pds, login(pds, handle2, password2), "And the prices?",
+                  reply={"root": opening, "parent": under})  # fmt: skip
+    conf = conference.load(ws, "thread")
+    deadline = time.monotonic() + 30  # the AppView indexes a moment later
+    while time.monotonic() < deadline:
+        conference.poll(ws, conf)
+        with conference.Book(ws, conf) as book:
+            if len(book.questions()) >= 2:
+                break
+        time.sleep(0.5)
+    for _ in range(2):
+        conference.poll(ws, conf)
+    with conference.Book(ws, conf) as book:
+        questions = book.questions()
+    assert sorted(q.remote_id for q in questions) == sorted([under["uri"], deeper["uri"]])
+    assert {q.via for q in questions} == {"reply"}
+    by_uri = {q.remote_id: q for q in questions}
+    assert by_uri[deeper["uri"]].author == handle2
+    assert by_uri[deeper["uri"]].extra["root_uri"] == opening_uri
+
+
 def record_cid(pds: PersonalDataServer, uri: str) -> str:
     did, collection, rkey = uri.removeprefix("at://").split("/")
     return str(

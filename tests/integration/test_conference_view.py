@@ -17,7 +17,7 @@ import pytest
 
 from prcast import conference
 from prcast.channels.mastodon import plain_text
-from prcast.live import Moderator
+from prcast.cli.live import Moderator
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS

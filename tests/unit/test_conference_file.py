@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from prcast import conference
-from prcast.conference_report import _percentile
+from prcast.cli.live import BACKSPACE, DOWN, ENTER, ESC, UP, _keys
+from prcast.conference.report import _percentile
 from prcast.errors import InputError
-from prcast.live import BACKSPACE, DOWN, ENTER, ESC, UP, _keys
 from prcast.workspace import Workspace
 
 GOOD = """title = "Ask the workshop"

@@ -7,23 +7,25 @@ report is looked up in the audit log, and the report says how many were found th
 from __future__ import annotations
 
 import html
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prcast.audit import AuditLog
-from prcast.conference import (
+from prcast.conference.book import (
     ANSWERED,
     DUPLICATE,
     OPEN,
     SKIPPED,
     Book,
-    Conference,
     Question,
     answer_runs,
     settle_answers,
 )
+from prcast.conference.definition import Conference
 from prcast.report import chain_status
 from prcast.store import DELIVERED
 from prcast.workspace import Workspace
@@ -49,6 +51,7 @@ class Entry:
     #: seconds from when the question could be answered (asked, or the opening if asked
     #: before it) to the answer's first post
     latency_seconds: float | None = None
+    answer_parts: list[str] = field(default_factory=list)
     answer_ids: list[str] = field(default_factory=list)
     answer_urls: list[str] = field(default_factory=list)
     reason: str | None = None
@@ -71,6 +74,18 @@ class ConferenceReport:
     audit_ok: bool
     audit_message: str
     posts: list[dict[str, Any]]
+    #: the public edition: questions sent by direct message (and their answers) left out
+    public: bool = False
+    #: how many were left out of it
+    withheld: int = 0
+    #: the audited early opening: reason, who, how long before the start
+    opened_early: dict[str, Any] | None = None
+    #: the audited reopenings after a close: when, reason, who
+    reopened: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def repeats(self) -> list[Entry]:
+        return [e for e in self.entries if e.status == DUPLICATE]
 
     @property
     def answered(self) -> list[Entry]:
@@ -95,7 +110,9 @@ def _percentile(values: list[float], p: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-def build(ws: Workspace, conf: Conference) -> ConferenceReport:
+def build(ws: Workspace, conf: Conference, *, public: bool = False) -> ConferenceReport:
+    """The report; `public`: the edition meant for publication, without the questions sent
+    by direct message and their answers (they are private)."""
     with Book(ws, conf) as book:
         settle_answers(book)
         state = book.state()
@@ -109,13 +126,19 @@ def build(ws: Workspace, conf: Conference) -> ConferenceReport:
     audited_questions: set[str] = set()
     succeeded: dict[str, str] = {}  # delivery key -> when the service took it
     first = last = None
+    early: dict[str, Any] | None = None
+    reopened: list[dict[str, Any]] = []
     for rec in log.records():
         mine = rec.get("conference") == conf.name or rec.get("run") in run_ids
         if not mine:
             continue
         first = first or rec
         last = rec
-        if rec["type"] == "conference.question":
+        if rec["type"] == "conference.opened_early":
+            early = {"reason": rec.get("reason"), "by": rec.get("by"), "at": rec["ts"]}
+        elif rec["type"] == "conference.reopened":
+            reopened.append({"at": rec["ts"], "reason": rec.get("reason"), "by": rec.get("by")})
+        elif rec["type"] == "conference.question":
             audited_questions.add(f"{rec['channel']}\x00{rec['remote_id']}")
         elif rec["type"] == "delivery.succeeded":
             succeeded[rec["key"]] = rec["ts"]
@@ -126,7 +149,8 @@ def build(ws: Workspace, conf: Conference) -> ConferenceReport:
         run_id = answers.get(q.qid)
         if run_id:
             parts = sorted((d for d in deliveries[run_id] if d.part), key=lambda d: d.part)
-            entry.answer = _answer_text(parts)
+            entry.answer_parts = [str(d.post.get("text", "")) for d in parts]
+            entry.answer = "\n\n".join(entry.answer_parts)
             first_part = parts[0]
             entry.answered_at = succeeded.get(first_part.key, first_part.updated_at)
             since = max(q.asked_at, opened) if opened else q.asked_at
@@ -136,8 +160,14 @@ def build(ws: Workspace, conf: Conference) -> ConferenceReport:
             entry.answer_ids = [d.remote_id or "" for d in parts]
             entry.answer_urls = [d.url or "" for d in parts]
         entries.append(entry)
+    if opened and early is not None:
+        early["minutes_before"] = round((conf.start - opened).total_seconds() / 60, 1)
+    withheld = {e.qid for e in entries if e.private} if public else set()
+    entries = [e for e in entries if e.qid not in withheld]
     posts = []
     for kind, qid, run_id in posts_runs:
+        if qid in withheld:
+            continue
         for d in deliveries[run_id]:
             if d.part and d.status == DELIVERED:
                 posts.append({"kind": kind, "qid": qid, "channel": d.channel, "part": d.part,
@@ -199,6 +229,10 @@ def build(ws: Workspace, conf: Conference) -> ConferenceReport:
         audit_ok=audit_ok,
         audit_message=audit_message,
         posts=posts,
+        public=public,
+        withheld=len(withheld),
+        opened_early=early,
+        reopened=reopened,
     )
 
 
@@ -220,11 +254,6 @@ def _entry(q: Question) -> Entry:
     )
 
 
-def _answer_text(parts: list[Any]) -> str:
-    texts = [str(d.post.get("text", "")) for d in parts]
-    return "\n".join(texts)
-
-
 def _clock(iso: str | None, zone: str) -> str:
     if not iso:
         return "-"
@@ -242,9 +271,14 @@ def _seconds(value: float | None) -> str:
 
 def _stats_lines(r: ConferenceReport) -> list[str]:
     s = r.stats
+    dm = (
+        f"{r.withheld} sent by direct message left out of this public edition"
+        if r.public
+        else f"{s['private']} by direct message, private"
+    )
     return [
-        f"Questions: {s['questions']} ({s['before_opening']} before the opening, {s['private']} by "
-        f"direct message), {s['duplicates']} repeated questions set aside",
+        f"Questions: {s['questions']} ({s['before_opening']} before the opening; {dm}), "
+        f"{s['duplicates']} repeated questions set aside",
         f"Answered: {s['answered']}, skipped: {s['skipped']}, unanswered: {s['unanswered']}",
         f"Participants: {s['participants']}; questions per minute while open: {s['questions_per_minute']}",
         f"Response time: median {_seconds(s['median_response_seconds'])}, "
@@ -259,66 +293,120 @@ def _when(r: ConferenceReport) -> str:
     )
 
 
+def _notes(r: ConferenceReport) -> list[str]:
+    """The audited departures from the plan, in words (user text: escape for the format)."""
+    notes = []
+    if r.opened_early:
+        early = r.opened_early
+        minutes = early.get("minutes_before")
+        ahead = f"{_seconds(minutes * 60)} before the start" if minutes is not None else "early"
+        notes.append(
+            f"Opened early, {ahead}, by {early.get('by') or '?'}: {early.get('reason') or ''}"
+        )
+    for again in r.reopened:
+        notes.append(
+            f"Reopened after the close at {_clock(again['at'], r.zone)} by "
+            f"{again.get('by') or '?'}: {again.get('reason') or ''}"
+        )
+    return notes
+
+
 def _day(iso: str, zone: str) -> str:
     from zoneinfo import ZoneInfo
 
     return datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d")
 
 
-def to_text(r: ConferenceReport) -> str:
-    out = [f"Conference report: {r.title} ({r.name})", _when(r), *_stats_lines(r), ""]
-    for e in r.entries:
-        if e.status == DUPLICATE:
-            continue
-        private = " (direct message)" if e.private else ""
-        out.append(f"{e.qid} {_clock(e.asked_at, r.zone)} @{e.author}{private}: {e.question}")
-        if e.question_url:
-            out.append(f"    question: {e.question_url}")
-        if e.status == ANSWERED:
-            out.append(
-                f"  -> {_clock(e.answered_at, r.zone)} (after {_seconds(e.latency_seconds)}): {e.answer}"
-            )
-            out += [f"    answer: {u}" for u in e.answer_urls if u]
-        elif e.status == SKIPPED:
-            out.append(f"  -> skipped: {e.reason}")
-        else:
-            out.append("  -> not answered")
-    out += ["", ("Audit: " if r.audit_ok else "AUDIT PROBLEM: ") + r.audit_message]
-    return "\n".join(out) + "\n"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: str, indent: str = "    ") -> str:
+    """User text for the text report: control characters (a terminal's escape sequences)
+    shown as \\xNN, every line after the first indented, so a line break cannot start
+    what looks like an entry of its own."""
+    text = text.replace("\r\n", "\n").replace("\t", " ")
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return ("\n" + indent).join(text.split("\n"))
+
+
+def _edition(r: ConferenceReport) -> str:
+    if r.public:
+        return "Public edition: questions sent by direct message and their answers are left out."
+    return "Internal edition: includes the questions sent by direct message (marked private)."
+
+
+def to_text(r: ConferenceReport, templates: Path | None = None) -> str:
+    """The report for a terminal (templates/conference/report.txt.j2)."""
+    return _render(r, "txt", templates)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    """User text inside Markdown: HTML neutralised (a Markdown renderer passes raw HTML
+    through), every character that could make a link, emphasis, code or a table cell
+    escaped, line breaks kept as <br>."""
+    text = html.escape(text.replace("\r\n", "\n"), quote=False)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _CONTROL.sub("", text.replace("\n", "<br>"))
+    return text
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only web addresses become links."""
+    return url if url and re.match(r"https?://", url) else None
 
 
 def _md_link(label: str, url: str | None) -> str:
-    return f"[{label}]({url})" if url else label
+    url = _safe_url(url)
+    if not url:
+        return label
+    return f"[{label}](<{url.replace('<', '%3C').replace('>', '%3E').replace(' ', '%20')}>)"
 
 
-def to_markdown(r: ConferenceReport) -> str:
-    out = [f"# Conference report: {r.title}", "", f"*{_when(r)}*", ""]
-    out += [f"- {line}" for line in _stats_lines(r)]
-    out += ["", "## Transcript", "",
-            "| # | Asked | Asker | Question | Answered | After | Answer |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for e in r.answered:
-        links = " ".join(_md_link(f"post {i}", u) for i, u in enumerate(e.answer_urls, 1))
-        out.append(
-            f"| {e.qid} | {_md_link(_clock(e.asked_at, r.zone), e.question_url)} | @{_md(e.author)} "
-            f"| {_md(e.question)} | {_clock(e.answered_at, r.zone)} | {_seconds(e.latency_seconds)} "
-            f"| {_md(e.answer or '')} {links} |"
-        )
-    out += ["", "## Not answered", ""]
-    if not r.unanswered:
-        out.append("Every question was answered.")
-    for e in r.unanswered:
-        why = f"skipped: {e.reason}" if e.status == SKIPPED else "open"
-        out.append(
-            f"- {e.qid} {_md_link(_clock(e.asked_at, r.zone), e.question_url)} @{e.author}: "
-            f"{_md(e.question)} ({_md(why)})"
-        )
-    out += ["", "## Audit", "", ("" if r.audit_ok else "**PROBLEM:** ") + r.audit_message, ""]
-    return "\n".join(out)
+def _md_answer(e: Entry) -> str:
+    if len(e.answer_parts) <= 1:
+        return _md(e.answer or "")
+    return "<br><br>".join(
+        f"**{i}/{len(e.answer_parts)}** {_md(p)}" for i, p in enumerate(e.answer_parts, 1)
+    )
+
+
+def to_markdown(r: ConferenceReport, templates: Path | None = None) -> str:
+    """The report in Markdown (templates/conference/report.md.j2)."""
+    return _render(r, "md", templates)
+
+
+def _render(r: ConferenceReport, fmt: str, templates: Path | None) -> str:
+    """One of the transcripts from its template (a workspace's templates/ overrides the
+    shipped one), with the escaping filters of its format: `plain` (text), `md`, and for
+    HTML the environment's autoescape plus `lines` (line breaks as <br>)."""
+    from markupsafe import Markup
+
+    from prcast.render import environment
+
+    env = environment(templates).overlay()
+    env.filters.update(
+        plain=plain,
+        md=_md,
+        seconds=_seconds,
+        web=lambda url: _safe_url(url) is not None,
+        lines=lambda text: Markup("<br>").join(_CONTROL.sub("", str(text)).split("\n")),
+    )
+    text = env.get_template(f"conference/report.{fmt}.j2").render(
+        r=r,
+        when=_when(r),
+        notes=_notes(r),
+        edition=_edition(r),
+        stats=_stats_lines(r),
+        clock=lambda iso: _clock(iso, r.zone),
+        link=_md_link,
+        answer=_md_answer,
+        links=lambda e: " ".join(_md_link(f"post {i}", u) for i, u in enumerate(e.answer_urls, 1)),
+        timeline=Markup(timeline_svg(r)) if fmt == "html" else "",
+    )
+    return text if text.endswith("\n") else text + "\n"
 
 
 def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> str:
@@ -333,7 +421,9 @@ def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> st
     start = min(moments, default=datetime.fromisoformat(r.start))
     end = max(moments, default=datetime.fromisoformat(r.end))
     span = max((end - start).total_seconds(), 60.0)
-    left, right, q_y, a_y = 70, width - 20, 60, 130
+    # the row labels end before `left` (an early question's dot never covers them); the
+    # opening's and closing's labels sit on their own line above the dots
+    left, right, q_y, a_y = 90, width - 20, 60, 130
 
     def x(iso: str) -> float:
         return round(
@@ -366,9 +456,13 @@ def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> st
     for label, bound in (("opened", r.opened_at), ("closed", r.closed_at)):
         if bound:
             bx = x(bound)
+            # near the right edge the label ends at the line rather than running off the image
+            at_end = bx > width - 60
+            lx, anchor = (bx - 3, "end") if at_end else (bx + 3, "start")
             parts.append(
-                f'<line class="{label}" x1="{bx}" y1="20" x2="{bx}" y2="{height - 30}" '
-                f'stroke="#555" stroke-dasharray="4 3"/><text x="{bx + 3}" y="16" font-size="11">{label}</text>'
+                f'<line class="{label}" x1="{bx}" y1="22" x2="{bx}" y2="{height - 30}" '
+                f'stroke="#555" stroke-dasharray="4 3"/><text class="{label}-label" x="{lx}" y="16" '
+                f'font-size="11" text-anchor="{anchor}">{label}</text>'
             )
     colour = {ANSWERED: "#2a7", SKIPPED: "#999", OPEN: "#d33", DUPLICATE: "#ccc"}
     for entry in r.entries:
@@ -389,46 +483,6 @@ def timeline_svg(r: ConferenceReport, width: int = 900, height: int = 190) -> st
     return "\n".join(parts)
 
 
-def to_html(r: ConferenceReport) -> str:
-    e = html.escape
-
-    def link(label: str, url: str | None) -> str:
-        return f'<a href="{e(url)}">{e(label)}</a>' if url else e(label)
-
-    rows = []
-    for x in r.answered:
-        answer_links = " ".join(link(f"post {i}", u) for i, u in enumerate(x.answer_urls, 1))
-        rows.append(
-            f'<tr id="{e(x.qid)}"><td>{e(x.qid)}</td><td>{link(_clock(x.asked_at, r.zone), x.question_url)}</td>'
-            f"<td>@{e(x.author)}{' (DM)' if x.private else ''}</td><td>{e(x.question)}</td>"
-            f"<td>{_clock(x.answered_at, r.zone)}</td><td>{_seconds(x.latency_seconds)}</td>"
-            f"<td>{e(x.answer or '')}<br>{answer_links}</td></tr>"
-        )
-    open_rows = "\n".join(
-        f'<li id="{e(x.qid)}">{e(x.qid)} {link(_clock(x.asked_at, r.zone), x.question_url)} @{e(x.author)}: '
-        f"{e(x.question)} <em>({e('skipped: ' + (x.reason or '') if x.status == SKIPPED else 'open')})</em></li>"
-        for x in r.unanswered
-    )
-    stats = "\n".join(f"<li>{e(line)}</li>" for line in _stats_lines(r))
-    audit_class = "ok" if r.audit_ok else "broken"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Conference report: {e(r.title)}</title>
-<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2rem;max-width:70rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}}
-.broken{{color:#b00;font-weight:bold}}.ok{{color:#070}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}</style></head><body>
-<h1>Conference report: {e(r.title)}</h1>
-<p>{e(_when(r))}</p>
-<ul>{stats}</ul>
-<h2>Timeline</h2>
-{timeline_svg(r)}
-<h2>Transcript</h2>
-<table><thead><tr><th>#</th><th>Asked</th><th>Asker</th><th>Question</th><th>Answered</th><th>After</th><th>Answer</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
-<h2>Not answered</h2>
-<ul>{open_rows or "<li>Every question was answered.</li>"}</ul>
-<h2>Audit</h2>
-<p class="{audit_class}">{e(r.audit_message)}</p>
-</body></html>
-"""
+def to_html(r: ConferenceReport, templates: Path | None = None) -> str:
+    """The report as one HTML page with the timeline (templates/conference/report.html.j2)."""
+    return _render(r, "html", templates)
