@@ -22,17 +22,13 @@ from benchmarks import (
 from benchmarks.common import machine
 
 FANOUT_SHORT = (
-    "prcast pays per message for what the baselines skip: personalised rendering and MIME, two fsynced "
-    "audit records (one before DATA, so a crash can never send a message twice) and two SQLite updates. "
-    "On loopback a new connection costs little, so the naive loop is no real baseline here (over a network "
-    "with TLS the handshake per message dominates it). Profile (cProfile, 2,000 messages, 12.8 s under the "
-    "profiler): 4,003 fsyncs 1.7 s and the rest of the audit appends 1.6 s, MIME header folding 1.5 s, "
-    "socket I/O 0.9 s, SQLite 0.5 s, regex compiles 0.4 s (the MIME generator picked a boundary per message "
-    "by compiling a pattern: boundaries now come from the delivery key, and the audit log stays open "
-    "instead of reading its tail per append). Group-committing the records of the deliveries in flight, "
-    "with the fsync in a worker thread, was tried and measured no faster (331 vs 335 msg/s, CPU-bound), "
-    "so it was not kept. Reaching 0.8 of a loop that keeps no record would mean giving up the record "
-    "before each message."
+    "prcast pays per message for what the baselines skip: personalised rendering and MIME, a durable "
+    "record before DATA (so a crash can never send a message twice) and the ledger's state (a claim per "
+    "chain, written in batches, and a compare-and-set before each request). The audit records of the "
+    "deliveries in flight are group-committed (one fsync per batch). On loopback a new connection costs "
+    "little, so the naive loop is no real baseline here (over a network with TLS the handshake per message "
+    "dominates it). What is left to try: rendering and MIME in a second process, and several sending "
+    "processes claiming chains of one run."
 )
 VERIFY_SHORT = (
     "the ceiling is one C-level SHA-256 update per line (about 0.35 us); verification must, per record in "
