@@ -139,20 +139,12 @@ def moderate(screen: Screen, log: list[tuple[str, str, str]], errors: list[str])
         errors.append(f"{who}: {exc!r}")
 
 
-def test_two_moderators_in_two_screens_answer_each_question_at_most_once(
-    conf_ws: Workspace, cli: Invoke, conference_server: str
-) -> None:
-    base = conference_server
-    name = "twomods"
-    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", name).exit_code == 0
-    for n in range(QUESTIONS):
-        ask(base, JOURNALISTS[n % 12], f"@{HOST} two moderators, question {n}: what about {n}?")
-    conf = conference.load(conf_ws, name)
-    assert len(conference.poll(conf_ws, conf).new) == QUESTIONS
-    marker = newest_id(base)
-
-    screens = [Screen(conf_ws, name, "alice"), Screen(conf_ws, name, "bob")]
+def race_two_screens(
+    ws: Workspace, name: str
+) -> tuple[list[Screen], list[tuple[str, str, str]], list[str]]:
+    """alice and bob moderate the same conference at once, each in a screen of their own,
+    until the queue is empty; then both quit. (screens, what each did, each screen's counts)."""
+    screens = [Screen(ws, name, "alice"), Screen(ws, name, "bob")]
     log: list[tuple[str, str, str]] = []
     errors: list[str] = []
     try:
@@ -172,6 +164,23 @@ def test_two_moderators_in_two_screens_answer_each_question_at_most_once(
     finally:
         for s in screens:
             s.child.close(force=True)
+    return screens, log, finals
+
+
+def test_two_moderators_in_two_screens_answer_each_question_at_most_once(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    base = conference_server
+    name = "twomods"
+    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", name).exit_code == 0
+    for n in range(QUESTIONS):
+        ask(base, JOURNALISTS[n % 12], f"@{HOST} two moderators, question {n}: what about {n}?")
+    conf = conference.load(conf_ws, name)
+    assert len(conference.poll(conf_ws, conf).new) == QUESTIONS
+    marker = newest_id(base)
+
+    screens, log, finals = race_two_screens(conf_ws, name)
     assert all(s.child.exitstatus == 0 for s in screens)
     assert not [entry for entry in log if entry[2].startswith("no outcome")], log
     assert all(s.widest <= 80 for s in screens), [s.widest for s in screens]
@@ -292,26 +301,7 @@ def test_two_moderators_on_bluesky_answer_each_question_at_most_once(
                 break
         time.sleep(0.5)
 
-    screens = [Screen(ws, "skyrace", "alice"), Screen(ws, "skyrace", "bob")]
-    log: list[tuple[str, str, str]] = []
-    errors: list[str] = []
-    try:
-        for s in screens:
-            s.child.expect(f"open {QUESTIONS}")
-        threads = [threading.Thread(target=moderate, args=(s, log, errors)) for s in screens]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(360)
-        if errors:
-            pytest.fail("\n".join(errors))
-        finals = [counts(s.settled(time.monotonic() + 10)) for s in screens]
-        for s in screens:
-            s.child.send("q")
-            s.child.expect(pexpect.EOF)
-    finally:
-        for s in screens:
-            s.child.close(force=True)
+    screens, log, finals = race_two_screens(ws, "skyrace")
     assert all(s.widest <= 80 for s in screens)
     with conference.Book(ws, conf) as book:
         questions = book.questions()
