@@ -72,26 +72,37 @@ def record(pds: PersonalDataServer, uri: str) -> dict[str, Any]:
     )
 
 
-def test_bluesky_conference_intake_answers_and_report(
-    ws: Workspace, cli: Invoke, bsky_network: PersonalDataServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pds = bsky_network
+def open_sky_conference(
+    ws: Workspace, cli: Invoke, pds: PersonalDataServer, monkeypatch: pytest.MonkeyPatch,
+    name: str, title: str,
+) -> tuple[str, str, dict[str, str]]:  # fmt: skip
+    """A press account on the local network as channel "bsky", a conference `name` that
+    started a minute ago, opened: (its handle, its DID, the opening's strong ref)."""
     host, host_did, app_password = pds.create_account(unique("press"))
     monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
     add_channel(ws, f'[channels.bsky]\ntype = "bluesky"\nservice = "{pds.url}"\nhandle = "{host}"\n'
                     'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
     start = datetime.now(UTC) - timedelta(minutes=1)
     (ws.root / "conferences").mkdir()
-    (ws.root / "conferences" / "sky.toml").write_text(
-        'title = "The repair workshop answers"\nchannels = ["bsky"]\n'
+    (ws.root / "conferences" / f"{name}.toml").write_text(
+        f'title = "{title}"\nchannels = ["bsky"]\n'
         f'hashtag = "{HASHTAG}"\nstart = "{start:%Y-%m-%d %H:%M}"\n'
         f'end = "{start + timedelta(hours=1):%Y-%m-%d %H:%M}"\ntimezone = "UTC"\n',
         encoding="utf-8",
     )
-    result = cli("conference", "open", "--json")
+    result = cli("conference", "open", "-c", name, "--json")
     assert result.exit_code == 0, result.output
     opening_uri = json.loads(result.stdout)["posts"][0]["remote_id"]
-    opening = {"uri": opening_uri, "cid": record_cid(pds, opening_uri)}
+    return host, host_did, {"uri": opening_uri, "cid": record_cid(pds, opening_uri)}
+
+
+def test_bluesky_conference_intake_answers_and_report(
+    ws: Workspace, cli: Invoke, bsky_network: PersonalDataServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pds = bsky_network
+    host, host_did, opening = open_sky_conference(
+        ws, cli, pds, monkeypatch, "sky", "The repair workshop answers"
+    )
 
     journalists = []
     for _ in range(4):
@@ -163,22 +174,7 @@ def test_bluesky_reply_without_mention_under_the_opening_is_taken_in_once(
     """A reply under the opening and a reply to that reply, neither with a mention nor the
     hashtag: questions, each once however often the intake runs (getPostThread)."""
     pds = bsky_network
-    host, _, app_password = pds.create_account(unique("press"))
-    monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
-    add_channel(ws, f'[channels.bsky]\ntype = "bluesky"\nservice = "{pds.url}"\nhandle = "{host}"\n'
-                    'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    (ws.root / "conferences").mkdir()
-    (ws.root / "conferences" / "thread.toml").write_text(
-        'title = "Replies"\nchannels = ["bsky"]\n'
-        f'hashtag = "{HASHTAG}"\nstart = "{start:%Y-%m-%d %H:%M}"\n'
-        f'end = "{start + timedelta(hours=1):%Y-%m-%d %H:%M}"\ntimezone = "UTC"\n',
-        encoding="utf-8",
-    )
-    result = cli("conference", "open", "--json")
-    assert result.exit_code == 0, result.output
-    opening_uri = json.loads(result.stdout)["posts"][0]["remote_id"]
-    opening = {"uri": opening_uri, "cid": record_cid(pds, opening_uri)}
+    _, _, opening = open_sky_conference(ws, cli, pds, monkeypatch, "thread", "Replies")
     handle1, _, password1 = pds.create_account(unique("reporter"))
     handle2, _, password2 = pds.create_account(unique("reporter"))
     under = post(pds, login(pds, handle1, password1), "Is the list of tools public?",
@@ -201,7 +197,7 @@ def test_bluesky_reply_without_mention_under_the_opening_is_taken_in_once(
     assert {q.via for q in questions} == {"reply"}
     by_uri = {q.remote_id: q for q in questions}
     assert by_uri[deeper["uri"]].author == handle2
-    assert by_uri[deeper["uri"]].extra["root_uri"] == opening_uri
+    assert by_uri[deeper["uri"]].extra["root_uri"] == opening["uri"]
 
 
 def record_cid(pds: PersonalDataServer, uri: str) -> str:

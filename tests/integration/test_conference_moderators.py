@@ -22,9 +22,9 @@ from prcast import conference
 from prcast.channels.mastodon import plain_text
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, add_channel, unique
+from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
 from tests.integration.test_conference import ask, define, newest_id, statuses_of
-from tests.integration.test_conference_bluesky import login, post
+from tests.integration.test_conference_bluesky import login, open_sky_conference, post
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 QUESTIONS = int(os.environ.get("PRCAST_TEST_QUESTIONS", "30"))
@@ -273,19 +273,7 @@ def test_two_moderators_on_bluesky_answer_each_question_at_most_once(
 ) -> None:
     """The same race on the local Bluesky network: two screens, 30 questions."""
     pds = bsky_network
-    host, host_did, app_password = pds.create_account(unique("press"))
-    monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", app_password)
-    add_channel(ws, f'[channels.bsky]\ntype = "bluesky"\nservice = "{pds.url}"\nhandle = "{host}"\n'
-                    'app_password = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    (ws.root / "conferences").mkdir()
-    (ws.root / "conferences" / "skyrace.toml").write_text(
-        'title = "Race"\nchannels = ["bsky"]\nhashtag = "AskRepair"\n'
-        f'start = "{start:%Y-%m-%d %H:%M}"\nend = "{start + timedelta(hours=1):%Y-%m-%d %H:%M}"\n'
-        'timezone = "UTC"\n',
-        encoding="utf-8",
-    )
-    assert cli("conference", "open", "-c", "skyrace").exit_code == 0
+    host, host_did, _ = open_sky_conference(ws, cli, pds, monkeypatch, "skyrace", "Race")
     handle, _, password = pds.create_account(unique("reporter"))
     session = login(pds, handle, password)
     asked = {
