@@ -362,8 +362,7 @@ def _waiting_message(store: Store, chains: list[str]) -> str:
         by_owner.setdefault(h.owner.id, []).append(h)
     parts = []
     for holders in by_owner.values():
-        count = sum(1 for _ in holders)
-        parts.append(describe(holders[0].owner, count, min(h.since for h in holders)))
+        parts.append(describe(holders[0].owner, len(holders), min(h.since for h in holders)))
     return "; ".join(parts)
 
 

@@ -256,17 +256,9 @@ def ledger_conflicts(ws: Workspace, plan: Plan) -> list[Conflict]:
     """The publications of the plan that went out before with another text (read only)."""
     store = Store(ws.store_path)
     try:
-        rows = _rows(plan)
-        known = store.published([r.identity for r in rows])
+        return store.conflicts(_rows(plan))
     finally:
         store.close()
-    return [
-        Conflict(r.channel, r.target, r.part, old.status, old.published_at, old.run_id)
-        for r in rows
-        if (old := known.get(r.identity)) is not None
-        and old.status in ("delivered", "attempting", "in-doubt")
-        and old.content_sha256 != r.content_sha256
-    ]
 
 
 def conflict_error(plan: Plan, conflicts: Sequence[Conflict]) -> InputError:

@@ -162,6 +162,16 @@ def _holder(r: Any) -> Holder:
     return Holder(str(r["held"]), r["run_id"] or "", r["since"] or "", owner)
 
 
+def _conflicts(rows: Sequence[DeliveryRow], known: dict[str, DeliveryRow]) -> list[Conflict]:
+    return [
+        Conflict(r.channel, r.target, r.part, old.status, old.published_at, old.run_id)
+        for r in rows
+        if (old := known.get(r.identity)) is not None
+        and old.status in PUBLISHED
+        and old.content_sha256 != r.content_sha256
+    ]
+
+
 _RUN_COLUMNS = (
     "id, release_id, release_path, release_sha256, created_at, updated_at, status, release_key"
 )
@@ -270,6 +280,10 @@ class Store:
                 out[r["identity"]] = _delivery(r)
         return out
 
+    def conflicts(self, rows: Sequence[DeliveryRow]) -> list[Conflict]:
+        """The planned rows whose publication went out before with another text."""
+        return _conflicts(rows, self.published([r.identity for r in rows]))
+
     def record_run(
         self, run: RunRow, rows: Sequence[DeliveryRow], edition: int
     ) -> tuple[bool, list[Conflict]]:
@@ -280,13 +294,7 @@ class Store:
         conflict, and then nothing is recorded."""
         with self.db.transaction():
             known = self.published([r.identity for r in rows])
-            conflicts = [
-                Conflict(r.channel, r.target, r.part, old.status, old.published_at, old.run_id)
-                for r in rows
-                if (old := known.get(r.identity)) is not None
-                and old.status in PUBLISHED
-                and old.content_sha256 != r.content_sha256
-            ]
+            conflicts = _conflicts(rows, known)
             if conflicts:
                 return False, conflicts
             new = self.run(run.id) is None
