@@ -14,6 +14,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from prcast import i18n
 from prcast.channels.base import Limits, Post
 from prcast.config import ChannelConfig, EmailConfig
 from prcast.errors import InputError
@@ -100,7 +101,7 @@ def _environment(workspace_templates: Path | None, overrides: frozenset[str]) ->
     )
     paths.append(str(shipped_templates_dir()))
     root = workspace_templates.parent if workspace_templates else None
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=_ConfinedLoader(paths, root),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "xml", "html.j2", "xml.j2"]),
@@ -108,6 +109,8 @@ def _environment(workspace_templates: Path | None, overrides: frozenset[str]) ->
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    i18n.install(env)
+    return env
 
 
 def _template_location(
