@@ -7,7 +7,8 @@ catalog. English is the source language: a message with no translation is shown 
 
 Templates call ``{{ _("Dear %(name)s,", name=recipient.name) }}`` (jinja2's i18n extension,
 new style); the language is the template context's ``locale`` (else ``language``), so one
-jinja2 environment serves every language.
+jinja2 environment serves every language. What a recipient reads is worded in
+:func:`negotiate`'s choice: the recipient's language, else the release's, else English.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from __future__ import annotations
 import functools
 import gettext as _gettext
 import io
-from datetime import datetime, tzinfo
+import re
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
+from babel.core import get_global
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -35,6 +39,12 @@ def shipped_languages() -> list[str]:
     return sorted(found | {SOURCE_LANGUAGE})
 
 
+def catalog_languages(domain: str) -> list[str]:
+    """Languages whose catalog has `domain` (`email`, `pressroom`, ...), plus English."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{domain}.po")}
+    return sorted(found | {SOURCE_LANGUAGE})
+
+
 def locale_of(language: str | None) -> Locale:
     """Babel's Locale for a language tag ("de", "de-AT", "fr_CH"); English when unknown."""
     if language:
@@ -43,6 +53,25 @@ def locale_of(language: str | None) -> Locale:
         except (UnknownLocaleError, ValueError, TypeError):
             pass
     return Locale.parse(SOURCE_LANGUAGE)
+
+
+def negotiate(*candidates: str | None, domain: str = "email") -> str:
+    """The first of `candidates` (language tags, most wanted first: the recipient's, then the
+    release's) that prcast has `domain`'s wording for, region kept ("de-AT" words as "de"
+    and writes dates as Austria does); English when none has."""
+    have = set(catalog_languages(domain))
+    for tag in candidates:
+        if tag and locale_of(tag).language in have and _known(tag):
+            return tag
+    return SOURCE_LANGUAGE
+
+
+def _known(tag: str) -> bool:
+    try:
+        Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=32)
@@ -67,6 +96,7 @@ def translations(language: str | None) -> _gettext.NullTranslations:
 
 
 def gettext(language: str | None, message: str, **variables: Any) -> str:
+    """`message` in `language` (as written when the catalog lacks it), `%(name)s` filled in."""
     text = translations(language).gettext(message)
     return text % variables if variables else text
 
@@ -90,6 +120,86 @@ def format_datetime(
 
 def format_date(moment: datetime, language: str | None, format: str = "long") -> str:
     return babel_dates.format_date(moment, format=format, locale=locale_of(language))
+
+
+_NUMERIC_ZONE = re.compile(r"^[+-]\d{4}$")
+
+
+def _territory_zones(loc: Locale) -> list[str]:
+    """The time zones of the locale's country (its region, else where the language is
+    most spoken: "de" -> Germany, "fr" -> France)."""
+    territory = loc.territory
+    if not territory:
+        likely = get_global("likely_subtags").get(loc.language, "")
+        with_region = Locale.parse(likely) if likely else None
+        territory = with_region.territory if with_region is not None else None
+    zones: list[str] = get_global("territory_zones").get(territory or "", [])
+    return zones
+
+
+def _zone_for(moment: datetime, loc: Locale) -> tzinfo | None:
+    """The named zone `moment` is in: its own, or for a bare UTC offset the first zone of the
+    locale's country at that offset at that moment (+01:00 in December is MEZ for German)."""
+    own = moment.tzinfo
+    if isinstance(own, ZoneInfo):
+        return own
+    offset = moment.utcoffset()
+    if not offset:  # "Z" or +00:00 says UTC, not London's or Lisbon's winter time
+        return None
+    for key in _territory_zones(loc):
+        try:
+            zone = ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        if moment.astimezone(zone).utcoffset() == offset:
+            return zone
+    return None
+
+
+def _gmt(offset: timedelta | None, loc: Locale) -> str:
+    """The locale's short GMT form: "GMT+1" (en, de), "UTC+1" (fr), "UTC+5:30", "GMT"."""
+    minutes = int((offset or timedelta()).total_seconds() // 60)
+    if minutes == 0:
+        shown = ""
+    else:
+        hours, rest = divmod(abs(minutes), 60)
+        shown = ("+" if minutes > 0 else "-") + str(hours) + (f":{rest:02d}" if rest else "")
+    pattern = loc.zone_formats.get("gmt", "GMT%s")
+    return str(pattern) % shown
+
+
+def zone_name(moment: datetime, language: str | None) -> str:
+    """The time zone of `moment` as the locale names it: "MEZ", "CET", "HNE", else the
+    locale's GMT form ("UTC+1" in French, "GMT+1" in English and German)."""
+    loc = locale_of(language)
+    zone = _zone_for(moment, loc)
+    if zone is not None:
+        name = babel_dates.get_timezone_name(
+            moment.astimezone(zone), width="short", uncommon=True, locale=loc
+        )
+        if name and not _NUMERIC_ZONE.match(name):
+            return str(name)
+    return _gmt(moment.utcoffset(), loc)
+
+
+def moment_parts(moment: datetime, language: str | None) -> dict[str, str]:
+    """`date`, `time` and `zone` of a moment as the locale writes them, for a message to
+    arrange: {"date": "1. Dezember 2026", "time": "09:30", "zone": "MEZ"}."""
+    loc = locale_of(language)
+    return {
+        "date": babel_dates.format_date(moment, format="long", locale=loc),
+        "time": babel_dates.format_time(moment, format="short", tzinfo=moment.tzinfo, locale=loc),
+        "zone": zone_name(moment, language),
+    }
+
+
+def format_moment(moment: datetime, language: str | None) -> str:
+    """A moment as readers of the locale expect it, without seconds and with the zone's
+    name: "1. Dezember 2026, 09:30 MEZ", "1 décembre 2026, 09:30 UTC+1",
+    "December 1, 2026, 9:30 AM GMT+1"."""
+    parts = moment_parts(moment, language)
+    pattern = str(locale_of(language).datetime_formats.get("long", "{1}, {0}"))
+    return pattern.replace("{1}", parts["date"]).replace("{0}", f"{parts['time']} {parts['zone']}")
 
 
 def _language_of(context: jinja2.runtime.Context) -> str | None:
@@ -124,4 +234,9 @@ def install(env: jinja2.Environment) -> None:
     ) -> str:
         return format_datetime(moment, _language_of(context), format=format)
 
+    @jinja2.pass_context
+    def _moment_filter(context: jinja2.runtime.Context, moment: datetime) -> str:
+        return format_moment(moment, _language_of(context))
+
     env.filters["format_datetime"] = _datetime_filter
+    env.filters["format_moment"] = _moment_filter

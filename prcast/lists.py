@@ -382,6 +382,8 @@ class Resolution:
     group: str
     recipients: tuple[Recipient, ...]
     suppressed: tuple[Recipient, ...]
+    #: the group's public description (groups.toml `description`), for templates that ask
+    description: str = ""
 
 
 def _cache_path(path: Path) -> Path | None:
@@ -633,7 +635,9 @@ class PressList:
                 suppressed.append(Recipient(c, (*why, f"suppressed: {state}")))
             else:
                 recipients.append(Recipient(c, tuple(why)))
-        return Resolution(group, tuple(recipients), tuple(suppressed))
+        return Resolution(
+            group, tuple(recipients), tuple(suppressed), self.groups[group].description
+        )
 
     def _collect(self, group: str, path: tuple[str, ...], reasons: dict[int, list[str]]) -> None:
         if group in path:

@@ -168,16 +168,23 @@ def reflow(markdown: str) -> str:
     return "\n\n".join(out)
 
 
-def embargo_line(release: Release, channel: ChannelConfig) -> str:
-    """ "EMBARGOED UNTIL 1 Dec 2026 09:30 UTC+01:00" for email sent under embargo_notice."""
+def embargo_line(release: Release, channel: ChannelConfig, language: str | None = None) -> str:
+    """ "EMBARGOED UNTIL December 1, 2026, 9:30 AM GMT+1", "SPERRFRIST: 1. Dezember 2026,
+    09:30 Uhr MEZ": the notice of email sent under embargo_notice, in `language` (else the
+    release's), the moment written as the locale writes dates, times and zones."""
     if release.embargo is None or not (isinstance(channel, EmailConfig) and channel.embargo_notice):
         return ""
-    e = release.embargo
-    return f"EMBARGOED UNTIL {e.day} {e.strftime('%b %Y %H:%M')} {e.tzname()}"
+    language = language or i18n.negotiate(release.language)
+    parts = i18n.moment_parts(release.embargo, language)
+    return i18n.gettext(language, "EMBARGOED UNTIL %(date)s, %(time)s %(zone)s", **parts)
 
 
-def context(release: Release, channel: ChannelConfig) -> dict[str, Any]:
-    """What a template sees."""
+def context(
+    release: Release, channel: ChannelConfig, audience: Sequence[Resolution] = ()
+) -> dict[str, Any]:
+    """What a template sees. `language` is the release's; `locale` the language prcast's own
+    wording is in (the release's, else English; per recipient in email: recipient_context)."""
+    locale = i18n.negotiate(release.language)
     return {
         "release": release,
         "channel": channel,
@@ -192,8 +199,25 @@ def context(release: Release, channel: ChannelConfig) -> dict[str, Any]:
         "embargo": release.embargo,
         "contact": release.contact,
         "language": release.language,
+        "locale": locale,
         "content_warning": release.content_warning,
-        "embargo_line": embargo_line(release, channel),
+        "embargo_line": embargo_line(release, channel, locale),
+        "group_descriptions": {r.group: r.description for r in audience},
+    }
+
+
+def recipient_context(base: Mapping[str, Any], contact: Contact, group: str) -> dict[str, Any]:
+    """What an email template sees beyond `context` for one recipient: prcast's wording in
+    the recipient's language (else the release's), and the group's public description
+    (`group` is the internal name: the shipped templates never show it)."""
+    release: Release = base["release"]
+    locale = i18n.negotiate(contact.language, release.language)
+    return {
+        "recipient": contact,
+        "group": group,
+        "group_description": base["group_descriptions"].get(group, ""),
+        "locale": locale,
+        "embargo_line": embargo_line(release, base["channel"], locale),
     }
 
 
@@ -330,7 +354,7 @@ def render_channel(
     measure = measurer(
         channel.rule, url_length=limits.url_length, spoiler_text=release.content_warning or ""
     )
-    base = context(release, channel)
+    base = context(release, channel, audience)
     if not channel.audience_only:
         text = render_template(env, name, base).strip()
         return Rendering(
@@ -370,7 +394,7 @@ def _emails(
             missing.append(Excluded(group, contact.id, "no email address"))
             continue
         unsubscribe = (channel.unsubscribe_url or "").replace("{email}", quote(contact.email))
-        ctx = {**base, "recipient": contact, "group": group, "unsubscribe_url": unsubscribe}
+        ctx = {**base, **recipient_context(base, contact, group), "unsubscribe_url": unsubscribe}
         text = render_template(env, name, ctx).strip()
         subject = " ".join(render_template(env, "email_subject.txt.j2", ctx).split())
         html = render_template(env, "email.html.j2", {**ctx, "content_html": Markup(to_html(text))})

@@ -146,8 +146,8 @@ def test_email_under_embargo_notice_carries_the_embargo_line(ws: Workspace, tmp_
     [r] = render_release(
         load_release(path), [mail], ws.templates_dir, audience=[Resolution("g", people, ())]
     )
-    assert r.posts[0].subject == "EMBARGOED UNTIL 1 Dec 2026 09:30 UTC+01:00: Results"
-    assert r.posts[0].text.startswith("EMBARGOED UNTIL 1 Dec 2026 09:30 UTC+01:00\n")
+    assert r.posts[0].subject == "EMBARGOED UNTIL December 1, 2026, 9:30 AM GMT+1: Results"
+    assert r.posts[0].text.startswith("EMBARGOED UNTIL December 1, 2026, 9:30\u202fAM GMT+1\n")
     plain = EmailConfig(name="m", host="h", from_address="p@example.org")
     [r] = render_release(
         load_release(path), [plain], ws.templates_dir, audience=[Resolution("g", people, ())]
