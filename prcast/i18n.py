@@ -55,6 +55,7 @@ def locale_of(language: str | None) -> Locale:
     return Locale.parse(SOURCE_LANGUAGE)
 
 
+@functools.lru_cache(maxsize=256)
 def negotiate(*candidates: str | None, domain: str = "email") -> str:
     """The first of `candidates` (language tags, most wanted first: the recipient's, then the
     release's) that prcast has `domain`'s wording for, region kept ("de-AT" words as "de"
@@ -185,12 +186,21 @@ def zone_name(moment: datetime, language: str | None) -> str:
 def moment_parts(moment: datetime, language: str | None) -> dict[str, str]:
     """`date`, `time` and `zone` of a moment as the locale writes them, for a message to
     arrange: {"date": "1. Dezember 2026", "time": "09:30", "zone": "MEZ"}."""
+    # aware datetimes at the same instant are equal whatever their zone: the zone is keyed too
+    date, time, zone = _moment_parts(moment, moment.tzinfo, language)
+    return {"date": date, "time": time, "zone": zone}
+
+
+@functools.lru_cache(maxsize=64)  # an embargo line per recipient: the same few moments
+def _moment_parts(
+    moment: datetime, zone: tzinfo | None, language: str | None
+) -> tuple[str, str, str]:
     loc = locale_of(language)
-    return {
-        "date": babel_dates.format_date(moment, format="long", locale=loc),
-        "time": babel_dates.format_time(moment, format="short", tzinfo=moment.tzinfo, locale=loc),
-        "zone": zone_name(moment, language),
-    }
+    return (
+        babel_dates.format_date(moment, format="long", locale=loc),
+        babel_dates.format_time(moment, format="short", tzinfo=moment.tzinfo, locale=loc),
+        zone_name(moment, language),
+    )
 
 
 def format_moment(moment: datetime, language: str | None) -> str:
