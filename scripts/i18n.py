@@ -32,6 +32,9 @@ DOMAINS: dict[str, tuple[str, ...]] = {
         "templates/microblog.txt.j2",
         "templates/matrix.txt.j2",
         "templates/webhook.txt.j2",
+        "templates/conference/announcement.txt.j2",
+        "templates/conference/opening.txt.j2",
+        "templates/conference/closing.txt.j2",
         "prcast/render.py",
     ),
 }

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from prcast import clock, limits
+from prcast import clock, i18n, limits
 from prcast.audit import AuditLog
 from prcast.channels.base import Limits
 from prcast.conference.book import (
@@ -154,15 +154,19 @@ def render_post(ws: Workspace, conf: Conference, kind: str) -> str:
         for q in book.questions():
             counts[q.status] = counts.get(q.status, 0) + 1
     start, end = conf.local(conf.start), conf.local(conf.end)
+    locale = i18n.negotiate(conf.language)
+    begins, ends = i18n.moment_parts(start, locale), i18n.moment_parts(end, locale)
     context = {
+        "language": conf.language,
+        "locale": locale,
         "conference": conf,
         "title": conf.title,
         "hashtag": "#" + conf.hashtag,
         "host": conf.host,
         "moderators": conf.moderators,
-        "start": f"{start.day} {start:%B %Y, %H:%M} {start.tzname()}",
-        "start_time": f"{start:%H:%M} {start.tzname()}",
-        "end_time": f"{end:%H:%M} {end.tzname()}",
+        "start": i18n.format_moment(start, locale),
+        "start_time": f"{begins['time']} {begins['zone']}",
+        "end_time": f"{ends['time']} {ends['zone']}",
         "answered": counts.get(ANSWERED, 0),
         "questions": sum(v for k, v in counts.items() if k != DUPLICATE),
     }

@@ -232,3 +232,41 @@ def test_posts_of_a_french_release_word_the_press_contact_in_french(
     )
     [r] = render_release(load_release(path), [OutboxConfig(name="press-room")], ws.templates_dir)
     assert r.text.endswith("Contact presse\u00a0: Jana Beispiel, +33 1 00 00 00 00")
+
+
+# -- conference posts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "announcement", "closing"),
+    [
+        ("de", "Fragen Sie uns: Die Werkstatt antwortet. Live am 1. Dezember 2026, 15:00 MEZ "
+               "bis 16:00 MEZ, mit Jana Beispiel.",
+               "Das war es für heute: Die Werkstatt antwortet. 0 von 0 Fragen beantwortet"),
+        ("fr", "Posez-nous vos questions\u00a0: Die Werkstatt antwortet. En direct le "
+               "1 décembre 2026, 15:00 UTC+1 jusqu’à 16:00 UTC+1, avec Jana Beispiel.",
+               "C’est tout pour aujourd’hui\u00a0: Die Werkstatt antwortet. Questions traitées\u00a0: 0 sur 0"),
+        ("en", "Ask us: Die Werkstatt antwortet. Live on December 1, 2026, 3:00\u202fPM GMT+1 "
+               "until 4:00\u202fPM GMT+1, with Jana Beispiel.",
+               "That is all for today: Die Werkstatt antwortet. 0 of 0 questions answered"),
+    ],
+)  # fmt: skip
+def test_conference_posts_are_worded_in_the_conferences_language(
+    ws: Workspace, language: str, announcement: str, closing: str
+) -> None:
+    from prcast import conference
+    from prcast.conference.posting import render_post
+
+    with open(ws.channels_file, "a", encoding="utf-8") as f:
+        f.write('\n[channels.masto]\ntype = "mastodon"\ninstance = "https://social.example"\n'
+                'token = "env:PRCAST_MASTODON_TOKEN"\n')  # fmt: skip
+    (ws.root / "conferences").mkdir()
+    (ws.root / "conferences" / "w.toml").write_text(
+        'title = "Die Werkstatt antwortet"\nchannels = ["masto"]\nhashtag = "Werkstatt"\n'
+        'start = "2026-12-01 15:00"\nend = "2026-12-01 16:00"\ntimezone = "Europe/Berlin"\n'
+        f'host = "Jana Beispiel"\nlanguage = "{language}"\n',
+        encoding="utf-8",
+    )
+    conf = conference.load(ws, "w")
+    assert render_post(ws, conf, "announcement").startswith(announcement)
+    assert render_post(ws, conf, "closing").startswith(closing)
