@@ -62,8 +62,10 @@ def negotiate(*candidates: str | None, domain: str = "email") -> str:
     and writes dates as Austria does); English when none has."""
     have = set(catalog_languages(domain))
     for tag in candidates:
-        if tag and locale_of(tag).language in have and _known(tag):
-            return tag
+        # a tag Babel does not know whole ("de-XX") still names its language
+        for form in (tag, re.split(r"[-_]", tag)[0]) if tag else ():
+            if _known(form) and locale_of(form).language in have:
+                return form
     return SOURCE_LANGUAGE
 
 
@@ -217,10 +219,22 @@ def _language_of(context: jinja2.runtime.Context) -> str | None:
     return str(value) if value else None
 
 
+def _filled(message: str, text: str, variables: dict[str, Any]) -> str:
+    """`text` with its placeholders filled; a template error (shown with the template's file
+    and line) when the template did not pass one."""
+    try:
+        return text % variables
+    except (KeyError, ValueError, TypeError) as exc:
+        detail = f"no value for %({exc.args[0]})s" if isinstance(exc, KeyError) else str(exc)
+        raise jinja2.TemplateRuntimeError(
+            f'_("{message}"): {detail} (pass it: _("...", name=value); write a literal % as %%)'
+        ) from None
+
+
 @jinja2.pass_context
 def _jinja_gettext(context: jinja2.runtime.Context, message: str, **variables: Any) -> str:
     text = translations(_language_of(context)).gettext(message)
-    return text % variables if variables else text
+    return _filled(message, text, variables) if variables else text
 
 
 @jinja2.pass_context
@@ -228,7 +242,9 @@ def _jinja_ngettext(
     context: jinja2.runtime.Context, singular: str, plural: str, n: int, **variables: Any
 ) -> str:
     variables.setdefault("num", n)
-    return translations(_language_of(context)).ngettext(singular, plural, n) % variables
+    return _filled(
+        singular, translations(_language_of(context)).ngettext(singular, plural, n), variables
+    )
 
 
 def install(env: jinja2.Environment) -> None:

@@ -107,6 +107,7 @@ def test_english_is_the_source_and_a_language_without_catalog_falls_back_to_it()
         ("sv", "de", "de"),  # no Swedish wording: the release's, not a mix of two
         ("sv", "es", "en"),  # neither has wording: English
         ("", "en-GB", "en-GB"),
+        ("de-XX", "fr", "de"),  # a region Babel does not know: the language still counts
     ],
 )
 def test_wording_follows_the_recipient_then_the_release_then_english(
@@ -270,3 +271,22 @@ def test_conference_posts_are_worded_in_the_conferences_language(
     conf = conference.load(ws, "w")
     assert render_post(ws, conf, "announcement").startswith(announcement)
     assert render_post(ws, conf, "closing").startswith(closing)
+
+
+def test_a_template_missing_a_placeholder_value_names_its_file_and_line(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from prcast.errors import InputError
+
+    (ws.templates_dir / "outbox.md.j2").write_text(
+        '{{ title }}\n\n{{ _("Press contact: %(contact)s", kontakt="Jana") }}\n', encoding="utf-8"
+    )
+    with pytest.raises(InputError) as info:
+        render_release(
+            load_release(ws.releases_dir / "example.md"),
+            [OutboxConfig(name="press-room")],
+            ws.templates_dir,
+        )
+    assert info.value.path == ws.templates_dir / "outbox.md.j2"
+    assert info.value.line == 3
+    assert "no value for %(contact)s" in info.value.message
