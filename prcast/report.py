@@ -300,10 +300,10 @@ _AFTER_ATTEMPTS = re.compile(r" after \d+ attempts$")
 _SPACE = re.compile(r"\s+")
 
 
-def normalise_error(error: str, target: str) -> str:
+def normalise_error(error: str, target: str, channel: str = "") -> str:
     """The cause of a failure without what differs per delivery (the recipient, the number
-    of attempts), so one cause is one line."""
-    text = _AFTER_ATTEMPTS.sub("", error.strip())
+    of attempts) or what the report says beside it (the channel), so one cause is one line."""
+    text = _AFTER_ATTEMPTS.sub("", error.strip()).removeprefix(f'channel "{channel}": ')
     if target and target != "public":
         text = text.replace(target, "…")
     return _SPACE.sub(" ", text)
@@ -314,7 +314,7 @@ def group_errors(rows: Iterable[ReportRow]) -> list[ErrorGroup]:
     groups: dict[tuple[str, str, str], list[str]] = {}
     for r in rows:
         if r.status in ("failed", "in-doubt", "skipped"):
-            key = (r.channel, r.status, normalise_error(r.error or "", r.target))
+            key = (r.channel, r.status, normalise_error(r.error or "", r.target, r.channel))
             groups.setdefault(key, []).append(r.target if r.parts <= 1 else f"{r.target} ({r.part}/{r.parts})")  # fmt: skip
     out = [ErrorGroup(c, s, m, tuple(t)) for (c, s, m), t in groups.items()]
     return sorted(out, key=lambda g: -g.count)
