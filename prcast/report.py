@@ -507,8 +507,13 @@ def _assemble(
             attempted.setdefault(key, rec["ts"])
             attempts.setdefault(key, []).append([rec["ts"], "unanswered"])
             targets[key] = (run_id, str(rec.get("channel", "")), str(rec.get("target", "")))
-        elif kind in OUTCOME and attempts.get(key):
-            attempts[key][-1][1] = OUTCOME[kind]
+        elif kind in OUTCOME:
+            items = attempts.setdefault(key, [])
+            if items and items[-1][1] == "unanswered":
+                items[-1][1] = OUTCOME[kind]
+            else:  # refused before it was committed (email: at RCPT): an attempt all the same
+                items.append([rec["ts"], OUTCOME[kind]])
+                targets[key] = (run_id, str(rec.get("channel", "")), str(rec.get("target", "")))
         if kind in FINISHED:
             finished[key] = rec["ts"]
     first_run = {d.key: d.run_id for d in deliveries}
