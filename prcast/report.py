@@ -723,7 +723,6 @@ def _context(report: Report) -> dict[str, Any]:
         "language": report.language,
         "when": lambda v, f="medium": human_time(report, v, f),
         "timeline": timeline(report),
-        "advice": IN_DOUBT_ADVICE.format(run=report.run.id),
         "web": lambda url: isinstance(url, str) and url.startswith(("https://", "http://")),
     }
 
