@@ -354,28 +354,40 @@ def latest_checkpoint(ws: Workspace) -> tuple[str, str] | None:
 
 
 def workspace_zone(ws: Workspace) -> tuple[tzinfo, str]:
-    """The time zone a report shows times in: the workspace's `timezone` setting where there
-    is one, else this machine's zone."""
+    """The time zone a report shows times in: the workspace's `timezone` setting
+    (channels.toml) where it names one, else this machine's zone."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    for holder in (ws, _config_or_none(ws)):
-        value = getattr(holder, "timezone", None) if holder is not None else None
-        if isinstance(value, tzinfo):
-            return value, str(getattr(value, "key", value))
-        if isinstance(value, str) and value.strip():
-            try:
-                return ZoneInfo(value.strip()), value.strip()
-            except (ZoneInfoNotFoundError, ValueError):
-                pass
+    name = _declared_zone(ws)
+    if name:
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
     local = datetime.now().astimezone().tzinfo or UTC
     return local, datetime.now(local).tzname() or "UTC"
 
 
-def _config_or_none(ws: Workspace) -> object | None:
+def _declared_zone(ws: Workspace) -> str | None:
+    """The zone channels.toml names (a default the file does not state is not a choice)."""
     try:
-        return ws.config
+        value = getattr(ws.config, "timezone", None)
     except PrcastError:  # a broken channels.toml does not keep the report from being read
         return None
+    if isinstance(value, tzinfo):
+        value = str(getattr(value, "key", "") or "")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    from prcast.tomlfile import parse_toml
+
+    try:
+        stated = (
+            "timezone"
+            in parse_toml(ws.channels_file.read_text(encoding="utf-8"), ws.channels_file).data
+        )
+    except (OSError, PrcastError, UnicodeDecodeError):
+        stated = False
+    return value.strip() if stated or value.strip() != "UTC" else None
 
 
 def resolve_runs(ws: Workspace, release: str) -> tuple[str, list[RunRow]]:
@@ -419,6 +431,14 @@ def build_report(
 ) -> Report:
     """The report of `run_id` (default: the most recently active run), or of every run of
     `release`; in `language` (default: the release's)."""
+    if (
+        language is not None
+        and i18n.locale_of(language).language != language.replace("-", "_").split("_")[0].lower()
+    ):
+        raise InputError(
+            f'--language "{language}" is not a language prcast knows',
+            hint=f"a language tag such as {', '.join(i18n.shipped_languages())} or de-AT",
+        )
     store = Store(ws.store_path)
     try:
         if release is not None:

@@ -114,3 +114,11 @@ def test_a_run_id_and_a_release_together_are_refused(ws: Workspace, cli: Invoke)
     both = cli("report", "run-000000000000", "--release", "example")
     assert both.exit_code == 2 and "not both" in both.stderr
     assert cli("report", "--release", "example", "-f", "csv").exit_code == 0
+
+
+def test_an_unknown_language_is_refused_with_a_clear_message(ws: Workspace, cli: Invoke) -> None:
+    assert cli("send", "example", "--yes").exit_code == 0
+    bad = cli("report", "--language", "klingon")
+    assert bad.exit_code == 2 and '--language "klingon" is not a language' in bad.stderr
+    assert "Traceback" not in bad.output
+    assert cli("report", "--language", "de-AT").exit_code == 0
