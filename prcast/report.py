@@ -200,14 +200,14 @@ class Report:
         found = [i.started for i in self.runs if i.started] or [
             r.attempted_at for r in self.rows if r.attempted_at
         ]
-        return min(found) if found else None  # fmt: skip
+        return min(found) if found else None
 
     @property
     def finished(self) -> str | None:
         found = [i.finished for i in self.runs if i.finished] or [
             r.finished_at for r in self.rows if r.finished_at
         ]
-        return max(found) if found else None  # fmt: skip
+        return max(found) if found else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -678,7 +678,6 @@ class Timeline:
     marks: list[Mark]
     ticks: list[tuple[float, str]]
     lines: list[tuple[str, float, str]]  # (kind: start | end | embargo, x, label)
-    notes: list[str]
 
 
 def timeline(report: Report) -> Timeline:
@@ -691,9 +690,8 @@ def timeline(report: Report) -> Timeline:
     times = [m for a in report.attempts if (m := _moment(a.at))]
     for info in report.runs:
         times += [m for v in (info.started, info.finished) if (m := _moment(v))]
-    notes: list[str] = []
     if not times:
-        return Timeline(width, height, left, right, lanes, [], [], [], notes)
+        return Timeline(width, height, left, right, lanes, [], [], [])
     t0, t1 = min(times), max(times)
     embargo = _moment(report.embargo)
     span = max(t1 - t0, timedelta(seconds=60))
@@ -715,9 +713,11 @@ def timeline(report: Report) -> Timeline:
         if m is not None and a.channel in y_of:
             label = f"{a.channel} → {a.target}: {a.outcome}, {human_time(report, m)}"
             marks.append(Mark(x(m), y_of[a.channel], a.outcome, label))
+    # the clock alone for a run within a day, the locale's short date and time across days
+    pattern = "HH:mm:ss" if t1 - t0 < timedelta(hours=20) else "short"
     ticks = [
         (x(t0 + (t1 - t0) * i / 4), i18n.format_datetime(t0 + (t1 - t0) * i / 4, report.language,
-                                                            report.tz, format="HH:mm:ss"))
+                                                            report.tz, format=pattern))
         for i in range(5)
     ]  # fmt: skip
     lines: list[tuple[str, float, str]] = []
@@ -728,7 +728,7 @@ def timeline(report: Report) -> Timeline:
             lines.append(("end", x(e), human_time(report, e)))
     if embargo is not None:
         lines.append(("embargo", x(embargo), human_time(report, embargo)))
-    return Timeline(width, height, left, right, lanes, marks, ticks, lines, notes)
+    return Timeline(width, height, left, right, lanes, marks, ticks, lines)
 
 
 def _environment(templates: Path | None) -> Any:

@@ -108,6 +108,16 @@ def test_html_report_renders_in_chromium_without_overflow(
                 assert page.locator("svg#timeline circle.failed").count() == 4  # 4 refused, and
                 assert page.locator("svg#timeline line.embargo").count() == 1  # the embargo
                 assert page.locator("svg#timeline line.start").count() == 1
+                # drawn where they happened: every attempt within the run, the embargo after it
+                xs = page.evaluate(
+                    "() => Object.fromEntries(['start', 'end', 'embargo'].map(k => "
+                    "[k, +document.querySelector('svg#timeline line.' + k).getAttribute('x1')]))"
+                )
+                dots = page.evaluate(
+                    "() => [...document.querySelectorAll('svg#timeline circle')].map(c => +c.getAttribute('cx'))"
+                )
+                assert all(xs["start"] - 1 <= x <= xs["end"] + 1 for x in dots)
+                assert xs["embargo"] > xs["end"] + 100
                 # one line for the refused recipients, their addresses folded away
                 errors = page.locator("ul.errors > li")
                 assert errors.count() == 1 and errors.first.inner_text().startswith("×4")
