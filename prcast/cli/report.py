@@ -43,7 +43,6 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--release",
-                "-r",
                 help="Report on a release across all its runs and editions (its file, or its id).",
             ),
         ] = None,
@@ -51,7 +50,6 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--language",
-                "-l",
                 help="The report's language (de, fr, en ...). Default: the release's language.",
             ),
         ] = None,
