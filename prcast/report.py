@@ -406,7 +406,7 @@ def resolve_runs(ws: Workspace, release: str) -> tuple[str, list[RunRow]]:
         try:
             loaded = load_release(path, ws.root)
             wanted |= {release_key(ws, loaded), loaded.id}
-        except PrcastError:
+        except (PrcastError, OSError):
             pass
         wanted.add(str(path))
     found = [
@@ -617,7 +617,7 @@ def _release_facts(
             language = language or loaded.language
             if embargo is None and loaded.embargo is not None:
                 embargo = loaded.embargo.isoformat()
-        except PrcastError:
+        except (PrcastError, OSError):  # the file moved or changed: what was sent says enough
             pass
     return title or run.release_id, language or i18n.SOURCE_LANGUAGE, embargo
 
