@@ -8,15 +8,17 @@ import getpass
 import io
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from prcast.audit import AuditLog
 from prcast.store import Store
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, write_release
+from tests.integration.conftest import FlakyMailbox, Mailbox, flaky_smtp_server, write_release
 from tests.integration.test_email import mail_channel, press_list
 
 #: three journalists whose mail server refuses them with the same SMTP reply
@@ -209,3 +211,35 @@ def test_approvals_the_embargo_override_and_a_new_edition_are_shown(
     md = cli("report", "--release", "launch", "-f", "md").stdout
     assert "Edition 2 published on purpose by" in md and "Reason: figures corrected" in md
     assert "covers the text that was sent" in md  # the approval was over the first edition
+
+
+@pytest.fixture
+def flaky_mailbox() -> Iterator[FlakyMailbox]:
+    """aiosmtpd answering "451 try again later" to half the recipients' RCPTs (seeded)."""
+    yield from flaky_smtp_server(rate=0.5, seed=5)
+
+
+def test_retries_and_temporary_failures_are_counted_once_per_cause(
+    ws: Workspace, cli: Invoke, flaky_mailbox: FlakyMailbox
+) -> None:
+    press_list(ws, n=16)
+    mail_channel(ws, flaky_mailbox, 'tls = "none"\nmax_attempts = 2\nretry_base = 0.01')
+    mail_release(ws)
+    sent = cli("send", "launch", "--yes")
+    data = json.loads(cli("report", "--json").stdout)
+    stored = store_counts(ws, data["run"]["id"])["press-mail"]
+    failed = stored.get("failed", 0)
+    assert failed and stored.get("delivered", 0) == len(flaky_mailbox.messages) > 0
+    assert sent.exit_code == 1
+    mail = data["summary"]["channels"]["press-mail"]
+    assert (mail["delivered"], mail["failed"]) == (stored["delivered"], failed)
+    # a refusal after two attempts is one cause, however each delivery got there
+    [group] = data["errors"]
+    assert group["count"] == failed
+    assert group["message"] == "the server refused …: 451 4.3.0 please try again later"
+    # every request that left is on the timeline: each retry, each final answer
+    retries = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "delivery.retry"]
+    tries = [a for a in data["attempts"] if a["channel"] == "press-mail"]
+    assert sum(1 for a in tries if a["outcome"] == "retry") == len(retries) >= failed
+    assert sum(1 for a in tries if a["outcome"] == "failed") == failed
+    assert len(tries) == flaky_mailbox.temp_failed + len(flaky_mailbox.messages)
