@@ -63,7 +63,10 @@ def run_demo(repo: Path) -> subprocess.CompletedProcess[str]:
 def test_demo_command_on_a_fresh_copy_delivers_the_example_to_the_outbox(fresh_copy: Path) -> None:
     first = run_demo(fresh_copy)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Delivery report: example" in first.stdout
+    assert (
+        "Example Corp opens its new repair workshop in Leipzig\nDelivery report: run-"
+        in first.stdout
+    )
     assert "1 delivered" in first.stdout
     assert "audit chain verified" in first.stdout
     outbox = fresh_copy / "demo-workspace" / "outbox"

@@ -161,12 +161,12 @@ def test_report_formats(ws: Workspace, cli: Invoke, tmp_path: Path) -> None:
     )
     md = cli("report", "--format", "md").stdout
     assert (
-        md.startswith("# Delivery report: example")
+        md.startswith("# Example Corp opens its new repair workshop in Leipzig\n")
         and "| press-room | public | 1/1 | delivered |" in md
     )
     html_path = tmp_path / "r.html"
     assert cli("report", "--format", "html", "-o", str(html_path)).exit_code == 0
-    assert "<td>delivered</td>" in html_path.read_text(encoding="utf-8")
+    assert '<td data-label="Status">delivered</td>' in html_path.read_text(encoding="utf-8")
     missing = cli("report", "run-000000000000")
     assert missing.exit_code == 2
 
