@@ -75,7 +75,8 @@ def test_run_due_sends_at_the_due_time_and_the_report_says_when(ws: Workspace, c
         and item["due_local"] == "2026-12-01T09:30:00+01:00"
     )
     assert cli("schedule", "cancel", str(item["id"])).exit_code == 0
-    due = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    # far enough ahead that the early run-due below ends before it on a loaded machine
+    due = (datetime.now(UTC) + timedelta(seconds=12)).replace(microsecond=0)
     added = cli("schedule", "add", "example", "--at", due.isoformat(), "--json")
     assert added.exit_code == 0, added.output
     # a rehearsal shows what would fire at a later time and delivers nothing
@@ -85,6 +86,7 @@ def test_run_due_sends_at_the_due_time_and_the_report_says_when(ws: Workspace, c
         "releases/example.md"
     ]
     early = run_due(ws, env=CLOCK_TAMPERING)
+    assert datetime.now(UTC) < due, "the machine was too slow to run run-due before the due time"
     assert early.returncode == 0 and outbox_entries(ws) == []
     wait_until(due + timedelta(milliseconds=400))
     on_time = run_due(ws)
