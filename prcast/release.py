@@ -28,6 +28,7 @@ FIELDS = (
     "contact",
     "language",
     "content_warning",
+    "translation_of",
 )
 _HASHTAG = re.compile(r"^\w+$")
 #: a BCP 47 language tag such as "en" or "de-AT" (also checked in press lists)
@@ -81,6 +82,9 @@ class Release:
     #: the release's identity in the publication ledger (front matter `id`); by default its
     #: path in the workspace, so keep an `id` if the file may be renamed after publication
     key: str | None = None
+    #: the release this one translates (its front-matter `id`, or its file name without .md):
+    #: the press room links the language versions with hreflang
+    translation_of: str | None = None
     #: line number of each front-matter field, for later errors (e.g. an unknown channel)
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
@@ -294,6 +298,9 @@ def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
         else None,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         key=_release_key(doc, data["id"]) if "id" in data else None,
+        translation_of=_release_key(doc, data["translation_of"], "translation_of")[3:]
+        if "translation_of" in data
+        else None,
         lines={str(k[0]): doc.line_of(k) or 1 for k in doc.lines if len(k) == 1},
     )
 
@@ -301,11 +308,11 @@ def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
 _RELEASE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
 
-def _release_key(doc: TomlDocument, value: Any) -> str:
+def _release_key(doc: TomlDocument, value: Any, name: str = "id") -> str:
     if not isinstance(value, str) or not _RELEASE_KEY.match(value):
         raise doc.error(
-            ("id",),
-            'field "id" must be a name of letters, digits, ".", "_", "-" or "/" (at most 200)',
+            (name,),
+            f'field "{name}" must be a name of letters, digits, ".", "_", "-" or "/" (at most 200)',
             hint='e.g. id = "2026/leipzig-workshop"; keep it once the release is published',
         )
     return "id:" + value
