@@ -82,7 +82,7 @@ class Release:
     #: the release's identity in the publication ledger (front matter `id`); by default its
     #: path in the workspace, so keep an `id` if the file may be renamed after publication
     key: str | None = None
-    #: the release this one translates (its front-matter `id`, or its file name without .md):
+    #: the release this one translates, as its `id` above (from the file name it gives):
     #: the press room links the language versions with hreflang
     translation_of: str | None = None
     #: line number of each front-matter field, for later errors (e.g. an unknown channel)
@@ -298,7 +298,7 @@ def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
         else None,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         key=_release_key(doc, data["id"]) if "id" in data else None,
-        translation_of=_release_key(doc, data["translation_of"], "translation_of")[3:]
+        translation_of=_translation_of(doc, data["translation_of"])
         if "translation_of" in data
         else None,
         lines={str(k[0]): doc.line_of(k) or 1 for k in doc.lines if len(k) == 1},
@@ -308,11 +308,24 @@ def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
 _RELEASE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
 
-def _release_key(doc: TomlDocument, value: Any, name: str = "id") -> str:
+def _translation_of(doc: TomlDocument, value: Any) -> str:
+    stem = value.removesuffix(".md").rsplit("/", 1)[-1] if isinstance(value, str) else ""
+    slug = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")
+    if not slug:
+        raise doc.error(
+            ("translation_of",),
+            'field "translation_of" must name the release this one translates',
+            hint='its file name, e.g. translation_of = "leipzig-workshop" for '
+            "releases/leipzig-workshop.md",
+        )
+    return slug
+
+
+def _release_key(doc: TomlDocument, value: Any) -> str:
     if not isinstance(value, str) or not _RELEASE_KEY.match(value):
         raise doc.error(
-            (name,),
-            f'field "{name}" must be a name of letters, digits, ".", "_", "-" or "/" (at most 200)',
+            ("id",),
+            'field "id" must be a name of letters, digits, ".", "_", "-" or "/" (at most 200)',
             hint='e.g. id = "2026/leipzig-workshop"; keep it once the release is published',
         )
     return "id:" + value

@@ -71,7 +71,7 @@ def local_zone() -> tzinfo:
 
 def human_time(moment: datetime, language: str | None, zone: tzinfo) -> str:
     """A date and time as the locale writes it, to the minute, with the zone's name:
-    "1. Dezember 2026, 09:30 MEZ", "1 décembre 2026, 09:30 UTC+1", "December 1, 2026 at 9:30 AM CET"."""
+    "1. Dezember 2026, 09:30 MEZ", "1 décembre 2026, 09:30 heure normale d'Europe centrale"."""
     from babel import dates
 
     from prcast.i18n import locale_of
@@ -80,7 +80,10 @@ def human_time(moment: datetime, language: str | None, zone: tzinfo) -> str:
     local = moment.astimezone(zone)
     day = dates.format_date(local, "long", locale=loc)
     time_pattern = str(getattr(loc.time_formats["short"], "pattern", loc.time_formats["short"]))
-    time = dates.format_time(local, time_pattern + " z", tzinfo=zone, locale=loc)
+    name = dates.format_time(local, "z", tzinfo=zone, locale=loc)
+    if any(c.isdigit() for c in name):  # no short name in this locale: the long one, not "+0100"
+        name = dates.format_time(local, "zzzz", tzinfo=zone, locale=loc)
+    time = dates.format_time(local, time_pattern, tzinfo=zone, locale=loc) + " " + name
     joined = str(getattr(loc.datetime_formats["long"], "pattern", loc.datetime_formats["long"]))
     return joined.replace("{1}", day).replace("{0}", time).replace("'", "")
 
@@ -167,9 +170,33 @@ def _same_words(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
-def markdown_html(markdown: str, title: str | None = None) -> Markup:
+@dataclass(frozen=True)
+class Rendered:
+    """A release's Markdown as the press room shows it."""
+
+    body: Markup
+    #: the leading bold paragraph (release.md.j2 writes the summary so)
+    summary: str | None
+    #: the press contact line's items ("Press contact: name, email, phone")
+    contact: tuple[str, ...]
+
+
+def _contact_labels(language: str | None) -> set[str]:
+    from prcast.i18n import gettext
+
+    labels = {"Press contact:"}
+    for msgid in ("Press contact:", "Press contact"):
+        text = gettext(language, msgid).rstrip(" :\u00a0")
+        labels |= {text + ":", text + " :", text + "\u00a0:"}
+    return labels
+
+
+def render_markdown(
+    markdown: str, title: str | None = None, language: str | None = None
+) -> Rendered:
     """The release's Markdown as safe HTML below the page's h1: a first "# heading" repeating
-    the title is left out, the other headings move one level down."""
+    the title is left out, the other headings move one level down, the press contact line and
+    a closing line of hashtags are taken out (the page shows them apart)."""
     global _MD
     if _MD is None:
         _MD = _markdown()
@@ -182,10 +209,56 @@ def markdown_html(markdown: str, title: str | None = None) -> Markup:
         and _same_words(tokens[1].content, title)
     ):
         tokens = tokens[3:]
-    for tok in tokens:
+    summary = None
+    first = tokens[1] if len(tokens) >= 3 and tokens[0].type == "paragraph_open" else None
+    kids = [k for k in (first.children or []) if k.type != "text" or k.content] if first else []
+    if (
+        len(kids) >= 3
+        and (kids[0].type, kids[-1].type) == ("strong_open", "strong_close")
+        and all(k.type == "text" for k in kids[1:-1])
+    ):
+        summary = "".join(k.content for k in kids[1:-1]).strip()
+        tokens[0].attrSet("class", "summary")
+    contact: tuple[str, ...] = ()
+    labels = _contact_labels(language)
+    kept = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.type == "paragraph_open" and tok.level == 0 and i + 2 < len(tokens):
+            text = tokens[i + 1].content.strip()
+            label = next((lb for lb in labels if text.startswith(lb)), None)
+            if label is not None and not contact:
+                contact = tuple(x.strip() for x in text[len(label) :].split(",") if x.strip())
+                i += 3
+                continue
+            words = text.split()
+            if words and all(re.fullmatch(r"#\w+", w) for w in words) and i + 3 == len(tokens):
+                i += 3
+                continue
+        kept.append(tok)
+        i += 1
+    for tok in kept:
         if tok.type in ("heading_open", "heading_close"):
             tok.tag = f"h{min(int(tok.tag[1]) + 1, 6)}"
-    return Markup(_MD.renderer.render(tokens, _MD.options, {}))
+    return Rendered(Markup(_MD.renderer.render(kept, _MD.options, {})), summary, contact)
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[\d\s()/.-]{5,}$")
+
+
+def contact_items(items: Sequence[str]) -> list[dict[str, str]]:
+    """Each contact item with the link it gets: mailto for an address, tel for a number."""
+    out = []
+    for item in items:
+        if _EMAIL.match(item):
+            out.append({"text": item, "href": "mailto:" + item})
+        elif _PHONE.match(item):
+            out.append({"text": item, "href": "tel:" + re.sub(r"[^\d+]", "", item)})
+        else:
+            out.append({"text": item, "href": ""})
+    return out
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -257,7 +330,7 @@ class Page:
     @property
     def group(self) -> str:
         """Pages of one group are language versions of one release."""
-        return str(self.meta.get("translation_of") or self.meta.get("release") or self.release)
+        return str(self.meta.get("translation_of") or self.release)
 
     @property
     def keys(self) -> list[str]:
@@ -531,10 +604,10 @@ class OutboxChannel:
     def _view(self, page: Page, root: str) -> dict[str, Any]:
         """What a template sees of a page; `root` leads from the page's folder to the outbox."""
         entry = page.current
-        contact = page.meta.get("contact")
         embargo = _moment(entry["embargo"]) if entry.get("embargo") else None
         published = _moment(page.published)
         lang = page.language
+        rendered = render_markdown(page.markdown, page.title, lang)
         return {
             "title": page.title,
             "href": root + page.path,
@@ -542,11 +615,11 @@ class OutboxChannel:
             "language": lang,
             "language_name": language_name(lang),
             "anchors": page.keys,
-            "summary": page.meta.get("summary"),
-            "body": markdown_html(page.markdown, page.title),
+            "summary": rendered.summary,
+            "body": rendered.body,
+            "contact": contact_items(rendered.contact),
             "media": self._media(entry, root, lang),
             "hashtags": entry.get("hashtags", []),
-            "contact": contact if isinstance(contact, dict) else None,
             "published": published,
             "published_text": human_time(published, lang, self.zone),
             "embargo": embargo if embargo is not None and embargo > published else None,
