@@ -195,20 +195,22 @@ def render_markdown(
     markdown: str, title: str | None = None, language: str | None = None
 ) -> Rendered:
     """The release's Markdown as safe HTML below the page's h1: a first "# heading" repeating
-    the title is left out, the other headings move one level down, the press contact line and
+    the title is left out, the others start at h2, the press contact line and
     a closing line of hashtags are taken out (the page shows them apart)."""
     global _MD
     if _MD is None:
         _MD = _markdown()
     tokens = _MD.parse(markdown)
-    if (
-        title is not None
-        and len(tokens) >= 3
-        and tokens[0].type == "heading_open"
-        and tokens[0].tag == "h1"
-        and _same_words(tokens[1].content, title)
-    ):
-        tokens = tokens[3:]
+    if title is not None:  # "# Title" (release.md.j2's, and often the body's own again)
+        i = 0
+        while i + 2 < len(tokens):
+            tok = tokens[i]
+            if (tok.type, tok.tag, tok.level) == ("heading_open", "h1", 0) and _same_words(
+                tokens[i + 1].content, title
+            ):
+                del tokens[i : i + 3]
+                continue
+            i += 1
     summary = None
     first = tokens[1] if len(tokens) >= 3 and tokens[0].type == "paragraph_open" else None
     kids = [k for k in (first.children or []) if k.type != "text" or k.content] if first else []
@@ -238,9 +240,12 @@ def render_markdown(
                 continue
         kept.append(tok)
         i += 1
+    # the page's h1 is the title: the body's top headings become h2, the others follow
+    levels = [int(t.tag[1]) for t in kept if t.type == "heading_open"]
+    shift = 2 - min(levels, default=2)
     for tok in kept:
         if tok.type in ("heading_open", "heading_close"):
-            tok.tag = f"h{min(int(tok.tag[1]) + 1, 6)}"
+            tok.tag = f"h{min(max(int(tok.tag[1]) + shift, 2), 6)}"
     return Rendered(Markup(_MD.renderer.render(kept, _MD.options, {})), summary, contact)
 
 
@@ -664,9 +669,6 @@ class OutboxChannel:
             sub(entry, "updated", page.updated)
             sub(entry, "link", rel="alternate", type="text/html", href=view["url"],
                 hreflang=page.language)  # fmt: skip
-            for t in page.translations:
-                sub(entry, "link", rel="alternate", type="text/html",
-                    href=self.base_url + t.path, hreflang=t.language)  # fmt: skip
             for m in view["media"]:
                 sub(entry, "link", rel="enclosure", type=m["type"], length=str(m["size"]),
                     href=m["url"], title=m["alt"])  # fmt: skip
