@@ -576,15 +576,17 @@ class OutboxChannel:
         write_atomic(target, data, durable=False)
 
     def _site_language(self, pages: list[Page]) -> str:
-        """The index's language: that of most releases (of the newest on a tie)."""
+        """The index's language: that of most releases, translations aside (the newest's on
+        a tie)."""
         configured = getattr(self.config, "language", None)
         if isinstance(configured, str) and configured:
             return configured
-        if not pages:
+        originals = [p for p in pages if not p.meta.get("translation_of")] or pages
+        if not originals:
             return "en"
-        counts = Counter(p.language for p in pages)
+        counts = Counter(p.language for p in originals)
         best = max(counts.values())
-        return next(p.language for p in pages if counts[p.language] == best)
+        return next(p.language for p in originals if counts[p.language] == best)
 
     def _media(self, entry: dict[str, Any], root: str, language: str) -> list[dict[str, Any]]:
         from babel.numbers import format_decimal

@@ -27,9 +27,17 @@ from tests.conftest import Invoke, outbox_entries
 LOCALE = Path(__file__).resolve().parents[2] / "prcast" / "locale"
 
 
-def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 110, 170)) -> bytes:
-    """A real PNG image of one colour (a browser shows it)."""
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+def png(width: int, height: int) -> bytes:
+    """A real PNG image (a sky over a workbench), which a browser shows."""
+    rows = []
+    for y in range(height):
+        if y < height * 2 // 3:  # sky: light to deeper blue
+            t = y / (height * 2 // 3)
+            rgb = (int(170 - 90 * t), int(205 - 70 * t), int(235 - 40 * t))
+        else:  # the bench
+            rgb = (120, 80, 45) if y % 12 else (90, 60, 35)
+        rows.append(b"\x00" + bytes(rgb) * width)
+    raw = b"".join(rows)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
@@ -58,7 +66,9 @@ Grünwerk eröffnet heute eine **Reparaturwerkstatt** in Leipzig.
 
 Ab dem 1. Dezember reparieren wir Laptops von Schulen *kostenlos*. Mehr unter
 https://gruenwerk.example/werkstatt und im [Faktenblatt](https://gruenwerk.example/fakten).
-
+"""
+#: what a release may hold that must reach the page as text, never as HTML
+UNSAFE = """
 <script>alert("x")</script> <b>kein HTML</b>
 """
 
@@ -79,9 +89,9 @@ portables *gratuitement*.
 """
 
 
-def write_releases(ws: Workspace) -> None:
+def write_releases(ws: Workspace, extra: str = "") -> None:
     (ws.releases_dir / "werkstatt.png").write_bytes(png(320, 200))
-    (ws.releases_dir / "grunwerk.md").write_text(GERMAN, encoding="utf-8")
+    (ws.releases_dir / "grunwerk.md").write_text(GERMAN + extra, encoding="utf-8")
     (ws.releases_dir / "grunwerk-fr.md").write_text(FRENCH, encoding="utf-8")
 
 
@@ -105,7 +115,7 @@ def main_of(html: str) -> str:
 def room(ws: Workspace, cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """A press room with a German release and its French translation, both sent."""
     monkeypatch.setenv("TZ", "Europe/Berlin")
-    write_releases(ws)
+    write_releases(ws, UNSAFE)
     for name in ("grunwerk", "grunwerk-fr"):
         result = cli("send", name, "--yes")
         assert result.exit_code == 0, result.output
@@ -209,7 +219,7 @@ def test_a_new_edition_is_shown_as_a_correction_on_the_same_page(
 ) -> None:
     before = entry_of(room, "grunwerk")
     release = room.releases_dir / "grunwerk.md"
-    release.write_text(GERMAN.replace("1. Dezember", "2. Dezember"), encoding="utf-8")
+    release.write_text(GERMAN.replace("1. Dezember", "2. Dezember") + UNSAFE, encoding="utf-8")
     result = cli("send", "grunwerk", "--yes", "--new-edition", "--reason", "Falsches Datum")
     assert result.exit_code == 0, result.output
     pages = sorted((room.root / "outbox" / "releases").glob("*.html"))
