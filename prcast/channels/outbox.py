@@ -39,11 +39,12 @@ CHECKPOINT_NS = "urn:prcast:audit"
 #: the folder of the release pages inside the outbox
 PAGES = "releases"
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PART_SUFFIX = re.compile(r"\s*\(\d+/\d+\)\s*$")
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _moment(iso: str) -> datetime:
@@ -382,7 +383,7 @@ def _paths(entries: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
     for e in entries:
         if e.get("path"):
             taken[str(e["path"])] = (str(e["release"]), str(e.get("target", "public")))
-    for e in sorted(entries, key=lambda e: (e["published"], e["id"])):
+    for e in sorted(entries, key=lambda e: (_moment(e["published"]), e["id"])):
         if not e.get("path"):
             owner = (str(e["release"]), str(e.get("target", "public")))
             e["path"] = permalink(taken, *owner, str(e["title"]), str(e["published"]))
@@ -395,14 +396,14 @@ def pages_of(entries: Sequence[dict[str, Any]]) -> list[Page]:
     items = [dict(e) for e in entries]
     _paths(items)
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for e in sorted(items, key=lambda e: (e["published"], int(e.get("part", 1)), e["id"])):
+    for e in sorted(items, key=lambda e: (_moment(e["published"]), int(e.get("part", 1)), e["id"])):
         grouped.setdefault(str(e["path"]), []).append(e)
     pages = []
     for path, group in grouped.items():
         editions = _editions(group)
         meta, markdown = split_front_matter(editions[-1].text)
         pages.append(Page(path, str(group[0]["release"]), editions, meta, markdown))
-    pages.sort(key=lambda p: (p.published, p.path), reverse=True)
+    pages.sort(key=lambda p: (_moment(p.published), p.path), reverse=True)
     by_group: dict[str, list[Page]] = {}
     for p in pages:
         by_group.setdefault(p.group, []).append(p)
@@ -416,17 +417,17 @@ def pages_of(entries: Sequence[dict[str, Any]]) -> list[Page]:
     return pages
 
 
-def _edition_reasons(audit_path: Path) -> dict[str, list[tuple[str, str]]]:
+def _edition_reasons(audit_path: Path) -> dict[str, list[tuple[datetime, str]]]:
     """(time, reason) of each new edition per release, from the audit log."""
     from prcast.audit import AuditLog
 
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, list[tuple[datetime, str]]] = {}
     if not audit_path.is_file():
         return out
     try:
         for r in AuditLog(audit_path).records():
             if r.get("type") == "release.new_edition":
-                ts = str(r.get("ts", "")).replace("+00:00", "Z")
+                ts = _moment(str(r.get("ts", "")))
                 out.setdefault(str(r.get("release")), []).append((ts, str(r.get("reason", ""))))
     except (OSError, ValueError):
         return {}
@@ -488,7 +489,7 @@ class OutboxChannel:
         if not self.posts_dir.is_dir():
             return []
         items = [json.loads(p.read_text(encoding="utf-8")) for p in self.posts_dir.glob("*.json")]
-        items.sort(key=lambda e: (e["published"], e["release"], e["part"]), reverse=True)
+        items.sort(key=lambda e: (_moment(e["published"]), e["release"], e["part"]), reverse=True)
         return items
 
     async def verify(self) -> str:
@@ -532,7 +533,9 @@ class OutboxChannel:
             reasons = _edition_reasons(Workspace(self.workspace_root).audit_path)
             for p in pages:
                 for ed in p.editions[1:]:
-                    told = [r for ts, r in reasons.get(p.release, []) if ts <= ed.published]
+                    told = [
+                        r for ts, r in reasons.get(p.release, []) if ts <= _moment(ed.published)
+                    ]
                     p.corrections.append(
                         {"moment": _moment(ed.published), "reason": told[-1] if told else ""}
                     )
@@ -545,20 +548,28 @@ class OutboxChannel:
         note, vkey = self._checkpoint()
         room = {"title": self.config.title, "author": self.config.author,
                 "checkpoint": note, "checkpoint_key": vkey}  # fmt: skip
+        rendered = {p.path: render_markdown(p.markdown, p.title, p.language) for p in pages}
+        views = {p.path: self._view(p, "../", rendered[p.path]) for p in pages}
         for page in pages:
-            html = env.get_template("pressroom/release.html.j2").render(
-                room=room, page=self._view(page, "../"), language=page.language, root="../",
-                translations=[self._view(t, "../") for t in page.translations],
-            )  # fmt: skip
+            html = self._render(env, "pressroom/release.html.j2", room=room,
+                                page=views[page.path], language=page.language, root="../",
+                                translations=[views[t.path] for t in page.translations])  # fmt: skip
             self._write(page.path, html.encode("utf-8"))
         language = self._site_language(pages)
-        index = env.get_template("pressroom/index.html.j2").render(
-            room=room, pages=[self._view(p, "") for p in pages], language=language, root=""
-        )
+        index = self._render(env, "pressroom/index.html.j2", room=room, language=language,
+                             pages=[self._view(p, "", rendered[p.path]) for p in pages], root="")  # fmt: skip
         self._write("index.html", index.encode("utf-8"))
-        css = env.get_template("pressroom/pressroom.css.j2").render()
+        css = self._render(env, "pressroom/pressroom.css.j2")
         self._write("pressroom.css", css.encode("utf-8"))
-        self._write("feed.xml", self._feed(pages, env))
+        feed_views = [self._view(p, self.base_url, rendered[p.path]) for p in pages]
+        self._write("feed.xml", self._feed(pages, feed_views, env))
+
+    @staticmethod
+    def _render(env: Any, name: str, **context: Any) -> str:
+        """A press-room template; a broken override is an InputError naming its file and line."""
+        from prcast.render import render_template
+
+        return render_template(env, name, context)
 
     def _env(self) -> Any:
         from prcast.render import environment
@@ -608,13 +619,12 @@ class OutboxChannel:
                         "name": file.rsplit("/", 1)[-1].split("-", 1)[-1]})  # fmt: skip
         return out
 
-    def _view(self, page: Page, root: str) -> dict[str, Any]:
+    def _view(self, page: Page, root: str, rendered: Rendered) -> dict[str, Any]:
         """What a template sees of a page; `root` leads from the page's folder to the outbox."""
         entry = page.current
         embargo = _moment(entry["embargo"]) if entry.get("embargo") else None
         published = _moment(page.published)
         lang = page.language
-        rendered = render_markdown(page.markdown, page.title, lang)
         return {
             "title": page.title,
             "href": root + page.path,
@@ -636,7 +646,14 @@ class OutboxChannel:
             ],
         }
 
-    def _feed(self, pages: list[Page], env: Any) -> bytes:
+    def _entry_uuid(self, key: str) -> uuid.UUID:
+        """The feed entry's id: from its first delivery key (a hex digest), as before."""
+        try:
+            return uuid.UUID(hex=key[:32])
+        except ValueError:
+            return uuid.uuid5(uuid.NAMESPACE_URL, self.base_url + key)
+
+    def _feed(self, pages: list[Page], views: list[dict[str, Any]], env: Any) -> bytes:
         ET.register_namespace("", ATOM)
 
         def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -648,7 +665,7 @@ class OutboxChannel:
         feed = ET.Element(f"{{{ATOM}}}feed")
         sub(feed, "title", self.config.title)
         sub(feed, "id", f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.base_url)}")
-        latest = max((p.updated for p in pages), default=None)
+        latest = max((p.updated for p in pages), default=None, key=_moment)
         sub(feed, "updated", latest or _now())
         author = sub(feed, "author")
         sub(author, "name", self.config.author)
@@ -660,13 +677,11 @@ class OutboxChannel:
             ET.register_namespace("prcast", CHECKPOINT_NS)
             el = ET.SubElement(feed, f"{{{CHECKPOINT_NS}}}checkpoint", {"key": vkey})
             el.text = note
-        template = env.get_template("pressroom/feed_entry.html.j2")
-        for page in pages:
-            view = self._view(page, self.base_url)
+        for page, view in zip(pages, views, strict=True):
             entry = sub(feed, "entry")
             entry.set("{http://www.w3.org/XML/1998/namespace}lang", page.language)
             sub(entry, "title", page.title)
-            sub(entry, "id", f"urn:uuid:{uuid.UUID(hex=page.keys[0][:32].ljust(32, '0'))}")
+            sub(entry, "id", f"urn:uuid:{self._entry_uuid(page.keys[0])}")
             sub(entry, "published", page.published)
             sub(entry, "updated", page.updated)
             sub(entry, "link", rel="alternate", type="text/html", href=view["url"],
@@ -678,7 +693,8 @@ class OutboxChannel:
                 sub(entry, "category", term=tag)
             if view["summary"]:
                 sub(entry, "summary", view["summary"])
-            html = template.render(page=view, language=page.language, room={})
-            sub(entry, "content", html, type="html")
+            html = self._render(env, "pressroom/feed_entry.html.j2", page=view,
+                                language=page.language, room={})  # fmt: skip
+            sub(entry, "content", _XML_INVALID.sub("", html), type="html")
         body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
         return b'<?xml version="1.0" encoding="utf-8"?>\n' + body

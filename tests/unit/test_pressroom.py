@@ -19,6 +19,7 @@ from jinja2.ext import babel_extract
 from prcast.channels.base import Post
 from prcast.channels.outbox import OutboxChannel
 from prcast.config import OutboxConfig
+from prcast.errors import InputError
 from prcast.release import Media
 from prcast.render import shipped_templates_dir
 from prcast.workspace import Workspace
@@ -277,3 +278,34 @@ def test_every_press_room_message_has_a_translation(language: str) -> None:
         if not strings or (isinstance(strings, tuple) and not all(strings)):
             missing.append(msgid)
     assert missing == []
+
+
+def test_a_workspace_template_overrides_the_press_room_and_a_broken_one_names_its_line(
+    ws: Workspace, cli: Invoke
+) -> None:
+    override = ws.templates_dir / "pressroom" / "index.html.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text(
+        '{% extends "pressroom/base.html.j2" %}{% block main %}<h1>Unser Pressebereich</h1>'
+        "{% for p in pages %}<a href='{{ p.href }}'>{{ p.title }}</a>{% endfor %}{% endblock %}",
+        encoding="utf-8",
+    )
+    assert cli("send", "example", "--yes").exit_code == 0
+    index = (ws.root / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert "<h1>Unser Pressebereich</h1>" in index and "repair workshop in Leipzig</a>" in index
+    override.write_text("line one\n{% for p in pages %}\nno end\n", encoding="utf-8")
+    room = OutboxChannel(ws.config.channels["press-room"], ws.root, ws.templates_dir)  # type: ignore[arg-type]
+    with pytest.raises(InputError) as info:
+        room.rebuild()
+    assert info.value.path == override and info.value.line == 3
+
+
+def test_translation_of_must_name_a_release(ws: Workspace, cli: Invoke) -> None:
+    bad = ws.releases_dir / "bad.md"
+    bad.write_text('+++\ntitle = "T"\ntranslation_of = 42\n+++\nText.\n', encoding="utf-8")
+    result = cli("send", "bad", "--yes")
+    assert result.exit_code == 2
+    assert 'bad.md:3: field "translation_of" must name the release this one translates' in (
+        result.output
+    )
+    assert "Traceback" not in result.output and outbox_entries(ws) == []
