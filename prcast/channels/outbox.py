@@ -38,6 +38,9 @@ ATOM = "http://www.w3.org/2005/Atom"
 CHECKPOINT_NS = "urn:prcast:audit"
 #: the folder of the release pages inside the outbox
 PAGES = "releases"
+#: rendered Markdown kept between rebuilds, and the version of the rendering it holds
+CACHE = ".rendered.json"
+RENDERING = 1
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PART_SUFFIX = re.compile(r"\s*\(\d+/\d+\)\s*$")
@@ -548,7 +551,7 @@ class OutboxChannel:
         note, vkey = self._checkpoint()
         room = {"title": self.config.title, "author": self.config.author,
                 "checkpoint": note, "checkpoint_key": vkey}  # fmt: skip
-        rendered = {p.path: render_markdown(p.markdown, p.title, p.language) for p in pages}
+        rendered = self._rendered(pages)
         views = {p.path: self._view(p, "../", rendered[p.path]) for p in pages}
         for page in pages:
             html = self._render(env, "pressroom/release.html.j2", room=room,
@@ -563,6 +566,32 @@ class OutboxChannel:
         self._write("pressroom.css", css.encode("utf-8"))
         feed_views = [self._view(p, self.base_url, rendered[p.path]) for p in pages]
         self._write("feed.xml", self._feed(pages, feed_views, env))
+
+    def _rendered(self, pages: list[Page]) -> dict[str, Rendered]:
+        """Each page's Markdown as HTML. Rendering is most of a rebuild's time, so the results
+        are kept in .rendered.json beside the site, by a digest of what they come from."""
+        cache_file = self.root / CACHE
+        try:
+            cache = json.loads(cache_file.read_text(encoding="utf-8"))
+            if not isinstance(cache, dict):
+                cache = {}
+        except (OSError, ValueError):
+            cache = {}
+        out: dict[str, Rendered] = {}
+        kept: dict[str, list[Any]] = {}
+        for p in pages:
+            source = json.dumps([RENDERING, p.title, p.language, p.markdown], ensure_ascii=False)
+            digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+            hit = cache.get(digest)
+            if isinstance(hit, list) and len(hit) == 3:
+                r = Rendered(Markup(hit[0]), hit[1], tuple(hit[2]))
+            else:
+                r = render_markdown(p.markdown, p.title, p.language)
+            out[p.path] = r
+            kept[digest] = [str(r.body), r.summary, list(r.contact)]
+        if kept != cache:
+            self._write(CACHE, json.dumps(kept, ensure_ascii=False).encode("utf-8"))
+        return out
 
     @staticmethod
     def _render(env: Any, name: str, **context: Any) -> str:
