@@ -70,7 +70,7 @@ https://gruenwerk.example/werkstatt und im [Faktenblatt](https://gruenwerk.examp
 """
 #: what a release may hold that must reach the page as text, never as HTML
 UNSAFE = """
-<script>alert("x")</script> <b>kein HTML</b>
+<script>alert("x")</script> <b>kein HTML</b> [klick](javascript:alert(1))
 """
 
 FRENCH = """+++
@@ -157,6 +157,7 @@ def test_markdown_is_rendered_with_the_title_once_and_user_html_escaped(room: Wo
     assert '<a href="https://gruenwerk.example/fakten" rel="noopener">Faktenblatt</a>' in main
     assert "<script>" not in html and "<b>kein" not in main
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in main
+    assert "javascript:" not in main.replace("[klick](javascript:alert(1))", "")
     text = re.sub(r"<[^>]+>", "", main)
     assert "**" not in text and not re.search(r"(^|\n)\s*#", text)
     assert '<p class="summary"><strong>Vierzig neue Stellen' in main
