@@ -75,10 +75,10 @@ def local_zone() -> tzinfo:
 
 def human_time(moment: datetime, language: str | None, zone: tzinfo) -> str:
     """A date and time as the locale writes it, to the minute, with the zone's name:
-    "1. Dezember 2026, 09:30 MEZ", "1 décembre 2026, 09:30 heure normale d'Europe centrale"."""
+    "1. Dezember 2026, 09:30 Uhr MEZ", "1 décembre 2026, 09:30 heure normale d'Europe centrale"."""
     from babel import dates
 
-    from prcast.i18n import locale_of
+    from prcast.i18n import gettext, locale_of
 
     loc = locale_of(language)
     local = moment.astimezone(zone)
@@ -87,7 +87,9 @@ def human_time(moment: datetime, language: str | None, zone: tzinfo) -> str:
     name = dates.format_time(local, "z", tzinfo=zone, locale=loc)
     if any(c.isdigit() for c in name):  # no short name in this locale: the long one, not "+0100"
         name = dates.format_time(local, "zzzz", tzinfo=zone, locale=loc)
-    time = dates.format_time(local, time_pattern, tzinfo=zone, locale=loc) + " " + name
+    clock = dates.format_time(local, time_pattern, tzinfo=zone, locale=loc)
+    # the catalogs may add a word ("09:30 Uhr MEZ")
+    time = gettext(language, "%(time)s %(zone)s", time=clock, zone=name)
     joined = str(getattr(loc.datetime_formats["long"], "pattern", loc.datetime_formats["long"]))
     return joined.replace("{1}", day).replace("{0}", time).replace("'", "")
 

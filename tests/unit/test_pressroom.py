@@ -175,7 +175,7 @@ def test_the_page_speaks_the_release_language_with_dates_contact_and_images(
     assert published.tzinfo is not None
     month = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
              "September", "Oktober", "November", "Dezember"][published.month - 1]  # fmt: skip
-    assert re.search(rf"\d{{1,2}}\. {month} \d{{4}}, \d\d:\d\d (MEZ|MESZ)</time>", html)
+    assert re.search(rf"\d{{1,2}}\. {month} \d{{4}}, \d\d:\d\d Uhr (MEZ|MESZ)</time>", html)
     assert 'href="mailto:presse@gruenwerk.example"' in html and 'href="tel:+49341000000"' in html
     [img] = re.findall(r"<img [^>]+>", html)
     assert 'alt="Zwei Techniker reparieren einen Laptop an einer Werkbank"' in img
@@ -250,7 +250,7 @@ def test_embargo_date_is_written_for_the_reader_in_the_workspace_time_zone(
     html = (
         tmp_path / "outbox" / receipt.url.removeprefix("https://press.example.org/")
     ).read_text()  # type: ignore[union-attr]
-    assert "Sperrfrist bis" in html and "1. Dezember 2099, 09:30 MEZ</time>" in html
+    assert "Sperrfrist bis" in html and "1. Dezember 2099, 09:30 Uhr MEZ</time>" in html
     shown = re.sub(r"<[^>]+>", "", html)
     assert "08:30" not in shown and "2099-12-01" not in shown
 
