@@ -537,13 +537,15 @@ class OutboxChannel:
 
             reasons = _edition_reasons(Workspace(self.workspace_root).audit_path)
             for p in pages:
-                for ed in p.editions[1:]:
+                for before, ed in zip(p.editions, p.editions[1:], strict=False):
                     told = [
                         r for ts, r in reasons.get(p.release, []) if ts <= _moment(ed.published)
                     ]
-                    p.corrections.append(
-                        {"moment": _moment(ed.published), "reason": told[-1] if told else ""}
-                    )
+                    _, markdown = split_front_matter(before.text)
+                    title = str(before.entries[0]["title"])
+                    previous = render_markdown(markdown, title, p.language).body
+                    p.corrections.append({"moment": _moment(ed.published), "previous": previous,
+                                          "reason": told[-1] if told else ""})  # fmt: skip
         return pages
 
     def rebuild(self) -> None:

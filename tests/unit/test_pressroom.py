@@ -227,8 +227,12 @@ def test_a_new_edition_is_shown_as_a_correction_on_the_same_page(
     pages = sorted((room.root / "outbox" / "releases").glob("*.html"))
     assert len(pages) == 2  # the German page and the French one: no second German page
     html = (room.root / "outbox" / str(before["path"])).read_text(encoding="utf-8")
-    assert "Ab dem 2. Dezember" in html and "Ab dem 1. Dezember" not in html
     assert re.search(r"Korrektur:</strong> Korrigiert am [^<]+: Falsches Datum</p>", html)
+    # the page says the corrected text; the earlier one stays readable, folded away
+    body = html[html.index('<div class="body">') :]
+    assert "Ab dem 2. Dezember" in body and "Ab dem 1. Dezember" not in body
+    folded = html[html.index("<details>") : html.index("</details>")]
+    assert "Der Text vor dieser Korrektur" in folded and "Ab dem 1. Dezember" in folded
     feed = feedparser.parse((room.root / "outbox" / "feed.xml").read_bytes())
     assert len(feed.entries) == 2
     [entry] = [e for e in feed.entries if e.title.startswith("Grünwerk eröffnet")]
