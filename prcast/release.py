@@ -28,6 +28,7 @@ FIELDS = (
     "contact",
     "language",
     "content_warning",
+    "translation_of",
 )
 _HASHTAG = re.compile(r"^\w+$")
 #: a BCP 47 language tag such as "en" or "de-AT" (also checked in press lists)
@@ -81,6 +82,9 @@ class Release:
     #: the release's identity in the publication ledger (front matter `id`); by default its
     #: path in the workspace, so keep an `id` if the file may be renamed after publication
     key: str | None = None
+    #: the release this one translates, as its `id` above (from the file name it gives):
+    #: the press room links the language versions with hreflang
+    translation_of: str | None = None
     #: line number of each front-matter field, for later errors (e.g. an unknown channel)
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
@@ -294,11 +298,27 @@ def parse_release(text: str, path: Path, root: Path | None = None) -> Release:
         else None,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         key=_release_key(doc, data["id"]) if "id" in data else None,
+        translation_of=_translation_of(doc, data["translation_of"])
+        if "translation_of" in data
+        else None,
         lines={str(k[0]): doc.line_of(k) or 1 for k in doc.lines if len(k) == 1},
     )
 
 
 _RELEASE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def _translation_of(doc: TomlDocument, value: Any) -> str:
+    stem = value.removesuffix(".md").rsplit("/", 1)[-1] if isinstance(value, str) else ""
+    slug = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")
+    if not slug:
+        raise doc.error(
+            ("translation_of",),
+            'field "translation_of" must name the release this one translates',
+            hint='its file name, e.g. translation_of = "leipzig-workshop" for '
+            "releases/leipzig-workshop.md",
+        )
+    return slug
 
 
 def _release_key(doc: TomlDocument, value: Any) -> str:
