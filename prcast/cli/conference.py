@@ -1,4 +1,4 @@
-"""`prcast conference new|announce|open|questions|answer|skip|close|reopen|live`."""
+"""`prcast conference new|announce|open|questions|answer|skip|unskip|close|reopen|live`."""
 
 from __future__ import annotations
 
@@ -301,6 +301,23 @@ def skip(
     console().print(f"{q.qid} skipped: {q.reason}", markup=False)
 
 
+@app.command("unskip")
+def unskip(
+    ctx: typer.Context,
+    qid: Annotated[str, typer.Argument(help="The skipped question: Q9 (or 9).")],
+    conference: ConfOpt = None,
+) -> None:
+    """Take back a skip: the question is open again and can be answered (audited, with who skipped it and why). Refused after `close` (reopen first) and while another moderator holds the question.
+
+    [bold]Example:[/bold] prcast conference unskip -c launch Q9
+    """
+    from prcast import conference as core
+
+    ws, conf = _load(ctx, conference)
+    q = core.unskip(ws, conf, qid)
+    console().print(f"{q.qid} is open again", markup=False)
+
+
 @app.command("close")
 def close(ctx: typer.Context, conference: ConfOpt = None, as_json: JsonOpt = False) -> None:
     """Take the last questions in, post the closing and stop the intake.
@@ -338,7 +355,7 @@ def live(
         float, typer.Option("--every", help="Seconds between polls for new questions.", min=1)
     ] = 15.0,
 ) -> None:
-    """The moderator's screen: the queue, answered and open counts, the time left. Pick a question with the arrow keys (or j/k), answer it with Enter (an inline editor counts characters against the limit) or e ($EDITOR), skip it with s, quit with q. Fits an 80x24 terminal, works over SSH.
+    """The moderator's screen: the queue, answered and open counts, the time left. Pick a question with the arrow keys (or j/k), answer it with Enter (an inline editor counts characters against the limit) or e ($EDITOR), skip it with s, take a skip back with u, see all or only open questions with a, quit with q. Fits an 80x24 terminal, works over SSH.
 
     [bold]Example:[/bold] prcast conference live -c launch
     """

@@ -54,6 +54,7 @@ from prcast.conference.posting import (
     reopen,
     reply_shape,
     skip,
+    unskip,
 )
 
 __all__ = [
@@ -62,5 +63,5 @@ __all__ = [
     "_normal", "announce", "answer", "answer_runs", "close_conference", "conferences_dir", "let_go",
     "load", "moderator", "names", "open_conference", "poll", "render_post", "reopen",
     "reply_shape", "resolve_name", "route_set", "scaffold", "settle_answers", "skip", "take",
-    "taken", "time_left",
+    "taken", "time_left", "unskip",
 ]  # fmt: skip

@@ -104,3 +104,38 @@ def test_a_refused_answer_keeps_its_text_and_a_long_one_its_cursor(
     [edit_line] = [line for line in screen if line.startswith(" > ")]
     assert edit_line.endswith("█") and len(edit_line) <= 79
     assert edit_line.startswith(" > …")
+
+
+def test_u_takes_back_a_skip_in_the_screen_and_says_when_there_is_none(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    mod = opened(conf_ws, cli, conference_server, "undo", ["first?", "second?"])
+    footer = lines(mod)[-1]
+    assert "u unskip" in footer and len(footer) <= 79
+    mod.handle("u")
+    assert mod.message == "Q1 is open, not skipped"
+    mod.handle("s")
+    for ch in "off topic":
+        mod.handle(ch)
+    mod.handle(ENTER)
+    assert mod.message == "Q1 skipped"
+    mod.handle("a")  # all: the skipped question is listed
+    while mod.current and mod.current.qid != "Q1":
+        mod.handle("k")
+    assert any(line.startswith(">–Q1") for line in lines(mod))
+    mod.handle("u")
+    assert mod.message == "Q1 is open again"
+    assert any(line.startswith("> Q1") for line in lines(mod))
+    with conference.Book(conf_ws, mod.conf) as book:
+        assert book.question("Q1").status == conference.OPEN
+    # after the close: refused, nothing changes
+    mod.handle("s")
+    for ch in "asked before":
+        mod.handle(ch)
+    mod.handle(ENTER)
+    assert cli("conference", "close", "-c", "undo").exit_code == 0
+    mod.refresh(poll=False)
+    mod.handle("u")
+    assert "closed" in mod.message
+    with conference.Book(conf_ws, mod.conf) as book:
+        assert book.question("Q1").status == conference.SKIPPED
