@@ -44,7 +44,7 @@ from prcast.conference.definition import (
     resolve_name,
     scaffold,
 )
-from prcast.conference.intake import ROUTES, Intake, _normal, poll, route_set
+from prcast.conference.intake import ROUTES, Intake, _normal, known_limits, poll, route_set
 from prcast.conference.posting import (
     announce,
     answer,
@@ -60,8 +60,8 @@ from prcast.conference.posting import (
 __all__ = [
     "ANNOUNCED", "ANSWERED", "CLOSED", "DEFAULT_TEMPLATES", "DUPLICATE", "KINDS", "LIVE", "OPEN",
     "PLANNED", "ROUTES", "SKIPPED", "Book", "Conference", "Intake", "Question", "State", "Taken",
-    "_normal", "announce", "answer", "answer_runs", "close_conference", "conferences_dir", "let_go",
-    "load", "moderator", "names", "open_conference", "poll", "render_post", "reopen",
-    "reply_shape", "resolve_name", "route_set", "scaffold", "settle_answers", "skip", "take",
-    "taken", "time_left", "unskip",
+    "_normal", "announce", "answer", "answer_runs", "close_conference", "conferences_dir",
+    "known_limits", "let_go", "load", "moderator", "names", "open_conference", "poll",
+    "render_post", "reopen", "reply_shape", "resolve_name", "route_set", "scaffold",
+    "settle_answers", "skip", "take", "taken", "time_left", "unskip",
 ]  # fmt: skip

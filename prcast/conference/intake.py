@@ -109,6 +109,24 @@ def _own_ids(ws: Workspace, book: Book) -> tuple[set[str], dict[str, Threads]]:
     return own, threads
 
 
+#: what a service's intake cannot read, by channel type (known limits, said where the queue
+#: is shown): Bluesky's direct messages live in a chat service of their own
+#: (chat.bsky.convo.*, did:web:api.bsky.chat) that neither the PDS nor the AppView serves
+UNREAD = {
+    "bluesky": "direct messages are not read on Bluesky (its chat service is separate): "
+    "questions come by mention, reply and hashtag only",
+}
+
+
+def known_limits(ws: Workspace, conf: Conference) -> dict[str, str]:
+    """Per channel of the conference, what its intake cannot read."""
+    return {
+        name: UNREAD[kind]
+        for name in conf.channels
+        if (kind := ws.config.channel(name).type) in UNREAD
+    }
+
+
 def poll(ws: Workspace, conf: Conference) -> Intake:
     """Take in the questions sent since the last poll, on every channel of the conference.
     A channel that cannot be read now (rate limit, network) is reported and left for the
