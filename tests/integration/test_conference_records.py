@@ -4,6 +4,7 @@ after the closing post except through an audited `reopen`."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from prcast import conference
+from prcast.cli.live import Moderator
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS
@@ -58,6 +60,10 @@ def test_after_an_early_opening_the_screens_count_down_to_the_end(
     assert shown.startswith("opened early, 1 h 29 min") and "starts" not in shown
     table = cli("conference", "questions", "-c", "early", "--no-poll")
     assert "opened early" in table.stdout and "starts in" not in table.stdout
+    screen = Moderator(conf_ws, conf, stdout=io.StringIO())
+    screen.refresh(poll=False)
+    header = screen.screen(80, 24).split("\n")[0]
+    assert "live · opened early, 1 h 29 min" in header and "starts" not in header
 
 
 def test_a_post_with_mention_and_hashtag_is_one_question_with_both_routes(
@@ -282,3 +288,40 @@ def test_unskip_opens_a_skip_again_audited_refused_when_held_not_skipped_or_clos
     assert len([r for r in audit(conf_ws, "conference.unskipped") if r["conference"] == name]) == 1
     assert cli("conference", "reopen", "-c", name, "--reason", "Q2 was new").exit_code == 0
     assert cli("conference", "unskip", q2.qid, "-c", name).exit_code == 0
+
+
+HOSTILE = (
+    "<script>alert(1)</script> read [this](https://evil.example/x) **now**\n"
+    "# not a heading \x1b[2J [bold]loud[/bold]?"
+)
+
+
+def test_a_hostile_question_is_escaped_in_text_md_and_html(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    """HTML, a Markdown link, emphasis, a line break that would start a heading, a
+    terminal escape and rich markup, asked on the server: each report format shows it as
+    text, for itself."""
+    define(conf_ws, "hostile", datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", "hostile").exit_code == 0
+    ask(conference_server, JOURNALISTS[3], f"@{HOST} {HOSTILE}")
+    conf = conference.load(conf_ws, "hostile")
+    [q] = conference.poll(conf_ws, conf).new
+    assert "\x1b[2J" in q.text and "<script>" in q.text  # the text as asked, kept as such
+
+    def report(fmt: str) -> str:
+        result = cli("report", "--conference", "hostile", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    text = report("text")
+    assert "\x1b" not in text and "\\x1b[2J" in text  # the escape is shown, not obeyed
+    assert "[bold]loud[/bold]" in text and "[this](https://evil.example/x)" in text
+    assert "\n    # not a heading" in text  # the second line stays under its entry
+    md = report("md")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "](https://evil.example" not in md and "**now**" not in md
+    assert "\n# not a heading" not in md and "\x1b" not in md
+    html = report("html")
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="https://evil.example' not in html and "\x1b" not in html
