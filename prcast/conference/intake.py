@@ -146,14 +146,23 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
         own, posts = _own_ids(ws, book)
         for name in conf.channels:
             config = ws.config.channel(name)
-            had = book.cursors(name)
-            threads, window = posts.get(name, Threads((), ())).for_poll(had.get(WINDOW))
+            with book.store.transaction():
+                # the window is this poll's: another process polling at the same moment (a
+                # second moderator's screen) reads the next one, not the same one again
+                had = book.cursors(name)
+                threads, window = posts.get(name, Threads((), ())).for_poll(had.get(WINDOW))
+                book.store.conference_set_cursor(conf.name, name, WINDOW, window)
             try:
                 found, cursors, me = asyncio.run(_fetch(ws, config, had, conf, threads))
             except PrcastError as exc:
                 result.problems[name] = exc.message
+                with book.store.transaction():  # not read: the window is the next poll's
+                    if book.cursors(name).get(WINDOW) == window:
+                        book.store.conference_set_cursor(
+                            conf.name, name, WINDOW, had.get(WINDOW, "0")
+                        )
                 continue
-            cursors[WINDOW] = window  # moves on only when this poll read the window
+            cursors.pop(WINDOW, None)  # moved above, perhaps on by another poll since
             fresh = [
                 i
                 for i in found

@@ -71,7 +71,7 @@ def _answered(ws: Workspace, cli: Invoke, name: str) -> list[str]:
 
 
 def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_mastodon(
-    conf_ws: Workspace, cli: Invoke, conference_server: str
+    conf_ws: Workspace, cli: Invoke, conference_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = conference_server
     define(conf_ws, "many", datetime.now(UTC) - timedelta(minutes=1))
@@ -84,6 +84,17 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_mas
     old = answers[OLD].split()[0]
     parts = answers[THREADED].split()
     assert len(parts) >= 3
+
+    def window() -> str | None:
+        with conference.Book(conf_ws, conf) as book:
+            return book.cursors("masto").get("threads")
+
+    # a poll that cannot read the service leaves the window where it was, for the next
+    before = window()
+    monkeypatch.setenv("PRCAST_MASTODON_TOKEN", "revoked")
+    assert "masto" in conference.poll(conf_ws, conf).problems
+    assert window() == before
+    monkeypatch.setenv("PRCAST_MASTODON_TOKEN", f"{HOST}_token")
     # no mention: nothing notifies the press account of these
     under_old = ask(base, JOURNALISTS[0], "Which week was that again?", in_reply_to_id=old)
     chain = [ask(base, JOURNALISTS[1], "Does that include laptops?", in_reply_to_id=parts[2])]
