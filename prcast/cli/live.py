@@ -108,6 +108,11 @@ class Moderator:
         self.questions: list[core.Question] = []
         self.state: core.State | None = None
         self.cached = limits.cached_limits(ws)
+        # said once, at the start (the first key clears it): what the intake cannot read
+        self.message = "; ".join(
+            f"known limit: {channel}: {limit}"
+            for channel, limit in core.known_limits(ws, conf).items()
+        )
 
     # --- data ---------------------------------------------------------------------------
 

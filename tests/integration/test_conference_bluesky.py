@@ -5,6 +5,7 @@ app.bsky.notification.listNotifications (mentions, replies) and app.bsky.feed.se
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from prcast import conference
+from prcast.cli.live import Moderator
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import PersonalDataServer, add_channel, unique
@@ -230,3 +232,6 @@ def test_questions_says_bluesky_direct_messages_are_not_read(
     other = cli("conference", "questions", "-c", "paper", "--no-poll")
     assert other.exit_code == 0 and "Limits" in other.stdout and "known limit" not in other.stdout
     assert "direct messages are not read" in " ".join(cli("conference", "--help").stdout.split())
+    screen = Moderator(ws, conference.load(ws, "sky"), stdout=io.StringIO())
+    screen.refresh(poll=False)
+    assert " known limit: bsky: direct messages are not read" in screen.screen(80, 24)
