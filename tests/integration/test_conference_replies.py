@@ -10,6 +10,9 @@ deep in a chain under the third part of a threaded answer, are each taken in exa
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -51,13 +54,13 @@ def test_every_answer_thread_is_read_within_the_bound_and_no_poll_reads_more() -
     assert polls_to_cover(137) == -(-(137 - RECENT_THREADS) // OLDER_THREADS)
 
 
-def _answered(ws: Workspace, cli: Invoke, name: str) -> list[str]:
+def _answered(ws: Workspace, cli: Invoke, name: str, count: int = ANSWERS) -> list[str]:
     """Answer every open question of `name`, oldest first, THREADED one in several parts;
     returns the remote ids of the answers' posts, in order, per answer joined by spaces."""
     conf = conference.load(ws, name)
     with conference.Book(ws, conf) as book:
         queue = book.questions(conference.OPEN)
-    assert len(queue) == ANSWERS
+    assert len(queue) == count
     for k, q in enumerate(queue):
         text = f"Answer {q.qid}: about {k * 10} devices."
         if k == THREADED:
@@ -174,3 +177,32 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_blu
     assert len(questions) == ANSWERS + len(expected)
     deepest = next(q for q in questions if q.remote_id == chain[-1])
     assert deepest.via == "reply" and deepest.extra["root_uri"] == root["uri"]
+
+
+def test_two_processes_polling_at_once_read_different_windows(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    """Two moderators' intakes poll at the same moment: each takes a window of its own
+    (claimed in a transaction), so together they move the window on twice, never read the
+    same older answers both."""
+    count = RECENT_THREADS + OLDER_THREADS + 5  # 15 older answers: windows 0-9, 10-14+0-4
+    define(conf_ws, "together", datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", "together").exit_code == 0
+    for n in range(count):
+        ask(conference_server, JOURNALISTS[n % 12], f"@{HOST} together {n}: and week {n}?")
+    conf = conference.load(conf_ws, "together")
+    assert len(conference.poll(conf_ws, conf).new) == count
+    _answered(conf_ws, cli, "together", count)
+    with conference.Book(conf_ws, conf) as book:
+        assert book.cursors("masto").get("threads") == "0"
+    env = {**os.environ, "PRCAST_WORKSPACE": str(conf_ws.root)}
+    command = [sys.executable, "-m", "prcast", "conference", "questions", "-c", "together"]
+    polls = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for _ in range(2)]  # fmt: skip
+    for proc in polls:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+    with conference.Book(conf_ws, conf) as book:
+        # one read older answers 0-9 (the window moved to 10), the other 10-14 and 0-4 (to 5);
+        # reading the same window both would have left it at 10
+        assert book.cursors("masto").get("threads") == "5"
