@@ -11,7 +11,7 @@ each question is also written to the audit log with its remote id, author and ti
 
 The package: `definition` (conferences/NAME.toml), `book` (the question book in the state
 store, and which moderator holds which question), `intake` (questions in, per service),
-`posting` (posts out, skips, reopening) and `report` (the post-event report)."""
+`posting` (posts out, skips and unskips, reopening) and `report` (the post-event report)."""
 
 from prcast.conference.book import (
     ANNOUNCED,
