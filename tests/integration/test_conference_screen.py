@@ -123,8 +123,23 @@ def test_u_takes_back_a_skip_in_the_screen_and_says_when_there_is_none(
     while mod.current and mod.current.qid != "Q1":
         mod.handle("k")
     assert any(line.startswith(">–Q1") for line in lines(mod))
-    mod.handle("u")
-    assert mod.message == "Q1 is open again"
+    with (
+        Lease(conf_ws.store_path, "conference live") as mine,
+        Lease(conf_ws.store_path, "x") as other,
+    ):
+        mod.owner = mine.id  # as in `conference live`: this screen's lease
+        with conference.Book(conf_ws, mod.conf) as book:
+            conference.take(book, "Q1", other.id, "carol")
+        mod.handle("u")  # another moderator holds it: refused, naming them
+        assert mod.message.startswith("Q1 is taken by carol")
+        with conference.Book(conf_ws, mod.conf) as book:
+            assert book.question("Q1").status == conference.SKIPPED
+            conference.let_go(book, "Q1", other.id)
+        mod.handle("u")
+        assert mod.message == "Q1 is open again"
+        with conference.Book(conf_ws, mod.conf) as book:
+            assert conference.taken(book) == {}  # the screen let go of it again
+        mod.owner = None
     assert any(line.startswith("> Q1") for line in lines(mod))
     with conference.Book(conf_ws, mod.conf) as book:
         assert book.question("Q1").status == conference.OPEN
