@@ -27,8 +27,9 @@ from tests.integration.test_conference import ask, define
 from tests.integration.test_conference_bluesky import login, open_sky_conference, post, record_cid
 
 ANSWERS = 30
-#: the answer a reply goes under: the 25th-newest of 30, long out of the newest answers
-OLD = ANSWERS - 25
+#: the answers a reply without a mention goes under: the 25th-newest of 30, long out of the
+#: newest answers, and the 25th-oldest
+OLD, OLD_25 = ANSWERS - 25, 24
 #: a threaded answer (three parts or more) whose third part gets a chain of replies
 THREADED = 2
 DEPTH = 6
@@ -100,12 +101,14 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_mas
     monkeypatch.setenv("PRCAST_MASTODON_TOKEN", f"{HOST}_token")
     # no mention: nothing notifies the press account of these
     under_old = ask(base, JOURNALISTS[0], "Which week was that again?", in_reply_to_id=old)
+    old_25 = answers[OLD_25].split()[0]
+    under_25 = ask(base, JOURNALISTS[6], "And the week after?", in_reply_to_id=old_25)
     chain = [ask(base, JOURNALISTS[1], "Does that include laptops?", in_reply_to_id=parts[2])]
     for depth in range(1, DEPTH):
         chain.append(
             ask(base, JOURNALISTS[2 + depth % 3], f"Follow-up {depth}?", in_reply_to_id=chain[-1])
         )
-    expected = [under_old, *chain]
+    expected = [under_old, under_25, *chain]
     bound = polls_to_cover(ANSWERS)
     for _ in range(bound):
         conference.poll(conf_ws, conf)
@@ -153,6 +156,9 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_blu
     root_of_old = ref(questions[OLD].remote_id)  # the question is its thread's root
     under_old = post(pds, reporters[0], "Which week was that again?",
                      reply={"root": root_of_old, "parent": ref(old_uri)})  # fmt: skip
+    under_25 = post(pds, reporters[2], "And the week after?",
+                    reply={"root": ref(questions[OLD_25].remote_id),
+                           "parent": ref(answers[OLD_25].split()[0])})  # fmt: skip
     root = ref(questions[THREADED].remote_id)
     parent = ref(parts[2])
     chain = []
@@ -160,7 +166,7 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_blu
         parent = post(pds, reporters[1 + depth % 2], f"Follow-up {depth}: laptops too?",
                       reply={"root": root, "parent": parent})  # fmt: skip
         chain.append(parent["uri"])
-    expected = [under_old["uri"], *chain]
+    expected = [under_old["uri"], under_25["uri"], *chain]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for _ in range(polls_to_cover(ANSWERS)):
