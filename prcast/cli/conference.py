@@ -1,4 +1,4 @@
-"""`prcast conference new|announce|open|questions|answer|skip|close|reopen|live`."""
+"""`prcast conference new|announce|open|questions|answer|skip|unskip|close|reopen|live`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ app = typer.Typer(
     help=(
         "Run a press conference or expert chat over a microblog: announce it, take questions in "
         "(mentions, direct messages, replies, the hashtag), answer them as replies, close it, "
-        "and report on it afterwards with `prcast report --conference NAME`.\n\n"
+        "and report on it afterwards with `prcast report --conference NAME`. On Bluesky, direct "
+        "messages are not read (its chat service is separate).\n\n"
         "[bold]Example:[/bold] prcast conference announce -c launch && prcast conference open -c launch"
     ),
     rich_markup_mode="rich",
@@ -211,7 +212,7 @@ def questions(
 ) -> None:
     """Take in the questions sent since the last poll (mentions, direct messages, replies to the conference's posts, the hashtag), then show the queue.
 
-    Questions count from the announcement (or the opening) on; a question asked twice by the same person is set aside as a repeat. Restarting never loses or repeats a question: the position on each service is kept in the state store.
+    Questions count from the announcement (or the opening) on; a question asked twice by the same person is set aside as a repeat. Restarting never loses or repeats a question: the position on each service is kept in the state store. Replies under older answers are read in turn: every answer's thread within ceil((answers - 10) / 10) polls. Known limit: on Bluesky, direct messages are not read (printed under the queue).
 
     [bold]Example:[/bold] prcast conference questions -c launch --follow
     """
@@ -219,6 +220,9 @@ def questions(
 
     ws, conf = _load(ctx, conference)
     con = console()
+    limits = core.known_limits(ws, conf)
+    if follow and not as_json:
+        _say_limits(limits)
     while True:
         if not no_poll:
             intake = core.poll(ws, conf)
@@ -245,6 +249,12 @@ def questions(
         return
     title = f"{conf.title}: {len(listed)} {'questions' if show_all else 'open'} ({state.status}, {core.time_left(conf, state)})"
     _queue_table(conf, listed, title, held)
+    _say_limits(limits)
+
+
+def _say_limits(limits: dict[str, str]) -> None:
+    for channel, limit in limits.items():
+        console().print(f"known limit: {channel}: {limit}", style="yellow", markup=False)
 
 
 @app.command("answer")
@@ -301,6 +311,23 @@ def skip(
     console().print(f"{q.qid} skipped: {q.reason}", markup=False)
 
 
+@app.command("unskip")
+def unskip(
+    ctx: typer.Context,
+    qid: Annotated[str, typer.Argument(help="The skipped question: Q9 (or 9).")],
+    conference: ConfOpt = None,
+) -> None:
+    """Take back a skip: the question is open again and can be answered (audited, with who skipped it and why). Refused after `close` (reopen first) and while another moderator holds the question.
+
+    [bold]Example:[/bold] prcast conference unskip -c launch Q9
+    """
+    from prcast import conference as core
+
+    ws, conf = _load(ctx, conference)
+    q = core.unskip(ws, conf, qid)
+    console().print(f"{q.qid} is open again", markup=False)
+
+
 @app.command("close")
 def close(ctx: typer.Context, conference: ConfOpt = None, as_json: JsonOpt = False) -> None:
     """Take the last questions in, post the closing and stop the intake.
@@ -338,7 +365,7 @@ def live(
         float, typer.Option("--every", help="Seconds between polls for new questions.", min=1)
     ] = 15.0,
 ) -> None:
-    """The moderator's screen: the queue, answered and open counts, the time left. Pick a question with the arrow keys (or j/k), answer it with Enter (an inline editor counts characters against the limit) or e ($EDITOR), skip it with s, quit with q. Fits an 80x24 terminal, works over SSH.
+    """The moderator's screen: the queue, answered and open counts, the time left. Pick a question with the arrow keys (or j/k), answer it with Enter (an inline editor counts characters against the limit) or e ($EDITOR), skip it with s, take a skip back with u, see all or only open questions with a, quit with q. Fits an 80x24 terminal, works over SSH.
 
     [bold]Example:[/bold] prcast conference live -c launch
     """

@@ -108,6 +108,11 @@ class Moderator:
         self.questions: list[core.Question] = []
         self.state: core.State | None = None
         self.cached = limits.cached_limits(ws)
+        # said once, at the start (the first key clears it): what the intake cannot read
+        self.message = "; ".join(
+            f"known limit: {channel}: {limit}"
+            for channel, limit in core.known_limits(ws, conf).items()
+        )
 
     # --- data ---------------------------------------------------------------------------
 
@@ -285,7 +290,7 @@ class Moderator:
             lines.append(Text(""))
             lines.append(
                 Text(
-                    " ↑↓/jk pick  Enter answer  e editor  s skip  a all/open  r poll  q quit",
+                    " ↑↓ pick  Enter answer  e editor  s skip  u unskip  a all/open  r poll  q quit",
                     style="dim",
                 )
             )
@@ -359,6 +364,20 @@ class Moderator:
             self.message = "empty answer: nothing posted"
             self.let_go(q)
 
+    def unskip(self, q: core.Question) -> None:
+        """Take back the skip of the picked question (refused, saying why, when it is not
+        skipped, the conference is closed or another moderator holds it)."""
+        if q.status != core.SKIPPED:
+            self.message = f"{q.qid} is {q.status}, not skipped"
+            return
+        try:
+            core.unskip(self.ws, self.conf, q.qid, owner=self.owner, by=self.who)
+            self.message = f"{q.qid} is open again"
+        except PrcastError as exc:
+            self.message = exc.message.splitlines()[0]
+        self.let_go(q)
+        self.refresh(poll=False)
+
     def handle(self, key: str) -> bool:
         """Act on one key; False to quit."""
         if self.editor is not None:
@@ -403,6 +422,8 @@ class Moderator:
             self.refresh(poll=True)
         elif q is None:
             self.message = "no question picked"
+        elif key == "u":
+            self.unskip(q)
         elif key in (ENTER, "e", "s") and q.status != core.OPEN:
             by = f" by {q.done_by}" if q.done_by else ""
             self.message = f"{q.qid} is {q.status} already{by}"

@@ -11,7 +11,7 @@ each question is also written to the audit log with its remote id, author and ti
 
 The package: `definition` (conferences/NAME.toml), `book` (the question book in the state
 store, and which moderator holds which question), `intake` (questions in, per service),
-`posting` (posts out, skips, reopening) and `report` (the post-event report)."""
+`posting` (posts out, skips and unskips, reopening) and `report` (the post-event report)."""
 
 from prcast.conference.book import (
     ANNOUNCED,
@@ -44,7 +44,7 @@ from prcast.conference.definition import (
     resolve_name,
     scaffold,
 )
-from prcast.conference.intake import ROUTES, Intake, _normal, poll, route_set
+from prcast.conference.intake import ROUTES, Intake, _normal, known_limits, poll, route_set
 from prcast.conference.posting import (
     announce,
     answer,
@@ -54,13 +54,14 @@ from prcast.conference.posting import (
     reopen,
     reply_shape,
     skip,
+    unskip,
 )
 
 __all__ = [
     "ANNOUNCED", "ANSWERED", "CLOSED", "DEFAULT_TEMPLATES", "DUPLICATE", "KINDS", "LIVE", "OPEN",
     "PLANNED", "ROUTES", "SKIPPED", "Book", "Conference", "Intake", "Question", "State", "Taken",
-    "_normal", "announce", "answer", "answer_runs", "close_conference", "conferences_dir", "let_go",
-    "load", "moderator", "names", "open_conference", "poll", "render_post", "reopen",
-    "reply_shape", "resolve_name", "route_set", "scaffold", "settle_answers", "skip", "take",
-    "taken", "time_left",
+    "_normal", "announce", "answer", "answer_runs", "close_conference", "conferences_dir",
+    "known_limits", "let_go", "load", "moderator", "names", "open_conference", "poll",
+    "render_post", "reopen", "reply_shape", "resolve_name", "route_set", "scaffold",
+    "settle_answers", "skip", "take", "taken", "time_left", "unskip",
 ]  # fmt: skip

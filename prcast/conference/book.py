@@ -151,7 +151,7 @@ def _question(r: Mapping[str, Any]) -> Question:
         status=r["status"],
         duplicate_of=r["duplicate_of"],
         reason=r["reason"],
-        done_by=r.get("done_by"),
+        done_by=r.get("done_by") or None,  # "" once a skip was taken back
     )
 
 

@@ -45,15 +45,51 @@ def _normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-#: the answers whose threads each poll reads (the newest), besides the announcement,
-#: opening and closing: a thread read is one request, and the rate limit is shared
-THREADS_READ = 20
+#: the newest answers whose threads every poll reads (replies come soonest under them)
+RECENT_THREADS = 10
+#: how many of the older answers' threads a poll reads besides, in turn (a window that moves
+#: on by this much each poll and starts again at the oldest): with A answers on a channel,
+#: every answer's thread is read at least once every ceil(max(0, A - RECENT_THREADS) /
+#: OLDER_THREADS) polls, and a poll reads at most 3 + RECENT_THREADS + OLDER_THREADS threads
+#: (the announcement, opening and closing, whose whole trees each read covers)
+OLDER_THREADS = 10
+#: the cursor (per channel) where the window over the older answers starts next
+WINDOW = "threads"
 
 
-def _own_ids(ws: Workspace, book: Book) -> tuple[set[str], dict[str, list[str]]]:
+@dataclass(frozen=True)
+class Threads:
+    """The conference's own posts on a channel whose threads are read for replies."""
+
+    #: the announcement, opening and closing: read every poll
+    roots: tuple[str, ...]
+    #: the first post of every answer, oldest first
+    answers: tuple[str, ...]
+
+    def for_poll(self, cursor: str | None) -> tuple[list[str], str]:
+        """The posts whose threads this poll reads, and the window's next cursor: the roots,
+        the newest answers, and the next `OLDER_THREADS` older answers in turn."""
+        recent = list(self.answers[-RECENT_THREADS:]) if RECENT_THREADS else []
+        older = list(self.answers[: max(0, len(self.answers) - RECENT_THREADS)])
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        if not older:
+            return [*self.roots, *recent[::-1]], "0"
+        start %= len(older)
+        window = [older[(start + k) % len(older)] for k in range(min(OLDER_THREADS, len(older)))]
+        return [*self.roots, *recent[::-1], *window], str((start + len(window)) % len(older))
+
+
+def polls_to_cover(answers: int) -> int:
+    """The most polls it takes until every answer's thread has been read (the bound)."""
+    older = max(0, answers - RECENT_THREADS)
+    return max(1, -(-older // OLDER_THREADS))
+
+
+def _own_ids(ws: Workspace, book: Book) -> tuple[set[str], dict[str, Threads]]:
     """The remote ids of the conference's own posts (a reply to one is a question), and
-    per channel the posts whose threads a poll reads for replies: the announcement,
-    opening and closing, and the first post of the newest answers."""
+    per channel the posts whose threads are read for replies: the announcement, opening
+    and closing, and the first post of every answer (a thread of parts is read from its
+    first: the read takes the whole tree under it, every part and every reply's reply)."""
     own: set[str] = set()
     roots: dict[str, list[str]] = {}
     answers: dict[str, list[str]] = {}
@@ -62,15 +98,33 @@ def _own_ids(ws: Workspace, book: Book) -> tuple[set[str], dict[str, list[str]]]
             if not d.remote_id:
                 continue
             own.add(d.remote_id)
-            if d.part == 1:  # a thread of parts is read from its first
+            if d.part == 1:
                 into = answers if kind == "answer" else roots
                 if d.remote_id not in into.get(d.channel, []):
                     into.setdefault(d.channel, []).append(d.remote_id)
     threads = {
-        channel: roots.get(channel, []) + answers.get(channel, [])[::-1][:THREADS_READ]
+        channel: Threads(tuple(roots.get(channel, [])), tuple(answers.get(channel, [])))
         for channel in set(roots) | set(answers)
     }
     return own, threads
+
+
+#: what a service's intake cannot read, by channel type (known limits, said where the queue
+#: is shown): Bluesky's direct messages live in a chat service of their own
+#: (chat.bsky.convo.*, did:web:api.bsky.chat) that neither the PDS nor the AppView serves
+UNREAD = {
+    "bluesky": "direct messages are not read on Bluesky (its chat service is separate): "
+    "questions come by mention, reply and hashtag only",
+}
+
+
+def known_limits(ws: Workspace, conf: Conference) -> dict[str, str]:
+    """Per channel of the conference, what its intake cannot read."""
+    return {
+        name: UNREAD[kind]
+        for name in conf.channels
+        if (kind := ws.config.channel(name).type) in UNREAD
+    }
 
 
 def poll(ws: Workspace, conf: Conference) -> Intake:
@@ -92,13 +146,23 @@ def poll(ws: Workspace, conf: Conference) -> Intake:
         own, posts = _own_ids(ws, book)
         for name in conf.channels:
             config = ws.config.channel(name)
+            with book.store.transaction():
+                # the window is this poll's: another process polling at the same moment (a
+                # second moderator's screen) reads the next one, not the same one again
+                had = book.cursors(name)
+                threads, window = posts.get(name, Threads((), ())).for_poll(had.get(WINDOW))
+                book.store.conference_set_cursor(conf.name, name, WINDOW, window)
             try:
-                found, cursors, me = asyncio.run(
-                    _fetch(ws, config, book.cursors(name), conf, posts.get(name, []))
-                )
+                found, cursors, me = asyncio.run(_fetch(ws, config, had, conf, threads))
             except PrcastError as exc:
                 result.problems[name] = exc.message
+                with book.store.transaction():  # not read: the window is the next poll's
+                    if book.cursors(name).get(WINDOW) == window:
+                        book.store.conference_set_cursor(
+                            conf.name, name, WINDOW, had.get(WINDOW, "0")
+                        )
                 continue
+            cursors.pop(WINDOW, None)  # moved above, perhaps on by another poll since
             fresh = [
                 i
                 for i in found

@@ -18,6 +18,7 @@ from prcast.conference.book import (
     CLOSED,
     DUPLICATE,
     LIVE,
+    OPEN,
     PLANNED,
     SKIPPED,
     Book,
@@ -361,5 +362,43 @@ def skip(
             raise InputError(f"{q.qid} is {q.status} already{by_whom}")
         book.audit.append(
             "conference.skipped", conference=conf.name, qid=q.qid, reason=reason.strip(), by=who
+        )
+        return book.question(q.qid)
+
+
+def unskip(
+    ws: Workspace,
+    conf: Conference,
+    qid: str,
+    *,
+    owner: str | None = None,
+    by: str | None = None,
+) -> Question:
+    """Take back a skip: the question is open again (audited, with the skip it takes back).
+    Refused after the close, when another moderator holds the question, and when it is not
+    skipped (answered, open, a repeat)."""
+    who = by or moderator()
+    with Book(ws, conf) as book:
+        q = book.question(qid)
+        _refuse_when_closed(book, "nothing changes")
+    with _working_on(ws, conf, q.qid, owner, who), Book(ws, conf) as book:
+        _refuse_when_closed(book, "nothing changes")
+        q = book.question(q.qid)
+        # compare-and-set: only a skipped question opens again; who skipped it is cleared
+        if q.status != SKIPPED or not book.store.conference_change_status(
+            conf.name, q.qid, OPEN, None, (OPEN, ANSWERED, DUPLICATE), ""
+        ):
+            by_whom = f" by {q.done_by}" if q.done_by else ""
+            raise InputError(
+                f"{q.qid} is {q.status}{by_whom}, not skipped: nothing to take back",
+                hint="`prcast conference questions --all` shows what is skipped",
+            )
+        book.audit.append(
+            "conference.unskipped",
+            conference=conf.name,
+            qid=q.qid,
+            skipped_by=q.done_by,
+            skip_reason=q.reason,
+            by=who,
         )
         return book.question(q.qid)

@@ -5,6 +5,7 @@ app.bsky.notification.listNotifications (mentions, replies) and app.bsky.feed.se
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from prcast import conference
+from prcast.cli.live import Moderator
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import PersonalDataServer, add_channel, unique
@@ -205,3 +207,31 @@ def record_cid(pds: PersonalDataServer, uri: str) -> str:
     return str(
         pds.get("com.atproto.repo.getRecord", repo=did, collection=collection, rkey=rkey)["cid"]
     )
+
+
+def test_questions_says_bluesky_direct_messages_are_not_read(
+    ws: Workspace, cli: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known limit, said where the queue is shown: Bluesky's DMs live in a chat service of
+    their own that the intake does not read (the local network has none to test against)."""
+    monkeypatch.setenv("PRCAST_BLUESKY_APP_PASSWORD", "not-used")
+    add_channel(ws, '[channels.bsky]\ntype = "bluesky"\nservice = "http://127.0.0.1:9"\n'
+                    'handle = "press.test"\napp_password = "env:PRCAST_BLUESKY_APP_PASSWORD"\n'
+                    '[channels.masto]\ntype = "mastodon"\ninstance = "http://127.0.0.1:9"\n'
+                    'token = "env:PRCAST_BLUESKY_APP_PASSWORD"')  # fmt: skip
+    (ws.root / "conferences").mkdir()
+    for name, channel in (("sky", "bsky"), ("paper", "masto")):
+        (ws.root / "conferences" / f"{name}.toml").write_text(
+            f'title = "Limits"\nchannels = ["{channel}"]\nhashtag = "{HASHTAG}"\n'
+            'start = "2030-01-01 10:00"\nend = "2030-01-01 11:00"\ntimezone = "UTC"\n',
+            encoding="utf-8",
+        )
+    shown = cli("conference", "questions", "-c", "sky", "--no-poll")
+    assert shown.exit_code == 0, shown.output
+    assert "known limit: bsky: direct messages are not read on Bluesky" in shown.stdout
+    other = cli("conference", "questions", "-c", "paper", "--no-poll")
+    assert other.exit_code == 0 and "Limits" in other.stdout and "known limit" not in other.stdout
+    assert "direct messages are not read" in " ".join(cli("conference", "--help").stdout.split())
+    screen = Moderator(ws, conference.load(ws, "sky"), stdout=io.StringIO())
+    screen.refresh(poll=False)
+    assert " known limit: bsky: direct messages are not read" in screen.screen(80, 24)

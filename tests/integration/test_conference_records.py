@@ -4,11 +4,15 @@ after the closing post except through an audited `reopen`."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from prcast import conference
+from prcast.cli.live import Moderator
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS
@@ -56,6 +60,10 @@ def test_after_an_early_opening_the_screens_count_down_to_the_end(
     assert shown.startswith("opened early, 1 h 29 min") and "starts" not in shown
     table = cli("conference", "questions", "-c", "early", "--no-poll")
     assert "opened early" in table.stdout and "starts in" not in table.stdout
+    screen = Moderator(conf_ws, conf, stdout=io.StringIO())
+    screen.refresh(poll=False)
+    header = screen.screen(80, 24).split("\n")[0]
+    assert "live · opened early, 1 h 29 min" in header and "starts" not in header
 
 
 def test_a_post_with_mention_and_hashtag_is_one_question_with_both_routes(
@@ -225,3 +233,95 @@ def test_close_again_after_reopen_posts_a_second_closing(
     assert len(posted) == 3  # the first closing, the answer, the second closing
     with conference.Book(conf_ws, conf) as book:
         assert book.state().status == conference.CLOSED and book.state().closed_at
+
+
+def test_unskip_opens_a_skip_again_audited_refused_when_held_not_skipped_or_closed(
+    conf_ws: Workspace, cli: Invoke, conference_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prcast.delivery.claims import Lease
+
+    name = "unskip"
+    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", name).exit_code == 0
+    ask(conference_server, JOURNALISTS[0], f"@{HOST} is the workshop open on Sundays?")
+    ask(conference_server, JOURNALISTS[1], f"@{HOST} do you fix phones?")
+    conf = conference.load(conf_ws, name)
+    q1, q2 = conference.poll(conf_ws, conf).new
+    monkeypatch.setenv("PRCAST_MODERATOR", "dave")
+    assert cli("conference", "skip", q1.qid, "--reason", "off topic", "-c", name).exit_code == 0
+    monkeypatch.setenv("PRCAST_MODERATOR", "carol")
+    refused = cli("conference", "answer", q1.qid, "Yes, from 10.", "-c", name)
+    assert refused.exit_code == 2 and "skipped by dave" in refused.output
+
+    result = cli("conference", "unskip", q1.qid, "-c", name)
+    assert result.exit_code == 0 and f"{q1.qid} is open again" in result.output, result.output
+    [record] = [r for r in audit(conf_ws, "conference.unskipped") if r["conference"] == name]
+    assert (record["qid"], record["by"], record["skipped_by"], record["skip_reason"]) == (
+        q1.qid, "carol", "dave", "off topic",
+    )  # fmt: skip
+    with conference.Book(conf_ws, conf) as book:
+        again = book.question(q1.qid)
+    assert (again.status, again.done_by, again.reason) == (conference.OPEN, None, None)
+    table = cli("conference", "questions", "-c", name, "--no-poll").stdout
+    assert q1.qid in table and "dave" not in table  # open, and no longer "skipped by dave"
+    answered = cli("conference", "answer", q1.qid, "Yes, from 10.", "-c", name)
+    assert answered.exit_code == 0, answered.output
+
+    for qid, state in ((q1.qid, "answered by carol"), (q2.qid, "open")):
+        refused = cli("conference", "unskip", qid, "-c", name)
+        assert refused.exit_code == 2 and f"{qid} is {state}, not skipped" in refused.output
+
+    assert cli("conference", "skip", q2.qid, "--reason", "asked before", "-c", name).exit_code == 0
+    with Lease(conf_ws.store_path, "conference live") as lease:
+        with conference.Book(conf_ws, conf) as book:
+            conference.take(book, q2.qid, lease.id, "erin")
+        refused = cli("conference", "unskip", q2.qid, "-c", name)
+        assert refused.exit_code == 2 and f"{q2.qid} is taken by erin" in refused.output
+        with conference.Book(conf_ws, conf) as book:
+            conference.let_go(book, q2.qid, lease.id)
+
+    assert cli("conference", "close", "-c", name).exit_code == 0
+    refused = cli("conference", "unskip", q2.qid, "-c", name)
+    assert refused.exit_code == 2 and "closed" in refused.output and "reopen" in refused.output
+    with conference.Book(conf_ws, conf) as book:
+        assert book.question(q2.qid).status == conference.SKIPPED
+    assert len([r for r in audit(conf_ws, "conference.unskipped") if r["conference"] == name]) == 1
+    assert cli("conference", "reopen", "-c", name, "--reason", "Q2 was new").exit_code == 0
+    assert cli("conference", "unskip", q2.qid, "-c", name).exit_code == 0
+
+
+HOSTILE = (
+    "<script>alert(1)</script> read [this](https://evil.example/x) **now**\n"
+    "# not a heading \x1b[2J [bold]loud[/bold]?"
+)
+
+
+def test_a_hostile_question_is_escaped_in_text_md_and_html(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    """HTML, a Markdown link, emphasis, a line break that would start a heading, a
+    terminal escape and rich markup, asked on the server: each report format shows it as
+    text, for itself."""
+    define(conf_ws, "hostile", datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", "hostile").exit_code == 0
+    ask(conference_server, JOURNALISTS[3], f"@{HOST} {HOSTILE}")
+    conf = conference.load(conf_ws, "hostile")
+    [q] = conference.poll(conf_ws, conf).new
+    assert "\x1b[2J" in q.text and "<script>" in q.text  # the text as asked, kept as such
+
+    def report(fmt: str) -> str:
+        result = cli("report", "--conference", "hostile", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    text = report("text")
+    assert "\x1b" not in text and "\\x1b[2J" in text  # the escape is shown, not obeyed
+    assert "[bold]loud[/bold]" in text and "[this](https://evil.example/x)" in text
+    assert "\n    # not a heading" in text  # the second line stays under its entry
+    md = report("md")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "](https://evil.example" not in md and "**now**" not in md
+    assert "\n# not a heading" not in md and "\x1b" not in md
+    html = report("html")
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="https://evil.example' not in html and "\x1b" not in html

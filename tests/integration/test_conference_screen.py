@@ -104,3 +104,53 @@ def test_a_refused_answer_keeps_its_text_and_a_long_one_its_cursor(
     [edit_line] = [line for line in screen if line.startswith(" > ")]
     assert edit_line.endswith("█") and len(edit_line) <= 79
     assert edit_line.startswith(" > …")
+
+
+def test_u_takes_back_a_skip_in_the_screen_and_says_when_there_is_none(
+    conf_ws: Workspace, cli: Invoke, conference_server: str
+) -> None:
+    mod = opened(conf_ws, cli, conference_server, "undo", ["first?", "second?"])
+    footer = lines(mod)[-1]
+    assert "u unskip" in footer and len(footer) <= 79
+    mod.handle("u")
+    assert mod.message == "Q1 is open, not skipped"
+    mod.handle("s")
+    for ch in "off topic":
+        mod.handle(ch)
+    mod.handle(ENTER)
+    assert mod.message == "Q1 skipped"
+    mod.handle("a")  # all: the skipped question is listed
+    while mod.current and mod.current.qid != "Q1":
+        mod.handle("k")
+    assert any(line.startswith(">–Q1") for line in lines(mod))
+    with (
+        Lease(conf_ws.store_path, "conference live") as mine,
+        Lease(conf_ws.store_path, "x") as other,
+    ):
+        mod.owner = mine.id  # as in `conference live`: this screen's lease
+        with conference.Book(conf_ws, mod.conf) as book:
+            conference.take(book, "Q1", other.id, "carol")
+        mod.handle("u")  # another moderator holds it: refused, naming them
+        assert mod.message.startswith("Q1 is taken by carol")
+        with conference.Book(conf_ws, mod.conf) as book:
+            assert book.question("Q1").status == conference.SKIPPED
+            conference.let_go(book, "Q1", other.id)
+        mod.handle("u")
+        assert mod.message == "Q1 is open again"
+        with conference.Book(conf_ws, mod.conf) as book:
+            assert conference.taken(book) == {}  # the screen let go of it again
+        mod.owner = None
+    assert any(line.startswith("> Q1") for line in lines(mod))
+    with conference.Book(conf_ws, mod.conf) as book:
+        assert book.question("Q1").status == conference.OPEN
+    # after the close: refused, nothing changes
+    mod.handle("s")
+    for ch in "asked before":
+        mod.handle(ch)
+    mod.handle(ENTER)
+    assert cli("conference", "close", "-c", "undo").exit_code == 0
+    mod.refresh(poll=False)
+    mod.handle("u")
+    assert "closed" in mod.message
+    with conference.Book(conf_ws, mod.conf) as book:
+        assert book.question("Q1").status == conference.SKIPPED
