@@ -239,7 +239,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "email": ("host", "from_address"),
 }
 
-TOP_LEVEL_KEYS = ("channels",)
+TOP_LEVEL_KEYS = ("channels", "timezone")
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,9 @@ class Config:
 
     path: Path
     channels: Mapping[str, ChannelConfig]
+    #: the workspace's time zone (`timezone = "Europe/Berlin"`): for times given without a
+    #: zone and for display. UTC when not set.
+    timezone: str = "UTC"
 
     def channel(self, name: str) -> ChannelConfig:
         try:
@@ -402,4 +405,28 @@ def load_config(path: Path) -> Config:
             line=doc.line_of(("channels",)) or 1,
             hint='add a [channels.NAME] table with type = "outbox"',
         )
-    return Config(path=path, channels=channels)
+    return Config(path=path, channels=channels, timezone=_timezone(doc))
+
+
+def _timezone(doc: TomlDocument) -> str:
+    """The top-level `timezone`, checked to be a zone the system knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = doc.data.get("timezone", "UTC")
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(("timezone",), 'timezone must be a zone name such as "Europe/Berlin"')
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise doc.error(
+            ("timezone",),
+            f'unknown time zone "{value}"{did_you_mean(value, _zone_names())}',
+            hint='a name from the tz database, such as "Europe/Berlin" or "UTC"',
+        ) from None
+    return value
+
+
+def _zone_names() -> list[str]:
+    from zoneinfo import available_timezones
+
+    return sorted(available_timezones())

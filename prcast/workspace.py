@@ -6,6 +6,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from prcast.config import Config, load_config
 from prcast.errors import InputError, WorkspaceError
@@ -85,6 +86,12 @@ class Workspace:
     @functools.cached_property
     def config(self) -> Config:
         return load_config(self.channels_file)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The workspace's time zone (channels.toml `timezone = "Europe/Berlin"`; else UTC):
+        for times given without a zone and for showing times to people."""
+        return ZoneInfo(self.config.timezone)
 
     def release_path(self, name: str) -> Path:
         """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""

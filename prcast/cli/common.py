@@ -57,12 +57,36 @@ def _redacting(stream: TextIO) -> TextIO:
     return cast(TextIO, RedactingStream(stream))
 
 
+#: the width rich lays out for when the output is not a terminal (a pipe, a file): wide
+#: enough that no value is wrapped or cut; tables take their natural width
+PIPE_WIDTH = 100_000
+
+
+def _console(stream: TextIO, soft_wrap: bool) -> Console:
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if terminal:
+        return Console(file=_redacting(stream), highlight=False, soft_wrap=soft_wrap)
+    return Console(file=_redacting(stream), highlight=False, soft_wrap=True, width=PIPE_WIDTH)
+
+
 def console() -> Console:
-    return Console(file=_redacting(sys.stdout), highlight=False, soft_wrap=False)
+    """Standard output for people: wrapped to a terminal; never wrapped or cut into a pipe."""
+    return _console(sys.stdout, soft_wrap=False)
 
 
 def err_console() -> Console:
-    return Console(file=_redacting(sys.stderr), highlight=False)
+    return _console(sys.stderr, soft_wrap=False)
+
+
+def is_terminal() -> bool:
+    """Whether standard output is a terminal (tables) rather than a pipe or file (plain lines)."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def print_error(exc: PrcastError) -> None:
