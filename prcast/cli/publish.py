@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -255,6 +256,39 @@ def _finish(
         )
 
 
+def _confirm(question: str) -> None:
+    """Ask before sending; no answer (no terminal, end of input) or "no" is an abort (exit 4)."""
+    import sys
+
+    from prcast.errors import AbortedError
+
+    if not sys.stdin.isatty() and not _has_input():
+        raise AbortedError(
+            "not sent: there is no terminal to confirm on",
+            hint="add --yes to send without asking (scripts, cron)",
+        )
+    try:
+        ok = typer.confirm(question, default=False)
+    except typer.Abort:
+        raise AbortedError(
+            "not sent: no answer to the confirmation", hint="add --yes to send without asking"
+        ) from None
+    if not ok:
+        raise AbortedError("not sent: you answered no")
+
+
+def _has_input() -> bool:
+    """Whether standard input (not a terminal) has an answer waiting, e.g. `yes | prcast send`."""
+    import select
+    import sys
+
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+    except (OSError, ValueError, TypeError):  # not a real file (a test runner's buffer)
+        return True
+    return bool(ready)
+
+
 def _run(sink: _Progress | None, fn: Callable[[Callable[[Event], None]], Outcome]) -> Outcome:
     if sink is None:
         return fn(lambda e: None)
@@ -299,8 +333,26 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")
         ] = False,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Plan and show, send nothing.")
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Plan and show exactly what would go (posts with counts; each email's headers, text and HTML parts; media), send nothing. Works under embargo.",
+            ),
         ] = False,
+        every: Annotated[
+            bool,
+            typer.Option(
+                "--all",
+                help="With --dry-run: show every message, not the first per channel and language.",
+            ),
+        ] = False,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                help="With --dry-run: write every message to this folder (emails as .eml, posts as .txt).",
+            ),
+        ] = None,
         resend_in_doubt: ResendOpt = False,
         break_embargo: Annotated[
             bool,
@@ -347,23 +399,18 @@ def register(app: typer.Typer) -> None:
             refresh_limits=True,
             on_unreachable=unreachable.__setitem__,
         )
-        preflight(ws, plan, break_embargo=override, new_edition=new_edition)
+        if (every or out) and not dry_run:
+            raise InputError("--all and --out go with --dry-run")
+        preflight(ws, plan, break_embargo=override, new_edition=new_edition, rehearsal=dry_run)
         if not as_json:
             _plan_summary(plan)
         if dry_run:
-            if as_json:
-                print_json(
-                    {
-                        "run": plan.run_id,
-                        "dry_run": True,
-                        "channels": _renderings_json(list(plan.renderings)),
-                    }
-                )
-            else:
-                console().print("Dry run: nothing was sent.")
+            from prcast.cli.rehearsal import rehearse
+
+            rehearse(ws, plan, every=every, out=out, as_json=as_json)
             return
         if not yes:
-            typer.confirm(f"Send {len(plan.deliveries)} post(s) now?", abort=True)
+            _confirm(f"Send {len(plan.deliveries)} post(s) now?")
         if new_edition and reason:
             start_edition(ws, plan, reason.strip())
             plan = prepare(ws, release, channel or (), to=to or ())
