@@ -13,7 +13,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -43,8 +43,9 @@ class SecretRef:
     #: the account the secret belongs to, so that Basic/PLAIN auth forms are redacted too
     user: str = ""
     scheme: str = "env"
-    #: the .env file consulted after the environment (beside channels.toml); "" for none
-    env_file: str = ""
+    #: the .env file consulted after the environment (beside channels.toml); "" for none.
+    #: Not part of the reference's identity: `env:X` is the same secret wherever it is read.
+    env_file: str = field(default="", compare=False)
 
     def __repr__(self) -> str:
         return f"SecretRef({self})"
