@@ -83,6 +83,8 @@ def _show_renderings(renderings: list[Rendering]) -> None:
                     body, title=f"part {post.index}/{post.total}", subtitle=subtitle, expand=False
                 )
             )
+            for media in post.media:
+                con.print(f"  media: {media.path.name} (alt: {media.alt})", markup=False)
         if len(targets) > 1:
             con.print(
                 f"... and {len(targets) - 1} more {'messages' if ch.type == 'email' else 'batches'}"
@@ -377,7 +379,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
 
-        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input.
+        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input or a refusal (policy, embargo, an edit after publication), 4 when not confirmed (answered no, or no terminal and no --yes). --dry-run shows exactly what would go, also under embargo.
 
         [bold]Example:[/bold] prcast send releases/example.md --yes
         """
