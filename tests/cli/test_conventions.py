@@ -18,6 +18,7 @@ from pathlib import Path
 from prcast.audit import AuditLog
 from prcast.workspace import Workspace
 from tests.conftest import Invoke, outbox_entries
+from tests.integration.conftest import tiny_png
 
 BIN = Path(sys.executable).parent
 PRCAST = [sys.executable, "-m", "prcast"]
@@ -279,6 +280,15 @@ def test_dry_run_shows_each_emails_headers_and_both_parts_and_writes_eml(
     people = [(f"Reporter {i}", f"r{i}@outlet.example", "en") for i in range(1, 31)]
     press_list(ws, people)
     mail_channel(ws)
+    tiny_png(ws.releases_dir / "workshop.png")
+    path = ws.releases_dir / "example.md"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        .replace("# [[media]]", "[[media]]")
+        .replace('# path = "workshop.jpg"', 'path = "workshop.png"')
+        .replace("# alt = ", "alt = "),
+        encoding="utf-8",
+    )
     dry = cli("send", "example", "--dry-run", "--channel", "press-mail")
     assert dry.exit_code == 0, dry.output
     out = dry.stdout
@@ -288,6 +298,8 @@ def test_dry_run_shows_each_emails_headers_and_both_parts_and_writes_eml(
     assert "Subject: Example Corp opens its new repair workshop in Leipzig" in out
     assert "--- text/plain ---" in out and "--- text/html ---" in out and "<html" in out.lower()
     assert "... and 29 more messages in language en" in out
+    assert "attachment: workshop.png (image/png" in out
+    assert "alt: Two technicians repairing a laptop at a workbench" in out
     folder = tmp_path / "eml"
     written = cli("send", "example", "--dry-run", "--channel", "press-mail", "--out", str(folder), "--json")  # fmt: skip
     assert written.exit_code == 0, written.output
