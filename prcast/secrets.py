@@ -150,8 +150,7 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
-        out[m.group(1)] = value
-        register(value)
+        out[m.group(1)] = value  # registered for redaction when a reference resolves it
     return out
 
 
