@@ -272,6 +272,7 @@ def _confirm(question: str) -> None:
     try:
         ok = typer.confirm(question, default=False)
     except typer.Abort:
+        typer.echo()  # end the question's line
         raise AbortedError(
             "not sent: no answer to the confirmation", hint="add --yes to send without asking"
         ) from None
