@@ -62,31 +62,24 @@ def _redacting(stream: TextIO) -> TextIO:
 PIPE_WIDTH = 100_000
 
 
-def _console(stream: TextIO, soft_wrap: bool) -> Console:
+def _console(stream: TextIO) -> Console:
+    """Wrapped to the width of a terminal; into a pipe or file, never wrapped or cut."""
     try:
         terminal = stream.isatty()
     except (AttributeError, ValueError):
         terminal = False
     if terminal:
-        return Console(file=_redacting(stream), highlight=False, soft_wrap=soft_wrap)
+        return Console(file=_redacting(stream), highlight=False, soft_wrap=False)
     return Console(file=_redacting(stream), highlight=False, soft_wrap=True, width=PIPE_WIDTH)
 
 
 def console() -> Console:
-    """Standard output for people: wrapped to a terminal; never wrapped or cut into a pipe."""
-    return _console(sys.stdout, soft_wrap=False)
+    """Standard output for people (scripts use --json)."""
+    return _console(sys.stdout)
 
 
 def err_console() -> Console:
-    return _console(sys.stderr, soft_wrap=False)
-
-
-def is_terminal() -> bool:
-    """Whether standard output is a terminal (tables) rather than a pipe or file (plain lines)."""
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return _console(sys.stderr)
 
 
 def print_error(exc: PrcastError) -> None:
