@@ -80,7 +80,7 @@ def add(
             raise InputError(
                 "the release has no embargo: say when with --at", path=plan.release.path
             )
-        due, zone = plan.release.embargo.astimezone(UTC), "UTC"
+        due, zone = plan.release.embargo.astimezone(UTC), ws.config.timezone
     else:
         due, zone = parse_when(_zoned(at, ws.config.timezone))
     _refuse_past(at, due, ws.timezone, explicit=now_if_past or missed is not None)
