@@ -174,6 +174,8 @@ def test_send_without_terminal_or_yes_is_aborted_with_its_own_code(
     assert outbox_entries(ws) == [] and not ws.audit_path.exists()
     declined = cli("send", "example", input="n\n")
     assert declined.exit_code == 4 and outbox_entries(ws) == []
+    unanswered = cli("send", "example", input="")  # end of input at the question
+    assert unanswered.exit_code == 4 and "--yes" in unanswered.stderr
     assert run("-w", str(ws.root), "send", "example", "--yes").returncode == 0
     assert len(outbox_entries(ws)) == 1
 
