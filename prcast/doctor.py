@@ -64,25 +64,25 @@ def _config(ws: Workspace) -> list[Check]:
 
 
 def _templates(ws: Workspace) -> list[Check]:
+    """Every template prcast would use (the workspace's, and the shipped ones it does not
+    override) compiles, in the environment rendering uses (its extensions, its loader)."""
     import jinja2
 
-    from prcast.render import shipped_templates_dir
+    from prcast.render import environment
 
-    env = jinja2.Environment(autoescape=False)
+    env = environment(ws.templates_dir)
+    # the channel templates; those in subfolders (conference/) have an environment of their own
+    names = [n for n in env.list_templates(extensions=["j2"]) if "/" not in n]
     checks = []
-    folders = [shipped_templates_dir(), ws.templates_dir]
-    n = 0
-    for folder in folders:
-        for path in sorted(folder.glob("**/*.j2")) if folder.is_dir() else []:
-            n += 1
-            try:
-                env.parse(path.read_text(encoding="utf-8"))
-            except jinja2.TemplateSyntaxError as exc:
-                where = f"{path}:{exc.lineno}"
-                checks.append(Check("templates", FAIL, f"{where}: {exc.message}", 2))
-            except (OSError, UnicodeDecodeError) as exc:
-                checks.append(Check("templates", FAIL, f"{path}: {exc}", 2))
-    return checks or [Check("templates", OK, f"{n} template(s) compile")]
+    for name in names:
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            where = f"{exc.filename or name}:{exc.lineno}"
+            checks.append(Check("templates", FAIL, f"{where}: {exc.message}", 2))
+        except jinja2.TemplateError as exc:
+            checks.append(Check("templates", FAIL, f"{name}: {exc}", 2))
+    return checks or [Check("templates", OK, f"{len(names)} template(s) compile")]
 
 
 def _releases(ws: Workspace) -> list[Check]:
