@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from prcast.workspace import Workspace
 
 #: the environment variable the completion scripts set when they ask prcast for candidates
 COMPLETE_VAR = "_PRCAST_COMPLETE"
@@ -36,3 +39,36 @@ def register(app: typer.Typer) -> None:
         [bold]Example:[/bold] prcast completion bash > ~/.local/share/bash-completion/completions/prcast
         """
         sys.stdout.write(script(shell.value) + "\n")
+
+
+def _workspace_here() -> Workspace | None:
+    from prcast.errors import PrcastError
+    from prcast.workspace import find_workspace
+
+    try:
+        return find_workspace()
+    except PrcastError:
+        return None
+
+
+def channel_names(incomplete: str) -> list[str]:
+    """Completion candidates for --channel: the channels of the workspace here."""
+    from prcast.errors import PrcastError
+
+    ws = _workspace_here()
+    if ws is None:
+        return []
+    try:
+        names = list(ws.config.channels)
+    except PrcastError:  # a broken channels.toml completes nothing; commands say why
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def release_names(incomplete: str) -> list[str]:
+    """Completion candidates for a release argument: the names under releases/."""
+    ws = _workspace_here()
+    if ws is None or not ws.releases_dir.is_dir():
+        return []
+    names = sorted(p.stem for p in ws.releases_dir.glob("*.md"))
+    return [n for n in names if n.startswith(incomplete)]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prcast.cli.common import console, print_json, workspace
+from prcast.cli.completion import channel_names, release_names
 from prcast.errors import DeliveryError, InputError
 
 if TYPE_CHECKING:
@@ -25,7 +26,12 @@ ChannelOpt = Annotated[
         "--channel",
         "-c",
         help="Only this channel (repeatable). Default: the release's channels, else all.",
+        autocompletion=channel_names,
     ),
+]
+ReleaseArg = Annotated[
+    str,
+    typer.Argument(help="Release file, or its name under releases/.", autocompletion=release_names),
 ]
 ResendOpt = Annotated[
     bool,
@@ -303,7 +309,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def render(
         ctx: typer.Context,
-        release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
+        release: ReleaseArg,
         channel: ChannelOpt = None,
         to: ToOpt = None,
         as_json: JsonOpt = False,
@@ -329,7 +335,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def send(
         ctx: typer.Context,
-        release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
+        release: ReleaseArg,
         channel: ChannelOpt = None,
         to: ToOpt = None,
         yes: Annotated[

@@ -8,9 +8,13 @@ from typing import Annotated
 import typer
 
 from prcast.cli.common import console, err_console, print_json, workspace
+from prcast.cli.completion import release_names
 from prcast.errors import ExitCode
 
-ReleaseArg = Annotated[str, typer.Argument(help="Release file, or its name under releases/.")]
+ReleaseArg = Annotated[
+    str,
+    typer.Argument(help="Release file, or its name under releases/.", autocompletion=release_names),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 
 

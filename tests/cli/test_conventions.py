@@ -66,7 +66,7 @@ def mail_channel(ws: Workspace) -> None:
 # -- completion ---------------------------------------------------------------------------
 
 
-def test_bash_completion_completes_subcommands_and_their_commands() -> None:
+def test_bash_completion_completes_subcommands_releases_and_channels(ws: Workspace) -> None:
     script = run("completion", "bash")
     assert script.returncode == 0 and "_PRCAST_COMPLETE=complete_bash" in script.stdout
 
@@ -80,13 +80,16 @@ def test_bash_completion_completes_subcommands_and_their_commands() -> None:
         )
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
         out = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=env,
-                             timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+                             timeout=60, stdin=subprocess.DEVNULL, cwd=ws.root)  # fmt: skip
         assert out.returncode == 0, out.stderr
         return out.stdout.split()
 
     assert set(complete("prcast sch")) == {"schedule", "scheduler"}
     assert "doctor" in complete("prcast ")
     assert {"show", "import", "groups"} <= set(complete("prcast lists "))
+    # inside a workspace: its release names and its channel names
+    assert complete("prcast send ex") == ["example"]
+    assert complete("prcast render example --channel pr") == ["press-room"]
 
 
 def test_zsh_and_fish_scripts_and_the_install_option_exist() -> None:
