@@ -115,7 +115,12 @@ def collect(
     written: list[Path] = []
     cache: dict[Path, Any] = {}
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from prcast.errors import InputError
+
+            raise InputError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
     for n, d in enumerate(plan.deliveries, 1):
         view = shown[d.channel]
         config = configs[d.channel]
