@@ -150,13 +150,56 @@ def statement(
 
 
 def sign(key: keys.SigningKey, release: str, release_sha256: str, channels: Mapping[str, str],
-         note: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """The data of a release.approved record, signed."""
+         note: str | None = None, texts: Mapping[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The data of a release.approved record, signed. `texts` (`texts_of`), kept beside the
+    signature so that `prcast approvals --diff` can show what changed since."""
     signed_at = datetime.now(UTC).isoformat(timespec="seconds")
     sig = key.sign(statement(release, release_sha256, signed_at, channels))
     return {"release": release, "release_sha256": release_sha256, "by": key.name,
             "key": key.verifier.vkey, "signed_at": signed_at, "channels": dict(channels),
-            "note": note, "signature": base64.b64encode(sig).decode()}  # fmt: skip
+            "note": note, "signature": base64.b64encode(sig).decode(),
+            **({"texts": dict(texts)} if texts is not None else {})}  # fmt: skip
+
+
+#: the first version whose approvals keep the approved text (older ones keep only its hash)
+TEXTS_SINCE = "0.1.0"
+
+
+def texts_of(renderings: Sequence[Any]) -> dict[str, str]:
+    """Per channel, the text a reader sees: every part, with its subject, of the channel's
+    first target (an email list's first message: the others differ only by recipient)."""
+    out = {}
+    for r in renderings:
+        first = r.posts[0].target if r.posts else None
+        parts = []
+        for p in r.posts:
+            if p.target != first:
+                continue
+            head = f"--- part {p.index}/{p.total} ---\n" if p.total > 1 else ""
+            subject = f"Subject: {p.subject}\n\n" if p.subject else ""
+            parts.append(f"{head}{subject}{p.text}")
+        out[r.channel.name] = "\n".join(parts)
+    return out
+
+
+def diff(approved: Mapping[str, str] | None, current: Mapping[str, str], channel: str) -> str:
+    """A unified diff of one channel's approved text and its current text; a sentence when
+    the approval kept no text (made before TEXTS_SINCE) or did not cover the channel."""
+    import difflib
+
+    if approved is None:
+        return (
+            f"text not kept for approvals made before prcast {TEXTS_SINCE}: only its hash is known"
+        )
+    if channel not in approved:
+        return f"the approval did not cover channel {channel}"
+    lines = difflib.unified_diff(
+        approved[channel].splitlines(keepends=True),
+        current.get(channel, "").splitlines(keepends=True),
+        fromfile=f"{channel} (approved)",
+        tofile=f"{channel} (now)",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def signer_of(record: Mapping[str, Any]) -> keys.VerifierKey | None:
@@ -192,6 +235,8 @@ class Standing:
     registered: str | None  # the approver's name in approvers.toml
     changed: tuple[str, ...]
     expired: bool
+    #: per channel, the text approved (None for approvals made before TEXTS_SINCE)
+    texts: Mapping[str, str] | None = None
 
     @property
     def counts(self) -> bool:
@@ -234,9 +279,11 @@ def judge(
                 expired = at > now + SKEW or (ttl is not None and now - at > ttl)
             except ValueError:
                 expired = True
+        texts = r.get("texts")
+        kept = {str(k): str(v) for k, v in texts.items()} if isinstance(texts, dict) else None
         out.append(Standing(int(r.get("seq", 0)), approver.name if approver else str(r.get("by", "")),
                             str(r.get("ts", "")), r.get("note"), vk is not None,
-                            approver.name if approver else None, changed, expired))  # fmt: skip
+                            approver.name if approver else None, changed, expired, kept))  # fmt: skip
     return out
 
 

@@ -14,9 +14,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from prcast.errors import InputError, did_you_mean, location
 from prcast.fileio import read_input
-from prcast.secrets import SecretRef
+from prcast.secrets import ENV_FILE, SCHEMES, SecretRef, parse_ref
 from prcast.tomlfile import TomlDocument, parse_toml
 
+_SECRET_PREFIXES = tuple(f"{s}:" for s in SCHEMES)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: keys whose value is a URL: none may carry a secret (user:password, a token in path or query)
@@ -239,7 +240,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "email": ("host", "from_address"),
 }
 
-TOP_LEVEL_KEYS = ("channels",)
+TOP_LEVEL_KEYS = ("channels", "timezone")
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,9 @@ class Config:
 
     path: Path
     channels: Mapping[str, ChannelConfig]
+    #: the workspace's time zone (`timezone = "Europe/Berlin"`): for times given without a
+    #: zone and for display. UTC when not set.
+    timezone: str = "UTC"
 
     def channel(self, name: str) -> ChannelConfig:
         try:
@@ -273,17 +277,23 @@ def _convert(
     options = tuple(o for o in options if o is not type(None))
     target = options[0]
     where = f'channel "{key[1]}": key "{key[-1]}"'
-    if SecretRef in options and isinstance(value, str) and value.startswith("env:"):
+    if SecretRef in options and isinstance(value, str) and value.startswith(_SECRET_PREFIXES):
         target = SecretRef
     if target is SecretRef:
-        if not isinstance(value, str) or not value.startswith("env:") or len(value) <= 4:
+        origin = location(doc.path, doc.line_of(key))
+        ref = (
+            parse_ref(value, origin, str(doc.path.parent / ENV_FILE))
+            if isinstance(value, str)
+            else None
+        )
+        if ref is None:
             raise doc.error(
                 key,
-                f'{where} must reference a secret as "env:VARIABLE", not hold it',
-                hint='secrets are never stored in channels.toml: write token = "env:PRCAST_TOKEN" and export the variable',
+                f'{where} must reference a secret as "env:VARIABLE" or "keyring:SERVICE/NAME", not hold it',
+                hint='secrets are never stored in channels.toml: write token = "env:PRCAST_TOKEN" and export the '
+                "variable (or put it in the workspace's .env), or keyring:prcast/NAME for the system keyring",
             )
-        line = doc.line_of(key)
-        return SecretRef(value[4:], origin=location(doc.path, line))
+        return ref
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     ok = isinstance(value, target) and not (target is int and isinstance(value, bool))
@@ -402,4 +412,28 @@ def load_config(path: Path) -> Config:
             line=doc.line_of(("channels",)) or 1,
             hint='add a [channels.NAME] table with type = "outbox"',
         )
-    return Config(path=path, channels=channels)
+    return Config(path=path, channels=channels, timezone=_timezone(doc))
+
+
+def _timezone(doc: TomlDocument) -> str:
+    """The top-level `timezone`, checked to be a zone the system knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = doc.data.get("timezone", "UTC")
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(("timezone",), 'timezone must be a zone name such as "Europe/Berlin"')
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise doc.error(
+            ("timezone",),
+            f'unknown time zone "{value}"{did_you_mean(value, _zone_names())}',
+            hint='a name from the tz database, such as "Europe/Berlin" or "UTC"',
+        ) from None
+    return value
+
+
+def _zone_names() -> list[str]:
+    from zoneinfo import available_timezones
+
+    return sorted(available_timezones())

@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     DELIVERY_FAILED = 1
     BAD_INPUT = 2
     AUDIT_BROKEN = 3
+    #: the user did not confirm (answered no, or no terminal to ask and no --yes)
+    ABORTED = 4
 
 
 class PrcastError(Exception):
@@ -67,6 +69,12 @@ class DeliveryError(PrcastError):
     """One or more deliveries failed. Exit code 1."""
 
     exit_code = ExitCode.DELIVERY_FAILED
+
+
+class AbortedError(PrcastError):
+    """The user did not confirm: nothing was done. Exit code 4."""
+
+    exit_code = ExitCode.ABORTED
 
 
 class AuditError(PrcastError):

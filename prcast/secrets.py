@@ -1,4 +1,9 @@
-"""Secret references (`env:VAR`) and the redactor that keeps their values out of every output."""
+"""Secret references (`env:VAR`, `keyring:SERVICE/NAME`) and the redactor that keeps their
+values out of every output.
+
+Where an `env:VAR` secret comes from, first found wins: the process environment, then the
+`.env` file beside channels.toml (never committed: `prcast init` writes a .gitignore).
+`keyring:SERVICE/NAME` reads the system keyring (the `keyring` package's backend)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -20,32 +26,132 @@ _pattern: re.Pattern[str] | None = None
 MASK = "«redacted»"
 
 
+#: the schemes a secret reference may use in channels.toml
+SCHEMES = ("env", "keyring")
+#: the file beside channels.toml that may hold `NAME=value` lines for `env:NAME` references
+ENV_FILE = ".env"
+
+
 @dataclass(frozen=True)
 class SecretRef:
-    """A reference to a secret held outside the workspace: `env:VAR`."""
+    """A reference to a secret held outside the workspace's files: `env:VAR` (the process
+    environment, else the workspace's .env file) or `keyring:SERVICE/NAME` (the system
+    keyring)."""
 
     variable: str
     origin: str = ""  # "channels.toml:14" — where it was named, for error messages
     #: the account the secret belongs to, so that Basic/PLAIN auth forms are redacted too
     user: str = ""
+    scheme: str = "env"
+    #: the .env file consulted after the environment (beside channels.toml); "" for none.
+    #: Not part of the reference's identity: `env:X` is the same secret wherever it is read.
+    env_file: str = field(default="", compare=False)
 
     def __repr__(self) -> str:
-        return f"SecretRef(env:{self.variable})"
+        return f"SecretRef({self})"
 
     def __str__(self) -> str:
-        return f"env:{self.variable}"
+        return f"{self.scheme}:{self.variable}"
+
+    def source(self) -> str | None:
+        """Where the value would come from ("environment", ".env", "keyring"), without
+        reading it into any output; None when it is not available."""
+        if self.scheme == "keyring":
+            return "keyring" if self._from_keyring(strict=False) else None
+        if os.environ.get(self.variable):
+            return "environment"
+        if self.env_file and read_env_file(Path(self.env_file)).get(self.variable):
+            return ENV_FILE
+        return None
 
     def resolve(self) -> str:
-        """The secret's value from the environment; registered for redaction."""
-        value = os.environ.get(self.variable)
-        if not value:
-            where = f" (named at {self.origin})" if self.origin else ""
-            raise InputError(
-                f"environment variable {self.variable} is not set{where}",
-                hint=f"export {self.variable}=... before running prcast; secrets never go in files",
-            )
+        """The secret's value; registered for redaction. `env:VAR`: the environment first,
+        then the .env file beside channels.toml. `keyring:SERVICE/NAME`: the system keyring."""
+        where = f" (named at {self.origin})" if self.origin else ""
+        if self.scheme == "keyring":
+            value = self._from_keyring(strict=True)
+            if not value:
+                service, _, name = self.variable.partition("/")
+                raise InputError(
+                    f'no secret "{name}" for service "{service}" in the system keyring{where}',
+                    hint=f"store it with `keyring set {service} {name}` (it asks for the value)",
+                )
+        else:
+            value = os.environ.get(self.variable) or ""
+            if not value and self.env_file:
+                value = read_env_file(Path(self.env_file)).get(self.variable, "")
+            if not value:
+                raise InputError(
+                    f"environment variable {self.variable} is not set{where}",
+                    hint=f"export {self.variable}=... before running prcast, or put "
+                    f"{self.variable}=... in the workspace's {ENV_FILE} (never commit it)",
+                )
         register(value, user=self.user)
         return value
+
+    def _from_keyring(self, strict: bool) -> str | None:
+        service, _, name = self.variable.partition("/")
+        try:
+            import keyring
+            from keyring.errors import KeyringError
+
+            try:
+                return keyring.get_password(service, name)
+            except KeyringError as exc:
+                if not strict:
+                    return None
+                raise InputError(
+                    f"the system keyring cannot be read ({type(exc).__name__}): {self}",
+                    hint="check the keyring backend (`keyring diagnose`), or use env:VAR",
+                ) from None
+        except ImportError:  # pragma: no cover - keyring is a dependency
+            return None
+
+
+def parse_ref(value: str, origin: str = "", env_file: str = "") -> SecretRef | None:
+    """`env:VAR` or `keyring:SERVICE/NAME` as a SecretRef; None if `value` is not one."""
+    scheme, colon, rest = value.partition(":")
+    if not colon or scheme not in SCHEMES or not rest:
+        return None
+    if scheme == "env" and re.search(r"[\s=]", rest):
+        return None
+    if scheme == "keyring":
+        service, slash, name = rest.partition("/")
+        if not slash or not service or not name:
+            return None
+    return SecretRef(rest, origin=origin, scheme=scheme, env_file=env_file)
+
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The `NAME=value` lines of a .env file ('#' comments, optional quotes and `export`).
+    A line that is none of these is an error naming the file and line, never the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read it: {exc}", path=path) from None
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _ENV_LINE.match(line)
+        if m is None:
+            raise InputError(
+                "not a NAME=value line (the line is not shown: it may hold a secret)",
+                path=path,
+                line=number,
+            )
+        value = m.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        out[m.group(1)] = value  # registered for redaction when a reference resolves it
+    return out
 
 
 def _b64(raw: str) -> list[str]:

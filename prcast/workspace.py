@@ -6,6 +6,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from prcast.config import Config, load_config
 from prcast.errors import InputError, WorkspaceError
@@ -86,6 +87,12 @@ class Workspace:
     def config(self) -> Config:
         return load_config(self.channels_file)
 
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The workspace's time zone (channels.toml `timezone = "Europe/Berlin"`; else UTC):
+        for times given without a zone and for showing times to people."""
+        return ZoneInfo(self.config.timezone)
+
     def release_path(self, name: str) -> Path:
         """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""
         given = Path(name)
@@ -136,6 +143,18 @@ def scaffold_source(name: str) -> Path:
     return shipped.parent / name
 
 
+#: what `prcast init` keeps out of git: secrets (.env), the state folder (runs, the audit
+#: log: back them up, but not into the repository), the published outbox
+GITIGNORE = """# prcast: never commit secrets or state
+.env
+.env.*
+.prcast/
+*.db
+*.db-journal
+*.db-wal
+"""
+
+
 def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Path]]:
     """Create a workspace with a working outbox channel and an example release."""
     ws = Workspace(root.resolve())
@@ -163,6 +182,9 @@ def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Pat
         ws.state_dir
         / "README": "prcast state: state.db (runs) and audit.jsonl (audit log). Back up; never edit.\n",
     }
+    gitignore = ws.root / ".gitignore"
+    if not gitignore.exists():  # a workspace kept in git never commits secrets or state
+        files[gitignore] = GITIGNORE
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
         created.append(path)

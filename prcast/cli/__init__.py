@@ -15,7 +15,9 @@ from prcast.cli import (
     approver,
     audit,
     channels,
+    completion,
     conference,
+    doctor,
     lists,
     publish,
     report,
@@ -24,7 +26,7 @@ from prcast.cli import (
     workspace,
 )
 from prcast.cli.common import Settings, print_error
-from prcast.errors import ExitCode, PrcastError
+from prcast.errors import AbortedError, ExitCode, PrcastError
 
 
 def _debugging(ctx: Any) -> bool:
@@ -35,18 +37,36 @@ def _debugging(ctx: Any) -> bool:
 
 #: options of the root command that may also be written after the subcommand
 _GLOBAL_FLAGS = ("--debug",)
+#: the same, for options that take a value (`--workspace DIR`, `-w DIR`, `--workspace=DIR`)
+_GLOBAL_VALUED = ("--workspace", "-w")
 
 
 def _hoist_global_options(args: list[str]) -> list[str]:
-    """`prcast send REL --debug` means `prcast --debug send REL` (up to a `--`)."""
+    """`prcast send REL --debug -w DIR` means `prcast --debug -w DIR send REL` (up to a `--`)."""
     end = args.index("--") if "--" in args else len(args)
-    flags = [a for a in args[:end] if a in _GLOBAL_FLAGS]
-    rest = [a for a in args[:end] if a not in _GLOBAL_FLAGS]
-    return flags + rest + args[end:]
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        arg = args[i]
+        if arg in _GLOBAL_FLAGS or arg.startswith("--workspace="):
+            hoisted.append(arg)
+        elif arg in _GLOBAL_VALUED and i + 1 < end:
+            hoisted += [arg, args[i + 1]]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest + args[end:]
 
 
 class PrcastGroup(TyperGroup):
     """The one error boundary: PrcastError becomes a red line, a hint and its exit code."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the root command sees the whole command line
+            args = _hoist_global_options(list(args))
+        return list(super().parse_args(ctx, args))
 
     def invoke(self, ctx: Any) -> Any:
         loaded_keys = sys.modules.get("prcast.keys")
@@ -54,7 +74,10 @@ class PrcastGroup(TyperGroup):
             loaded_keys.created.clear()
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, TyperException):
+        except typer.Abort:  # Ctrl-C or end of input at a question: the user's decision
+            print_error(AbortedError("aborted: nothing was done"))
+            ctx.exit(int(ExitCode.ABORTED))
+        except (typer.Exit, TyperException):
             raise
         except PrcastError as exc:
             if _debugging(ctx):
@@ -119,11 +142,16 @@ app = typer.Typer(
         "prcast, a command-line press office: write a release once, publish it to every "
         "channel, keep an audit log that holds up afterwards.\n\n"
         "[bold]Example:[/bold] prcast init press && cd press && prcast send releases/example.md --yes\n\n"
-        "Exit codes: 0 all delivered, 1 some delivery failed, 2 bad input, 3 audit log broken."
+        "Global options (--workspace/-w, --debug) may come before or after the command. "
+        "Commands that report take --json (a stable shape, see the README).\n\n"
+        "Completion: prcast --install-completion, or prcast completion bash|zsh|fish.\n\n"
+        "[bold]Exit codes:[/bold] 0 ok, all delivered; 1 a delivery failed; 2 bad input or refused "
+        "(policy, embargo, conflict, a past time); 3 audit log broken; 4 aborted by the user "
+        "(answered no, or no terminal to ask: add --yes)."
     ),
     rich_markup_mode="rich",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -167,10 +195,10 @@ app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approver.app, name="approver")
 report.register(app)
+doctor.register(app)
+completion.register(app)
 
 
 def main() -> None:
     """Console-script entry point."""
-    import sys
-
-    app(args=_hoist_global_options(sys.argv[1:]), prog_name="prcast")
+    app(args=sys.argv[1:], prog_name="prcast")

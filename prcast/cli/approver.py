@@ -10,7 +10,7 @@ import typer
 from prcast.cli.common import console, err_console, print_json, workspace
 
 app = typer.Typer(
-    help="Approvers' keys: each approver signs approvals with their own key; the workspace lists the keys that count.\\n\\n"
+    help="Approvers' keys: each approver signs approvals with their own key; the workspace lists the keys that count.\n\n"
     '[bold]Example:[/bold] prcast approver init --name "Jana Example"',
     rich_markup_mode="rich",
     no_args_is_help=True,

@@ -23,12 +23,11 @@ def list_channels(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the channels as JSON.")] = False,
 ) -> None:
-    """The configured channels with their counting rule, limit (as the server last published it, else channels.toml or the platform default) and the secrets they name.
+    """The configured channels with their counting rule, limit (as the server last published it, else channels.toml or the platform default) and the secrets they name, with where each is found (environment, .env, keyring; never its value).
 
     [bold]Example:[/bold] prcast channels list
     """
-    import os
-
+    from rich.markup import escape
     from rich.table import Table
 
     from prcast.limits import cached_limits
@@ -48,8 +47,14 @@ def list_channels(
                 "limit_from_server": config.name in cached and not config.max_length,
                 "target": config.where(),
                 "secrets": [
-                    {"variable": r.variable, "set": bool(os.environ.get(r.variable))}
+                    {
+                        "ref": str(r),
+                        "variable": r.variable,
+                        "set": source is not None,
+                        "source": source,
+                    }
                     for r in config.secrets()
+                    for source in [r.source()]
                 ],
             }
         )
@@ -59,11 +64,11 @@ def list_channels(
     table = Table()
     for col in ("Channel", "Type", "Counting", "Limit", "Where", "Secrets"):
         table.add_column(col, overflow="fold")
-    for r, config in zip(rows, ws.config.channels.values(), strict=True):
+    for r in rows:
         secret_text = ", ".join(
-            f"{ref.variable} {'[green]set[/green]' if os.environ.get(ref.variable) else '[red]missing[/red]'}"
-            for ref in config.secrets()
-        )
+            f"{escape(s['ref'])} " + (f"[green]set ({s['source']})[/green]" if s["set"] else "[red]missing[/red]")
+            for s in r["secrets"]  # type: ignore[attr-defined]
+        )  # fmt: skip
         limit = f"{r['limit']}{' (server)' if r['limit_from_server'] else ''}"
         table.add_row(
             str(r["name"]), str(r["type"]), str(r["rule"]), limit, str(r["target"]), secret_text

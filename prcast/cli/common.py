@@ -57,12 +57,29 @@ def _redacting(stream: TextIO) -> TextIO:
     return cast(TextIO, RedactingStream(stream))
 
 
+#: the width rich lays out for when the output is not a terminal (a pipe, a file): wide
+#: enough that no value is wrapped or cut; tables take their natural width
+PIPE_WIDTH = 100_000
+
+
+def _console(stream: TextIO) -> Console:
+    """Wrapped to the width of a terminal; into a pipe or file, never wrapped or cut."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if terminal:
+        return Console(file=_redacting(stream), highlight=False, soft_wrap=False)
+    return Console(file=_redacting(stream), highlight=False, soft_wrap=True, width=PIPE_WIDTH)
+
+
 def console() -> Console:
-    return Console(file=_redacting(sys.stdout), highlight=False, soft_wrap=False)
+    """Standard output for people (scripts use --json)."""
+    return _console(sys.stdout)
 
 
 def err_console() -> Console:
-    return Console(file=_redacting(sys.stderr), highlight=False)
+    return _console(sys.stderr)
 
 
 def print_error(exc: PrcastError) -> None:

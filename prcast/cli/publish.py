@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prcast.cli.common import console, print_json, workspace
+from prcast.cli.completion import channel_names, release_names
 from prcast.errors import DeliveryError, InputError
 
 if TYPE_CHECKING:
@@ -24,7 +26,12 @@ ChannelOpt = Annotated[
         "--channel",
         "-c",
         help="Only this channel (repeatable). Default: the release's channels, else all.",
+        autocompletion=channel_names,
     ),
+]
+ReleaseArg = Annotated[
+    str,
+    typer.Argument(help="Release file, or its name under releases/.", autocompletion=release_names),
 ]
 ResendOpt = Annotated[
     bool,
@@ -82,6 +89,8 @@ def _show_renderings(renderings: list[Rendering]) -> None:
                     body, title=f"part {post.index}/{post.total}", subtitle=subtitle, expand=False
                 )
             )
+            for media in post.media:
+                con.print(f"  media: {media.path.name} (alt: {media.alt})", markup=False)
         if len(targets) > 1:
             con.print(
                 f"... and {len(targets) - 1} more {'messages' if ch.type == 'email' else 'batches'}"
@@ -255,6 +264,40 @@ def _finish(
         )
 
 
+def _confirm(question: str) -> None:
+    """Ask before sending; no answer (no terminal, end of input) or "no" is an abort (exit 4)."""
+    import sys
+
+    from prcast.errors import AbortedError
+
+    if not sys.stdin.isatty() and not _has_input():
+        raise AbortedError(
+            "not sent: there is no terminal to confirm on",
+            hint="add --yes to send without asking (scripts, cron)",
+        )
+    try:
+        ok = typer.confirm(question, default=False)
+    except typer.Abort:
+        typer.echo()  # end the question's line
+        raise AbortedError(
+            "not sent: no answer to the confirmation", hint="add --yes to send without asking"
+        ) from None
+    if not ok:
+        raise AbortedError("not sent: you answered no")
+
+
+def _has_input() -> bool:
+    """Whether standard input (not a terminal) has an answer waiting, e.g. `yes | prcast send`."""
+    import select
+    import sys
+
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+    except (OSError, ValueError, TypeError):  # not a real file (a test runner's buffer)
+        return True
+    return bool(ready)
+
+
 def _run(sink: _Progress | None, fn: Callable[[Callable[[Event], None]], Outcome]) -> Outcome:
     if sink is None:
         return fn(lambda e: None)
@@ -266,7 +309,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def render(
         ctx: typer.Context,
-        release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
+        release: ReleaseArg,
         channel: ChannelOpt = None,
         to: ToOpt = None,
         as_json: JsonOpt = False,
@@ -292,15 +335,33 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def send(
         ctx: typer.Context,
-        release: Annotated[str, typer.Argument(help="Release file, or its name under releases/.")],
+        release: ReleaseArg,
         channel: ChannelOpt = None,
         to: ToOpt = None,
         yes: Annotated[
             bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")
         ] = False,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Plan and show, send nothing.")
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Plan and show exactly what would go (posts with counts; each email's headers, text and HTML parts; media), send nothing. Works under embargo.",
+            ),
         ] = False,
+        every: Annotated[
+            bool,
+            typer.Option(
+                "--all",
+                help="With --dry-run: show every message, not the first per channel and language.",
+            ),
+        ] = False,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                help="With --dry-run: write every message to this folder (emails as .eml, posts as .txt).",
+            ),
+        ] = None,
         resend_in_doubt: ResendOpt = False,
         break_embargo: Annotated[
             bool,
@@ -325,7 +386,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
 
-        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input.
+        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input or a refusal (policy, embargo, an edit after publication), 4 when not confirmed (answered no, or no terminal and no --yes). --dry-run shows exactly what would go, also under embargo.
 
         [bold]Example:[/bold] prcast send releases/example.md --yes
         """
@@ -347,23 +408,18 @@ def register(app: typer.Typer) -> None:
             refresh_limits=True,
             on_unreachable=unreachable.__setitem__,
         )
-        preflight(ws, plan, break_embargo=override, new_edition=new_edition)
+        if (every or out) and not dry_run:
+            raise InputError("--all and --out go with --dry-run")
+        preflight(ws, plan, break_embargo=override, new_edition=new_edition, rehearsal=dry_run)
         if not as_json:
             _plan_summary(plan)
         if dry_run:
-            if as_json:
-                print_json(
-                    {
-                        "run": plan.run_id,
-                        "dry_run": True,
-                        "channels": _renderings_json(list(plan.renderings)),
-                    }
-                )
-            else:
-                console().print("Dry run: nothing was sent.")
+            from prcast.cli.rehearsal import rehearse
+
+            rehearse(ws, plan, every=every, out=out, as_json=as_json)
             return
         if not yes:
-            typer.confirm(f"Send {len(plan.deliveries)} post(s) now?", abort=True)
+            _confirm(f"Send {len(plan.deliveries)} post(s) now?")
         if new_edition and reason:
             start_edition(ws, plan, reason.strip())
             plan = prepare(ws, release, channel or (), to=to or ())

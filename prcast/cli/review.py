@@ -8,9 +8,13 @@ from typing import Annotated
 import typer
 
 from prcast.cli.common import console, err_console, print_json, workspace
+from prcast.cli.completion import release_names
 from prcast.errors import ExitCode
 
-ReleaseArg = Annotated[str, typer.Argument(help="Release file, or its name under releases/.")]
+ReleaseArg = Annotated[
+    str,
+    typer.Argument(help="Release file, or its name under releases/.", autocompletion=release_names),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 
 
@@ -79,6 +83,7 @@ def register(app: typer.Typer) -> None:
         note: Annotated[
             str | None, typer.Option("--note", help="A note for the audit log.")
         ] = None,
+        as_json: JsonOpt = False,
     ) -> None:
         """Approve exactly the text that would be sent now: signs, with your approver key, the SHA-256 of every channel's rendered posts, and records the signature in the audit log. Only keys listed in approvers.toml count; any later edit invalidates the approval.
 
@@ -92,13 +97,19 @@ def register(app: typer.Typer) -> None:
         key = approvals.own_key(as_)
         plan = prepare(ws, release)
         digests = policy.content_digests(plan.renderings)
-        data = approvals.sign(key, plan.release.id, plan.release.sha256, digests, note)
-        AuditLog(ws.audit_path).append("release.approved", **data)
+        texts = approvals.texts_of(plan.renderings)
+        data = approvals.sign(key, plan.release.id, plan.release.sha256, digests, note, texts)
+        record = AuditLog(ws.audit_path).append("release.approved", **data)
         registered = {a.key.public: a.name for a in approvals.load_approvers(ws.root)}
         name = registered.get(key.verifier.public)
-        console().print(
-            f"approved as {name or key.name} (signed): {', '.join(digests)}", markup=False
-        )
+        if as_json:
+            print_json({"release": plan.release.id, "record": record.get("seq"), "by": name or key.name,
+                        "key": key.verifier.vkey, "registered": name is not None,
+                        "signed_at": data["signed_at"], "channels": digests, "note": note})  # fmt: skip
+        else:
+            console().print(
+                f"approved as {name or key.name} (signed): {', '.join(digests)}", markup=False
+            )
         if name is None:
             err_console().print(
                 f"warning: your key {key.name} is not in approvers.toml: this approval does not count "
@@ -107,10 +118,20 @@ def register(app: typer.Typer) -> None:
             )  # fmt: skip
 
     @app.command()
-    def approvals(ctx: typer.Context, release: ReleaseArg, as_json: JsonOpt = False) -> None:
-        """Show each approval of a release: who signed it, whether the signature verifies by a key in approvers.toml, whether it still covers the current text and has not expired, and how many are required.
+    def approvals(
+        ctx: typer.Context,
+        release: ReleaseArg,
+        show_diff: Annotated[
+            bool,
+            typer.Option(
+                "--diff", help="For an outdated approval, show what changed since (unified diff)."
+            ),
+        ] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Show each approval of a release: who signed it, whether the signature verifies by a key in approvers.toml, whether it still covers the current text and has not expired, and how many are required. With --diff, an outdated approval shows a unified diff of the approved text against the current one.
 
-        [bold]Example:[/bold] prcast approvals releases/example.md
+        [bold]Example:[/bold] prcast approvals releases/example.md --diff
         """
         from prcast import approvals as signed
         from prcast import policy
@@ -125,6 +146,11 @@ def register(app: typer.Typer) -> None:
         records = policy.approvals_of(AuditLog(ws.audit_path).verified_records(), plan.release.id)
         standings = signed.judge(records, digests, approvers, rules.approval_ttl)
         current = signed.counted(standings, approvers)
+        now_texts = signed.texts_of(plan.renderings) if show_diff else {}
+
+        def diffs(s: signed.Standing) -> dict[str, str]:
+            return {ch: signed.diff(s.texts, now_texts, ch) for ch in s.changed}
+
         if as_json:
             print_json({
                 "release": plan.release.id,
@@ -133,7 +159,8 @@ def register(app: typer.Typer) -> None:
                 "approvals": [
                     {"record": s.seq, "by": s.by, "at": s.at, "note": s.note, "signed": s.signed,
                      "registered": s.registered is not None, "current": not s.changed,
-                     "changed": list(s.changed), "expired": s.expired, "counts": s.counts}
+                     "changed": list(s.changed), "expired": s.expired, "counts": s.counts,
+                     **({"diff": diffs(s)} if show_diff else {})}
                     for s in standings
                 ],
             })  # fmt: skip
@@ -141,4 +168,10 @@ def register(app: typer.Typer) -> None:
         con = console()
         for s in standings:
             con.print(f"{s.at[:19]}  {s.by}: {s.state}", markup=False)
+            for text in diffs(s).values() if show_diff else ():
+                for line in text.splitlines():
+                    style = (
+                        "green" if line.startswith("+") else "red" if line.startswith("-") else None
+                    )
+                    con.print(line, style=style, markup=False, highlight=False)
         con.print(f"{len(current)} of {rules.required_approvals} required approvals", markup=False)

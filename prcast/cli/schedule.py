@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -39,7 +39,7 @@ def add(
         str | None,
         typer.Option(
             "--at",
-            help='When: "2026-12-01 09:30 Europe/Berlin" or ISO 8601 with an offset. Default: the release\'s embargo.',
+            help='When: "2026-12-01 09:30 Europe/Berlin", ISO 8601 with an offset, or "2026-12-01 09:30" in the workspace\'s timezone. Default: the release\'s embargo.',
         ),
     ] = None,
     channel: Annotated[
@@ -49,15 +49,21 @@ def add(
         list[str] | None, typer.Option("--to", help="Send to this press-list group (repeatable).")
     ] = None,
     missed: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--missed",
-            help="If the machine was off at the due time: late (send late) or skip (skip and report).",
+            help="If the machine was off at the due time: late (send late, the default) or skip (skip and report). Given explicitly, a time already past is accepted.",
         ),
-    ] = "late",
+    ] = None,
+    now_if_past: Annotated[
+        bool,
+        typer.Option(
+            "--now-if-past", help="Accept a time already past: the next run-due sends it."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Queue a release for a set time (stored in UTC, shown in the zone given). The release is checked now (policy, lengths) and again when it runs.
+    """Queue a release for a set time (stored in UTC, shown in the zone given). The release is checked now (policy, lengths) and again when it runs. A time already past is refused (exit 2) unless --now-if-past or --missed says what to do.
 
     [bold]Example:[/bold] prcast schedule add releases/example.md --at "2026-12-01 09:30 Europe/Berlin" --missed skip
     """
@@ -66,7 +72,7 @@ def add(
     from prcast.schedule import Schedule, parse_when
 
     ws = workspace(ctx)
-    if missed not in ("late", "skip"):
+    if missed not in (None, "late", "skip"):
         raise InputError(f'--missed must be "late" or "skip", not "{missed}"')
     plan = prepare(ws, release, channel or (), to=to or ())
     if at is None:
@@ -74,9 +80,10 @@ def add(
             raise InputError(
                 "the release has no embargo: say when with --at", path=plan.release.path
             )
-        due, zone = plan.release.embargo.astimezone(UTC), "UTC"
+        due, zone = plan.release.embargo.astimezone(UTC), ws.config.timezone
     else:
-        due, zone = parse_when(at)
+        due, zone = parse_when(_zoned(at, ws.config.timezone))
+    _refuse_past(at, due, ws.timezone, explicit=now_if_past or missed is not None)
     rel = (
         str(plan.release.path.relative_to(ws.root))
         if plan.release.path.is_relative_to(ws.root)
@@ -84,7 +91,7 @@ def add(
     )
     schedule = Schedule(ws)
     try:
-        item = schedule.add(rel, due, zone, list(channel or ()), list(to or ()), missed)
+        item = schedule.add(rel, due, zone, list(channel or ()), list(to or ()), missed or "late")
     finally:
         schedule.close()
     if as_json:
@@ -94,6 +101,38 @@ def add(
             f"scheduled #{item.id}: {item.release} at {item.local_due:%Y-%m-%d %H:%M %Z} ({item.due_at:%Y-%m-%d %H:%M} UTC)",
             markup=False,
         )
+
+
+#: how far in the past a due time may lie and still count as "now"
+PAST_GRACE_SECONDS = 60
+
+
+def _zoned(at: str, timezone: str) -> str:
+    """A time written without a zone ("2026-12-01 09:30") is in the workspace's timezone."""
+
+    try:
+        naive = datetime.fromisoformat(at.strip()).tzinfo is None
+    except ValueError:
+        return at
+    return f"{at.strip()} {timezone}" if naive else at
+
+
+def _refuse_past(at: str | None, due: datetime, zone: tzinfo, explicit: bool) -> None:
+    """A due time already past would go out on the next run-due: only when asked for."""
+    from datetime import timedelta
+
+    from prcast import clock
+    from prcast.errors import InputError
+
+    now = clock.now()
+    if explicit or due >= now - timedelta(seconds=PAST_GRACE_SECONDS):
+        return
+    what = f'--at "{at}"' if at is not None else "the release's embargo"
+    raise InputError(
+        f"{what} is in the past: {due.astimezone(zone):%Y-%m-%d %H:%M %Z} "
+        f"(now {now.astimezone(zone):%Y-%m-%d %H:%M %Z}): not scheduled",
+        hint="give a later time, or --now-if-past to have the next run-due send it",
+    )
 
 
 @app.command("list")

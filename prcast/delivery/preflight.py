@@ -131,9 +131,15 @@ def check_posts_policy(
 
 
 def preflight(
-    ws: Workspace, plan: Plan, *, break_embargo: str | None = None, new_edition: bool = False
+    ws: Workspace,
+    plan: Plan,
+    *,
+    break_embargo: str | None = None,
+    new_edition: bool = False,
+    rehearsal: bool = False,
 ) -> None:
-    """Everything that can refuse a send before anything is stored or sent."""
+    """Everything that can refuse a send before anything is stored or sent. A rehearsal
+    (`send --dry-run`) sends nothing, so the embargo does not stop it."""
     from prcast import policy
 
     rules = policy.load_policy(ws.root)
@@ -154,8 +160,8 @@ def preflight(
         approvals = policy.approvals_of(audit.verified_records(), release.id)
         policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
     early = [d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > clock.now()]
-    check_embargo(ws, early, overridden=bool(break_embargo))
-    if early and break_embargo:
+    check_embargo(ws, early, overridden=bool(break_embargo) or rehearsal)
+    if early and break_embargo and not rehearsal:
         audit.append("embargo.broken", run=plan.run_id, release=release.id,
                      embargo=early[0].embargo.isoformat() if early[0].embargo else None,
                      reason=break_embargo, by=getpass.getuser(), host=socket.gethostname())  # fmt: skip

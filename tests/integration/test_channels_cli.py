@@ -99,7 +99,8 @@ def test_all_channels_pass_with_good_credentials(all_channels: dict[str, str], c
     listed = json.loads(cli("channels", "list", "--json").stdout)
     masto = next(c for c in listed if c["name"] == "masto")
     assert masto["limit"] == 500 and masto["limit_from_server"] is True
-    assert masto["secrets"] == [{"variable": "PRCAST_MASTODON_TOKEN", "set": True}]
+    assert masto["secrets"] == [{"ref": "env:PRCAST_MASTODON_TOKEN", "variable": "PRCAST_MASTODON_TOKEN",
+                                 "set": True, "source": "environment"}]  # fmt: skip
     assert cli("channels", "list").exit_code == 0
 
 
