@@ -50,6 +50,10 @@ class Connection(Protocol):
 
     def has_table(self, name: str) -> bool: ...
 
+    def table_names(self) -> list[str]: ...
+
+    def columns(self, table: str) -> list[str]: ...
+
     def close(self) -> None: ...
 
 
@@ -110,6 +114,16 @@ class SQLite:
 
     def reset_serial(self, table: str, column: str) -> None:
         """AUTOINCREMENT follows the largest id by itself."""
+
+    def table_names(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%'"
+            " ESCAPE '!' ORDER BY name"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def columns(self, table: str) -> list[str]:
+        return [str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()]
 
     def has_table(self, name: str) -> bool:
         row = self.db.execute(
@@ -257,6 +271,22 @@ class PostgreSQL:
             (self.schema, name),
         ).fetchone()
         return row is not None
+
+    def table_names(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+            " ORDER BY table_name",
+            (self.schema,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+            " AND table_name = %s ORDER BY ordinal_position",
+            (self.schema, table),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def reset_serial(self, table: str, column: str) -> None:
         """After rows were copied in with their ids: the next id follows the largest."""
