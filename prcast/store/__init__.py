@@ -209,6 +209,8 @@ class Store:
     def _migrate(self) -> None:
         """Apply the migrations this database lacks. One transaction, under the schema's
         migration lock: two processes upgrading at once apply each step once."""
+        if self.db.has_table("schema_version") and self.version() == LATEST:
+            return  # the common case, without taking the lock
         with self.db.transaction(exclusive=False):
             self.db.lock("migrate")
             self.db.prepare()
