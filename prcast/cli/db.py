@@ -110,6 +110,7 @@ def import_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )
     console().print(
         f"imported into {moved.target}: {rows} rows, {done.records} audit records{again};"
-        f" the chain of {done.chain} records verifies there and exports as the file, byte for byte",
+        f" the chain of {done.chain} records verifies there, its first {moved.file_records}"
+        " exported are the file, byte for byte",
         markup=False,
     )

@@ -55,6 +55,9 @@ def import_state(source: Store, target: Store, lines: Sequence[Line]) -> Importe
     table = AuditTable(target)
     have = list(table.lines())
     mine = [line for _, _, line in lines]
+    if len(have) > len(mine) and have[: len(mine)] == mine:
+        # imported before, and the team has appended since: the file has nothing more
+        return Imported({}, 0, len(have), True)
     if have != mine[: len(have)]:
         raise InputError(
             f"{where} holds an audit chain ({len(have)} records) that is not the beginning of"
@@ -87,9 +90,11 @@ class Moved:
 
     target: str
     imported: Imported
-    #: the chain in the target verifies, and exported it is byte for byte the file
+    #: records of the chain in the target that verify, and whether its export begins with
+    #: the file byte for byte (is the file, unless the team appended since an earlier import)
     verified: int
     same_bytes: bool
+    file_records: int = 0
 
 
 def import_workspace(ws: Workspace) -> Moved:
@@ -134,7 +139,7 @@ def import_workspace(ws: Workspace) -> Moved:
     try:
         verified = moved.verify()
         exported = moved.raw()
-        same = exported is not None and exported.read() == data
+        same = exported is not None and exported.read().startswith(data)
     finally:
         moved.close()
-    return Moved(str(target), imported, verified.records, same)
+    return Moved(str(target), imported, verified.records, same, len(lines))

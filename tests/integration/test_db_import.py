@@ -63,10 +63,14 @@ def test_import_moves_state_and_log_and_the_chain_verifies_there(
     assert len(outbox_entries(ws)) == posts
     assert ws.audit_path.read_bytes() == original, "the file log was written after the move"
 
+    log = ws.audit()  # the team goes on appending in the database
+    log.append("test.note", text="after the move")
+    log.close()
     again = prcast(ws, "db", "import", "--json")
     assert again.exit_code == 0, again.output
     second = json.loads(again.stdout)
     assert second["resumed"] and second["records"] == 0 and sum(second["rows"].values()) == 0
+    assert second["chain"] == second["verified"] == done["chain"] + 1
     assert _status(ws)["runs"] == 1
 
 
