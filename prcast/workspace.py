@@ -165,7 +165,8 @@ def database_setting(channels_file: Path) -> tuple[str | None, str | None, str]:
                 ("database",),
                 '"database" must be a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE)',
             )
-        if password is not None and not password.startswith("env:"):
+        in_query = any("password" in k.lower() for k in parts.query.split("&"))
+        if in_query or (password is not None and not password.startswith("env:")):
             raise doc.error(
                 ("database",),
                 '"database": the URL holds a password: refused',

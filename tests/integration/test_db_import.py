@@ -125,6 +125,10 @@ def test_the_database_password_never_appears_in_output(ws: Workspace, pg_url: st
         assert done.returncode == 0, done.stderr
         assert password not in done.stdout + done.stderr
     assert f"{user}:***@" in _run(ws, "db", "status", env={"PRCAST_DATABASE_URL": url}).stdout
+    in_query = f"postgresql://{user}@{host_db}?password={password}"  # libpq's other way
+    done = _run(ws, "db", "status", env={"PRCAST_DATABASE_URL": in_query})
+    assert done.returncode == 0, done.stderr
+    assert "password=***" in done.stdout and password not in done.stdout + done.stderr
 
     # a server that is not there: one clear line, exit 2, no password, no traceback
     closed = f"postgresql://{user}:{password}@127.0.0.1:1/nowhere"
