@@ -242,8 +242,13 @@ class PostgreSQL:
             yield self
         except BaseException:
             self.depth = 0
-            if not self.db.closed:
-                self.db.execute("ROLLBACK")
+            import psycopg
+
+            try:
+                if not self.db.closed:
+                    self.db.execute("ROLLBACK")
+            except psycopg.Error:  # the connection is gone: the server rolled back
+                pass
             raise
         self.depth = 0
         self.db.execute("COMMIT")
