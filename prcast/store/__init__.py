@@ -1,7 +1,9 @@
 """The state store: every SQL statement prcast runs, behind one class.
 
-SQLite in WAL mode under .prcast/ is the embedded default. The schema is versioned
-(`migrations.py`); opening a store upgrades an older database. What is stored:
+SQLite in WAL mode under .prcast/ is the embedded default; a team's PostgreSQL database
+(`database.py` chooses, `dialect.py` runs the same SQL on either) holds each workspace in a
+schema of its own. The schema is versioned (`migrations.py`); opening a store upgrades an
+older database. What is stored:
 
 - runs, and the publication ledger: one row per "release R, edition e, on channel C, to
   target T, part k" (its `identity`), whatever run or channel selection planned it; each run
