@@ -109,10 +109,21 @@ class Workspace:
         return open_log(self)
 
     def store(self) -> Store:
-        """The state store, opened (and upgraded) on this workspace's database."""
+        """The state store, opened (and upgraded) on this workspace's database. A database
+        is refused while the folder holds state not imported into it (`prcast db import`)."""
         from prcast.store import Store
 
-        return Store(self.database)
+        store = Store(self.database)
+        if self.database.is_postgres and not self.__dict__.get("_imported"):
+            from prcast.store.transfer import check_imported
+
+            try:
+                check_imported(self, store)
+            except BaseException:
+                store.close()
+                raise
+            self.__dict__["_imported"] = True  # looked once per workspace object
+        return store
 
     def release_path(self, name: str) -> Path:
         """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""

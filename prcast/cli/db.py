@@ -23,10 +23,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 
 def _facts(ws: Any) -> dict[str, Any]:
+    from prcast.store import Store
     from prcast.store.migrations import LATEST
 
     database = ws.database
-    store = ws.store()
+    store = Store(database)  # also for a database that the workspace's files are not in yet
     try:
         counts = {t: store.count_rows(t) for t in ("runs", "publications", "schedules")}
         version = store.version()

@@ -128,13 +128,14 @@ def import_workspace(ws: Workspace) -> Moved:
         lines.append((int(record["seq"]), str(record["hash"]), text))
     source = Store(Database(path=ws.store_path, root=ws.root))
     try:
-        store = ws.store()
+        store = Store(target)
         try:
             imported = import_state(source, store, lines)
         finally:
             store.close()
     finally:
         source.close()
+    ws.__dict__["_imported"] = True  # checked below, by verifying the chain there
     moved = DatabaseAuditLog(ws)
     try:
         verified = moved.verify()
@@ -143,3 +144,29 @@ def import_workspace(ws: Workspace) -> Moved:
     finally:
         moved.close()
     return Moved(str(target), imported, verified.records, same, len(lines))
+
+
+def check_imported(ws: Workspace, store: Store) -> None:
+    """Refuse to use a database while this workspace folder holds state and audit records
+    that are not in it: a send from the database would not know what the files say went
+    out already. Only a folder with such files costs a look (team machines have none)."""
+    log, state = ws.audit_path, ws.store_path
+    has_log = log.is_file() and log.stat().st_size > 0
+    if not has_log and not state.is_file():
+        return
+    local_id = ""
+    if state.is_file():
+        local = Store(Database(path=state, root=ws.root))
+        try:
+            if any(local.count_rows(t) for t in WORK):
+                local_id = local.workspace_id()
+        finally:
+            local.close()
+    missing = has_log and AuditTable(store).count() < log.read_bytes().count(b"\n")
+    if missing or (local_id and local_id != store.workspace_id()):
+        raise InputError(
+            f"this workspace's state and audit log are in {ws.state_dir}, not in the database"
+            f" {store.database}: not using it before they are moved there",
+            hint="run `prcast db import` once (or unset PRCAST_DATABASE_URL / the database"
+            " setting to go on with the files)",
+        )

@@ -74,6 +74,23 @@ def test_import_moves_state_and_log_and_the_chain_verifies_there(
     assert _status(ws)["runs"] == 1
 
 
+def test_a_database_is_not_used_before_the_workspace_files_are_imported(
+    ws: Workspace, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sending from an empty database would not know what the files say went out."""
+    assert prcast(ws, "send", "releases/example.md", "--yes").exit_code == 0
+    posts = len(outbox_entries(ws))
+    monkeypatch.setenv("PRCAST_DATABASE_URL", pg_url)
+    result = prcast(ws, "send", "releases/example.md", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "prcast db import" in result.output and "Traceback" not in result.output
+    assert len(outbox_entries(ws)) == posts
+    assert _status(ws)["runs"] == 0  # db status still answers
+    assert prcast(ws, "db", "import").exit_code == 0
+    assert prcast(ws, "send", "releases/example.md", "--yes").exit_code == 0
+    assert len(outbox_entries(ws)) == posts  # published once, from either backend
+
+
 def test_import_into_a_database_holding_another_workspace_is_refused(
     ws: Workspace, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
