@@ -240,7 +240,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "email": ("host", "from_address"),
 }
 
-TOP_LEVEL_KEYS = ("channels", "timezone")
+#: "database" and "database_schema" choose the state store (read by workspace.py)
+TOP_LEVEL_KEYS = ("channels", "timezone", "database", "database_schema")
 
 
 @dataclass(frozen=True)

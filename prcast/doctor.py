@@ -190,12 +190,11 @@ def _audit(ws: Workspace) -> list[Check]:
 
 
 def _clock(ws: Workspace) -> list[Check]:
-    from prcast.audit import AuditLog
 
     now = clock.now()
     last = None
     if ws.audit_path.exists():
-        for record in AuditLog(ws.audit_path).records():
+        for record in ws.audit().records():
             last = record.get("ts")
     if last:
         at = datetime.fromisoformat(str(last))

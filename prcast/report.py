@@ -16,7 +16,7 @@ from typing import Any
 from prcast import i18n
 from prcast.audit import AuditLog
 from prcast.errors import InputError, PrcastError
-from prcast.store import DeliveryRow, RunRow, Store
+from prcast.store import DeliveryRow, RunRow
 from prcast.workspace import Workspace
 
 #: every status a delivery row can end in, in the order a report lists them
@@ -321,7 +321,7 @@ def group_errors(rows: Iterable[ReportRow]) -> list[ErrorGroup]:
 
 
 def list_runs(ws: Workspace) -> list[RunRow]:
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         return store.runs()
     finally:
@@ -439,7 +439,7 @@ def build_report(
             f'--language "{language}" is not a language prcast knows',
             hint=f"a language tag such as {', '.join(i18n.shipped_languages())} or de-AT",
         )
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         if release is not None:
             name, runs = resolve_runs(ws, release)
@@ -472,7 +472,7 @@ def _assemble(
     release: str | None,
     language: str | None,
 ) -> Report:
-    log = AuditLog(ws.audit_path)
+    log = ws.audit()
     audit_ok, audit_message = chain_status(log)
     run_ids = {r.id for r in runs}
     latest = max(runs, key=lambda r: r.updated_at)

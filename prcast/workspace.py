@@ -6,10 +6,16 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from prcast.config import Config, load_config
 from prcast.errors import InputError, WorkspaceError
+
+if TYPE_CHECKING:
+    from prcast.audit import AuditLog
+    from prcast.store import Store
+    from prcast.store.database import Database
 
 MARKER = "channels.toml"
 STATE_DIR = ".prcast"
@@ -93,6 +99,39 @@ class Workspace:
         for times given without a zone and for showing times to people."""
         return ZoneInfo(self.config.timezone)
 
+    @functools.cached_property
+    def database(self) -> Database:
+        """Where state lives: $PRCAST_DATABASE_URL, the `database` setting in channels.toml
+        (a PostgreSQL URL, its password as `env:NAME`), else .prcast/state.db."""
+        from prcast.store.database import choose
+
+        url, schema, origin = database_setting(self.channels_file)
+        return choose(self.store_path, url, schema, origin)
+
+    def audit(self) -> AuditLog:
+        """The audit log: in the database with the state when that is PostgreSQL, else
+        .prcast/audit.jsonl."""
+        from prcast.audit import open_log
+
+        return open_log(self)
+
+    def store(self) -> Store:
+        """The state store, opened (and upgraded) on this workspace's database. A database
+        is refused while the folder holds state not imported into it (`prcast db import`)."""
+        from prcast.store import Store
+
+        store = Store(self.database)
+        if self.database.is_postgres and not self.__dict__.get("_imported"):
+            from prcast.store.transfer import check_imported
+
+            try:
+                check_imported(self, store)
+            except BaseException:
+                store.close()
+                raise
+            self.__dict__["_imported"] = True  # looked once per workspace object
+        return store
+
     def release_path(self, name: str) -> Path:
         """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""
         given = Path(name)
@@ -108,6 +147,51 @@ class Workspace:
             f'release "{name}" not found',
             hint=f"give a path, or a file name in {self.releases_dir}",
         )
+
+
+def database_setting(channels_file: Path) -> tuple[str | None, str | None, str]:
+    """The top-level `database` and `database_schema` of channels.toml, checked, with the
+    place they were written (file:line) for messages. A URL may name its password only as
+    `env:NAME`; a password written into the file is refused."""
+    from prcast.errors import location
+    from prcast.fileio import read_input
+    from prcast.store.database import SCHEMES
+    from prcast.tomlfile import parse_toml
+
+    if not channels_file.is_file():
+        return None, None, ""
+    doc = parse_toml(read_input(channels_file), channels_file)
+    url, schema = doc.data.get("database"), doc.data.get("database_schema")
+    origin = location(channels_file, doc.line_of(("database",)))
+    for key, value in (("database", url), ("database_schema", schema)):
+        if value is not None and not isinstance(value, str):
+            raise doc.error((key,), f'"{key}" must be a string, got {type(value).__name__}')
+    if isinstance(url, str) and url.startswith("env:"):
+        from prcast.secrets import SecretRef
+
+        return SecretRef(url[4:], origin=origin).resolve(), schema, origin
+    if isinstance(url, str):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:
+            raise doc.error(("database",), '"database" is not a URL') from None
+        if parts.scheme not in SCHEMES:
+            raise doc.error(
+                ("database",),
+                '"database" must be a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE)',
+            )
+        in_query = any("password" in k.lower() for k in parts.query.split("&"))
+        if in_query or (password is not None and not password.startswith("env:")):
+            raise doc.error(
+                ("database",),
+                '"database": the URL holds a password: refused',
+                hint="name it as postgresql://USER:env:PRCAST_DB_PASSWORD@HOST/DATABASE and"
+                " export PRCAST_DB_PASSWORD; secrets are never stored in channels.toml",
+            )
+    return url, schema, origin
 
 
 def find_workspace(explicit: Path | None = None, start: Path | None = None) -> Workspace:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup
@@ -32,6 +32,9 @@ from markupsafe import Markup
 from prcast.channels.base import ChannelError, Post, Receipt, post_record
 from prcast.config import OutboxConfig
 from prcast.fileio import write_atomic
+
+if TYPE_CHECKING:
+    from prcast.workspace import Workspace
 
 ATOM = "http://www.w3.org/2005/Atom"
 #: the feed-level element carrying the latest signed audit checkpoint
@@ -422,15 +425,14 @@ def pages_of(entries: Sequence[dict[str, Any]]) -> list[Page]:
     return pages
 
 
-def _edition_reasons(audit_path: Path) -> dict[str, list[tuple[datetime, str]]]:
-    """(time, reason) of each new edition per release, from the audit log."""
-    from prcast.audit import AuditLog
-
+def _edition_reasons(ws: Workspace) -> dict[str, list[tuple[datetime, str]]]:
+    """(time, reason) of each new edition per release, from the audit log (the file, or the
+    database in team mode)."""
     out: dict[str, list[tuple[datetime, str]]] = {}
-    if not audit_path.is_file():
+    if not ws.database.is_postgres and not ws.audit_path.is_file():
         return out
     try:
-        for r in AuditLog(audit_path).records():
+        for r in ws.audit().records():
             if r.get("type") == "release.new_edition":
                 ts = _moment(str(r.get("ts", "")))
                 out.setdefault(str(r.get("release")), []).append((ts, str(r.get("reason", ""))))
@@ -535,7 +537,7 @@ class OutboxChannel:
         if any(len(p.editions) > 1 for p in pages):
             from prcast.workspace import Workspace
 
-            reasons = _edition_reasons(Workspace(self.workspace_root).audit_path)
+            reasons = _edition_reasons(Workspace(self.workspace_root))
             for p in pages:
                 for before, ed in zip(p.editions, p.editions[1:], strict=False):
                     told = [

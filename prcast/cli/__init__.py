@@ -17,6 +17,7 @@ from prcast.cli import (
     channels,
     completion,
     conference,
+    db,
     doctor,
     lists,
     publish,
@@ -193,6 +194,7 @@ app.add_typer(schedule.app, name="schedule")
 schedule.register(app)
 app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
+app.add_typer(db.app, name="db")
 app.add_typer(approver.app, name="approver")
 report.register(app)
 doctor.register(app)

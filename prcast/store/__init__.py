@@ -1,7 +1,9 @@
 """The state store: every SQL statement prcast runs, behind one class.
 
-SQLite in WAL mode under .prcast/ is the embedded default. The schema is versioned
-(`migrations.py`); opening a store upgrades an older database. What is stored:
+SQLite in WAL mode under .prcast/ is the embedded default; a team's PostgreSQL database
+(`database.py` chooses, `dialect.py` runs the same SQL on either) holds each workspace in a
+schema of its own. The schema is versioned (`migrations.py`); opening a store upgrades an
+older database. What is stored:
 
 - runs, and the publication ledger: one row per "release R, edition e, on channel C, to
   target T, part k" (its `identity`), whatever run or channel selection planned it; each run
@@ -21,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prcast.store.dialect import Connection, SQLite
+from prcast.store.database import Database
+from prcast.store.dialect import Connection
 from prcast.store.migrations import LATEST, MIGRATIONS
 
 PLANNED, ATTEMPTING, DELIVERED, FAILED, IN_DOUBT, SKIPPED = (
@@ -127,6 +130,13 @@ class Holder:
     owner: Owner
 
 
+def _table(name: str) -> str:
+    """A table or column name to put into SQL, checked."""
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise ValueError(f"bad SQL name {name!r}")
+    return name
+
+
 def _delivery(r: Any, run_id: str | None = None, seq: int | None = None) -> DeliveryRow:
     return DeliveryRow(
         key=r["key"],
@@ -186,17 +196,36 @@ class Store:
     """Run, ledger, claim, schedule and conference state. Each method is one committed
     transaction unless called inside `transaction()`."""
 
-    def __init__(self, path: Path, db: Connection | None = None) -> None:
-        self.path = path
-        self.db: Connection = db or SQLite(path)
-        self._migrate()
+    def __init__(self, where: Path | Database, db: Connection | None = None) -> None:
+        """Open (and upgrade) the store: an SQLite file by its path, or any `Database`."""
+        self.database = where if isinstance(where, Database) else Database(path=where)
+        self.db: Connection = db or self.database.connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     # --- schema --------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        with self.db.transaction():
+        """Apply the migrations this database lacks. One transaction, under the schema's
+        migration lock: two processes upgrading at once apply each step once."""
+        if self.db.has_table("schema_version") and self.version() == LATEST:
+            return  # the common case, without taking the lock
+        with self.db.transaction(exclusive=False):
+            self.db.lock("migrate")
+            self.db.prepare()
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             version = self.version()
+            if version > LATEST:
+                from prcast.errors import InputError
+
+                raise InputError(
+                    f"the database {self.database} is at schema version {version}; this prcast"
+                    f" knows versions up to {LATEST}",
+                    hint="upgrade prcast on this machine (pip install -U prcast)",
+                )
             if version == 0 and self.db.has_table("runs"):
                 version = 1  # written by prcast 0.1, before versioning; its tables may be partial
                 MIGRATIONS[0](self.db, self.workspace_root)
@@ -208,7 +237,12 @@ class Store:
 
     @property
     def workspace_root(self) -> Path:
-        return self.path.parent.parent  # .prcast/state.db
+        return self.database.workspace_root
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (for a PostgreSQL store: the workspace's would-be file)."""
+        return self.database.path or self.workspace_root / ".prcast" / "state.db"
 
     def version(self) -> int:
         row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -216,6 +250,37 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    # --- whole tables (moving a workspace to another database) ----------------------------
+
+    def table_names(self) -> list[str]:
+        return self.db.table_names()
+
+    def count_rows(self, table: str) -> int:
+        row = self.db.execute(f"SELECT COUNT(*) FROM {_table(table)}").fetchone()
+        return int(row[0])
+
+    def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """A table's column names and all its rows."""
+        cur = self.db.execute(f"SELECT * FROM {_table(table)}")
+        rows = cur.fetchall()
+        names = self.db.columns(table)
+        return names, [tuple(r[n] for n in names) for r in rows]
+
+    def insert_rows(self, table: str, data: tuple[list[str], list[tuple[Any, ...]]]) -> int:
+        """Insert rows (keeping those the table has by its key); how many were new."""
+        names, rows = data
+        before = self.count_rows(table)
+        self.db.executemany(
+            f"INSERT INTO {_table(table)} ({', '.join(_table(n) for n in names)})"
+            f" VALUES ({', '.join('?' * len(names))}) ON CONFLICT DO NOTHING",
+            rows,
+        )
+        return self.count_rows(table) - before
+
+    def set_workspace_id(self, workspace_id: str) -> None:
+        """Take over another database's workspace id (publication keys are made with it)."""
+        self.db.execute("UPDATE meta SET value = ? WHERE name = 'workspace_id'", (workspace_id,))
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -442,8 +507,10 @@ class Store:
         out. One transaction; returns the chains won."""
         won = []
         at = now()
-        with self.db.transaction():
+        with self.db.transaction(exclusive=False):
             for chain in chains:
+                if not self.db.try_lock(f"claim:{chain}"):
+                    continue  # another owner is claiming it right now: skip, as SKIP LOCKED does
                 cur = self.db.execute(
                     "INSERT INTO claims (chain, run_id, owner, since) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (chain) DO UPDATE SET run_id = excluded.run_id,"
@@ -520,13 +587,14 @@ class Store:
         """Take every item due by `due_by` for an owner, and every item left running by an
         owner whose lease ran out, each in one compare-and-set."""
         at = now()
-        with self.db.transaction():
+        with self.db.transaction(exclusive=False):
             ids = [
                 int(r["id"])
                 for r in self.db.execute(
                     "SELECT id FROM schedules WHERE (status = 'pending' AND due_at <= ?)"
                     " OR (status = 'running' AND (owner IS NULL OR owner NOT IN"
-                    "  (SELECT id FROM owners WHERE lease_until > ?))) ORDER BY due_at, id",
+                    "  (SELECT id FROM owners WHERE lease_until > ?))) ORDER BY due_at, id"
+                    + self.db.skip_locked,
                     (due_by, at),
                 )
             ]
@@ -623,11 +691,10 @@ class Store:
     def conference_next_number(self, name: str) -> int:
         """The next question number (call inside a transaction)."""
         (number,) = self.db.execute(
-            "SELECT next_qid FROM conference_state WHERE name = ?", (name,)
+            "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?"
+            " RETURNING next_qid - 1",
+            (name,),
         ).fetchone()
-        self.db.execute(
-            "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?", (name,)
-        )
         return int(number)
 
     def conference_add_question(self, q: dict[str, Any]) -> None:
