@@ -279,3 +279,42 @@ def serve(
         deadline = time.monotonic() + wait
         while not should_stop() and time.monotonic() < deadline:
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+# --- team mode (PRCAST_DATABASE_URL): the plan in the team database, workers send it ------
+
+
+def add_team(
+    ws: Workspace, plan: Any, release: str, due_at: datetime, zone: str, channels: list[str],
+    audience: list[str], missed: str,
+) -> Item:  # fmt: skip
+    """Check and store the exact plan in the team database (see prcast/team/plan.py), queue
+    the item, and leave a job for its due time that any `prcast worker` runs."""
+    from prcast.team import plan as stored
+    from prcast.team import required_url, tasks
+
+    app = tasks.open_app(required_url())
+    try:
+        stored.submit(ws, plan)
+        schedule = Schedule(ws)
+        try:
+            item = schedule.add(release, due_at, zone, channels, audience, missed)
+            schedule.store.set_schedule_run(item.id, plan.run_id)
+            tasks.defer_fire(app, item.id, at=due_at)
+            return schedule.get(item.id)
+        finally:
+            schedule.close()
+    finally:
+        app.close()
+
+
+def enqueue_due_team(ws: Workspace) -> list[int]:
+    """`run-due` in team mode: leave a job for each due item (and each whose runner died);
+    the workers run them. Returns the items enqueued now."""
+    from prcast.team import required_url, tasks
+
+    app = tasks.open_app(required_url())
+    try:
+        return tasks.enqueue_due(app, ws)
+    finally:
+        app.close()

@@ -21,6 +21,7 @@ from prcast.cli import (
     report,
     review,
     schedule,
+    worker,
     workspace,
 )
 from prcast.cli.common import Settings, print_error
@@ -167,6 +168,7 @@ app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approver.app, name="approver")
 report.register(app)
+worker.register(app)
 
 
 def main() -> None:
