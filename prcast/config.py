@@ -239,7 +239,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "email": ("host", "from_address"),
 }
 
-TOP_LEVEL_KEYS = ("channels",)
+#: "database" and "database_schema" choose the state store (read by workspace.py)
+TOP_LEVEL_KEYS = ("channels", "database", "database_schema")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from prcast.audit import AuditLog
 from prcast.errors import InputError
-from prcast.store import RunRow, Store
+from prcast.store import RunRow
 from prcast.workspace import Workspace
 
 
@@ -81,7 +81,7 @@ class Report:
 
 
 def list_runs(ws: Workspace) -> list[RunRow]:
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         return store.runs()
     finally:
@@ -115,7 +115,7 @@ def latest_checkpoint(ws: Workspace) -> tuple[str, str] | None:
 
 def build_report(ws: Workspace, run_id: str | None = None) -> Report:
     """The report of `run_id`, or of the most recently active run."""
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         run = store.run(run_id) if run_id else store.latest_run()
         if run is None:

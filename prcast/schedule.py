@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from prcast import clock
 from prcast.delivery.claims import is_dead, is_expired
 from prcast.errors import InputError, PrcastError
-from prcast.store import Store, stamp
+from prcast.store import stamp
 from prcast.workspace import Workspace
 
 #: an item not started within this much of its due time was missed (machine off)
@@ -96,7 +96,7 @@ class Schedule:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.store = Store(ws.store_path)
+        self.store = ws.store()
 
     def close(self) -> None:
         self.store.close()
@@ -198,7 +198,7 @@ def run_due(ws: Workspace, on_fired: Callable[[Fired], None] = lambda f: None) -
     audit = AuditLog(ws.audit_path)
     results = []
     try:
-        with Lease(ws.store_path, "run-due") as lease:
+        with Lease(ws.database, "run-due") as lease:
             for item in schedule.claim_due(lease.id, now):
                 fired = _fire(ws, schedule, audit, lease.id, item, now, prepare, send)
                 results.append(fired)

@@ -6,9 +6,14 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prcast.config import Config, load_config
 from prcast.errors import InputError, WorkspaceError
+
+if TYPE_CHECKING:
+    from prcast.store import Store
+    from prcast.store.database import Database
 
 MARKER = "channels.toml"
 STATE_DIR = ".prcast"
@@ -86,6 +91,21 @@ class Workspace:
     def config(self) -> Config:
         return load_config(self.channels_file)
 
+    @functools.cached_property
+    def database(self) -> Database:
+        """Where state lives: $PRCAST_DATABASE_URL, the `database` setting in channels.toml
+        (a PostgreSQL URL, its password as `env:NAME`), else .prcast/state.db."""
+        from prcast.store.database import choose
+
+        url, schema, origin = database_setting(self.channels_file)
+        return choose(self.store_path, url, schema, origin)
+
+    def store(self) -> Store:
+        """The state store, opened (and upgraded) on this workspace's database."""
+        from prcast.store import Store
+
+        return Store(self.database)
+
     def release_path(self, name: str) -> Path:
         """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""
         given = Path(name)
@@ -101,6 +121,50 @@ class Workspace:
             f'release "{name}" not found',
             hint=f"give a path, or a file name in {self.releases_dir}",
         )
+
+
+def database_setting(channels_file: Path) -> tuple[str | None, str | None, str]:
+    """The top-level `database` and `database_schema` of channels.toml, checked, with the
+    place they were written (file:line) for messages. A URL may name its password only as
+    `env:NAME`; a password written into the file is refused."""
+    from prcast.errors import location
+    from prcast.fileio import read_input
+    from prcast.store.database import SCHEMES
+    from prcast.tomlfile import parse_toml
+
+    if not channels_file.is_file():
+        return None, None, ""
+    doc = parse_toml(read_input(channels_file), channels_file)
+    url, schema = doc.data.get("database"), doc.data.get("database_schema")
+    origin = location(channels_file, doc.line_of(("database",)))
+    for key, value in (("database", url), ("database_schema", schema)):
+        if value is not None and not isinstance(value, str):
+            raise doc.error((key,), f'"{key}" must be a string, got {type(value).__name__}')
+    if isinstance(url, str) and url.startswith("env:"):
+        from prcast.secrets import SecretRef
+
+        return SecretRef(url[4:], origin=origin).resolve(), schema, origin
+    if isinstance(url, str):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:
+            raise doc.error(("database",), '"database" is not a URL') from None
+        if parts.scheme not in SCHEMES:
+            raise doc.error(
+                ("database",),
+                '"database" must be a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE)',
+            )
+        if password is not None and not password.startswith("env:"):
+            raise doc.error(
+                ("database",),
+                '"database": the URL holds a password: refused',
+                hint="name it as postgresql://USER:env:PRCAST_DB_PASSWORD@HOST/DATABASE and"
+                " export PRCAST_DB_PASSWORD; secrets are never stored in channels.toml",
+            )
+    return url, schema, origin
 
 
 def find_workspace(explicit: Path | None = None, start: Path | None = None) -> Workspace:

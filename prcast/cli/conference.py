@@ -44,9 +44,8 @@ def _load(ctx: typer.Context, name: str | None) -> tuple[Workspace, Conference]:
 
 
 def _posted(ws: Workspace, outcome: Outcome, what: str, as_json: bool) -> None:
-    from prcast.store import Store
 
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         rows = [r for r in store.deliveries(outcome.run_id) if r.part]
     finally:

@@ -437,7 +437,7 @@ class Moderator:
             )
         self.fd = self.stdin.fileno()
         self.saved = termios.tcgetattr(self.fd)
-        with claims.Lease(self.ws.store_path, "conference live") as lease:
+        with claims.Lease(self.ws.database, "conference live") as lease:
             self.owner = lease.id
             self._cbreak()
             try:

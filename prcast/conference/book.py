@@ -17,7 +17,7 @@ from prcast.audit import AuditLog
 from prcast.conference.definition import Conference
 from prcast.delivery import claims
 from prcast.errors import InputError
-from prcast.store import DELIVERED, Owner, Store
+from prcast.store import DELIVERED, Owner
 from prcast.workspace import Workspace
 
 #: question statuses
@@ -79,7 +79,7 @@ class Book:
 
     def __init__(self, ws: Workspace, conf: Conference) -> None:
         self.ws, self.conf = ws, conf
-        self.store = Store(ws.store_path)
+        self.store = ws.store()
         self.store.conference_open_book(conf.name, PLANNED)
         self.audit = AuditLog(ws.audit_path)
 
@@ -221,7 +221,7 @@ def _working_on(
             take(book, qid, owner, who)
         yield
         return
-    with claims.Lease(ws.store_path, "conference") as lease, Book(ws, conf) as book:
+    with claims.Lease(ws.database, "conference") as lease, Book(ws, conf) as book:
         take(book, qid, lease.id, who)
         try:
             yield

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from prcast.store import Owner, Store, now, stamp
+from prcast.store.database import Database
 
 #: how long an owner stays alive without renewing (PRCAST_LEASE_SECONDS; at least 2)
 DEFAULT_LEASE = 60.0
@@ -83,7 +84,7 @@ class Lease:
     dropped at the end (its claims go back). A process killed without dropping leaves its
     claims to be taken over."""
 
-    def __init__(self, store_path: Path, command: str = "") -> None:
+    def __init__(self, store_path: Path | Database, command: str = "") -> None:
         self.store_path = store_path
         self.owner = this_process(command)
         self.seconds = lease_seconds()

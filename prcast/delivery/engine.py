@@ -379,7 +379,7 @@ def run_deliveries(
     other process working on it. `checked`: the caller ran the policy on these posts."""
     from prcast.delivery.preflight import check_embargo, check_posts_policy
 
-    store = Store(ws.store_path)
+    store = ws.store()
     audit = AuditLog(ws.audit_path)
     try:
         if store.run(run_id) is None:
@@ -402,7 +402,7 @@ def run_deliveries(
             check_embargo(ws, posts, overridden=overridden)
             if not checked:
                 check_posts_policy(ws, posts, audit, run_id)
-            with Lease(ws.store_path, "send") as lease:
+            with Lease(ws.database, "send") as lease:
                 audit.append(
                     "run.started" if new_run else "run.resumed",
                     run=run_id,

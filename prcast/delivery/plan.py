@@ -21,7 +21,7 @@ from prcast.errors import InputError, did_you_mean
 from prcast.lists import PressList, Resolution
 from prcast.release import Link, Media, Release, load_release
 from prcast.render import Rendering, render_release
-from prcast.store import PLANNED, SUPPRESSED, UNADDRESSED, Conflict, DeliveryRow, RunRow, Store, now
+from prcast.store import PLANNED, SUPPRESSED, UNADDRESSED, Conflict, DeliveryRow, RunRow, now
 from prcast.store.migrations import content_digest, publication_identity, release_key_of, sha
 from prcast.workspace import Workspace
 
@@ -218,7 +218,7 @@ def prepare(
 
 def ledger_position(ws: Workspace, key: str) -> tuple[str, int]:
     """The workspace's id and the release's current edition, for planning."""
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         return store.workspace_id(), store.edition(key)
     finally:
@@ -254,7 +254,7 @@ def _rows(plan: Plan) -> list[DeliveryRow]:
 
 def ledger_conflicts(ws: Workspace, plan: Plan) -> list[Conflict]:
     """The publications of the plan that went out before with another text (read only)."""
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         return store.conflicts(_rows(plan))
     finally:
@@ -287,7 +287,7 @@ def conflict_error(plan: Plan, conflicts: Sequence[Conflict]) -> InputError:
 def record_plan(ws: Workspace, plan: Plan) -> bool:
     """Record the planned run against the ledger and audit it; False when the run existed.
     A publication the world may have seen with another text refuses the whole plan."""
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         release = plan.release
         rows = _rows(plan)
@@ -328,7 +328,7 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
 def new_edition(ws: Workspace, plan: Plan, reason: str) -> int:
     """Make the release's next edition (audited with who, where and why): it is then
     published afresh on every channel it is sent to."""
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         edition = store.new_edition(plan.release_key)
     finally:

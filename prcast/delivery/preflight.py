@@ -17,7 +17,7 @@ from prcast.channels import Post
 from prcast.config import EmailConfig
 from prcast.delivery.plan import Plan, conflict_error, ledger_conflicts
 from prcast.errors import InputError
-from prcast.store import DELIVERED, Store, stamp
+from prcast.store import DELIVERED, stamp
 from prcast.workspace import Workspace
 
 
@@ -173,7 +173,7 @@ def check_frequency(ws: Workspace, plan: Plan) -> None:
     if not capped:
         return
     hour_ago = stamp(datetime.now(UTC) - timedelta(hours=1))
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         known = store.published([d.key for d in plan.deliveries])
         for r in capped:

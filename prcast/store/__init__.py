@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prcast.store.dialect import Connection, SQLite
+from prcast.store.database import Database
+from prcast.store.dialect import Connection
 from prcast.store.migrations import LATEST, MIGRATIONS
 
 PLANNED, ATTEMPTING, DELIVERED, FAILED, IN_DOUBT, SKIPPED = (
@@ -186,17 +187,34 @@ class Store:
     """Run, ledger, claim, schedule and conference state. Each method is one committed
     transaction unless called inside `transaction()`."""
 
-    def __init__(self, path: Path, db: Connection | None = None) -> None:
-        self.path = path
-        self.db: Connection = db or SQLite(path)
-        self._migrate()
+    def __init__(self, where: Path | Database, db: Connection | None = None) -> None:
+        """Open (and upgrade) the store: an SQLite file by its path, or any `Database`."""
+        self.database = where if isinstance(where, Database) else Database(path=where)
+        self.db: Connection = db or self.database.connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     # --- schema --------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        with self.db.transaction():
+        """Apply the migrations this database lacks. One transaction, under the schema's
+        migration lock: two processes upgrading at once apply each step once."""
+        with self.db.transaction(exclusive=False):
+            self.db.lock("migrate")
+            self.db.prepare()
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             version = self.version()
+            if version > LATEST:
+                from prcast.errors import InputError
+
+                raise InputError(
+                    f"the database {self.database} is at schema version {version}; this prcast"
+                    f" knows versions up to {LATEST}",
+                    hint="upgrade prcast on this machine (pip install -U prcast)",
+                )
             if version == 0 and self.db.has_table("runs"):
                 version = 1  # written by prcast 0.1, before versioning; its tables may be partial
                 MIGRATIONS[0](self.db, self.workspace_root)
@@ -208,7 +226,12 @@ class Store:
 
     @property
     def workspace_root(self) -> Path:
-        return self.path.parent.parent  # .prcast/state.db
+        return self.database.workspace_root
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (for a PostgreSQL store: the workspace's would-be file)."""
+        return self.database.path or self.workspace_root / ".prcast" / "state.db"
 
     def version(self) -> int:
         row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -442,8 +465,10 @@ class Store:
         out. One transaction; returns the chains won."""
         won = []
         at = now()
-        with self.db.transaction():
+        with self.db.transaction(exclusive=False):
             for chain in chains:
+                if not self.db.try_lock(f"claim:{chain}"):
+                    continue  # another owner is claiming it right now: skip, as SKIP LOCKED does
                 cur = self.db.execute(
                     "INSERT INTO claims (chain, run_id, owner, since) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (chain) DO UPDATE SET run_id = excluded.run_id,"
@@ -520,13 +545,14 @@ class Store:
         """Take every item due by `due_by` for an owner, and every item left running by an
         owner whose lease ran out, each in one compare-and-set."""
         at = now()
-        with self.db.transaction():
+        with self.db.transaction(exclusive=False):
             ids = [
                 int(r["id"])
                 for r in self.db.execute(
                     "SELECT id FROM schedules WHERE (status = 'pending' AND due_at <= ?)"
                     " OR (status = 'running' AND (owner IS NULL OR owner NOT IN"
-                    "  (SELECT id FROM owners WHERE lease_until > ?))) ORDER BY due_at, id",
+                    "  (SELECT id FROM owners WHERE lease_until > ?))) ORDER BY due_at, id"
+                    + self.db.skip_locked,
                     (due_by, at),
                 )
             ]
@@ -623,11 +649,10 @@ class Store:
     def conference_next_number(self, name: str) -> int:
         """The next question number (call inside a transaction)."""
         (number,) = self.db.execute(
-            "SELECT next_qid FROM conference_state WHERE name = ?", (name,)
+            "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?"
+            " RETURNING next_qid - 1",
+            (name,),
         ).fetchone()
-        self.db.execute(
-            "UPDATE conference_state SET next_qid = next_qid + 1 WHERE name = ?", (name,)
-        )
         return int(number)
 
     def conference_add_question(self, q: dict[str, Any]) -> None:

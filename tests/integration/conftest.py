@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 
 from prcast.workspace import Workspace
+from tests import pg
+
+#: the PostgreSQL server and a fresh database per test (shared with the unit tests)
+postgres, pg_url = pg.postgres, pg.pg_url
 
 LINK = "https://press.example.org/launch-2026"
 BODY = (
@@ -490,41 +494,6 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersonalDataServer
         yield PersonalDataServer(ready["url"])
     finally:
         stop(process)
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run it as Debian's postgres user."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL server (Debian's package) on loopback; yields its URL."""
-    import glob
-    import shutil
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise RuntimeError("PostgreSQL is not installed: `bash scripts/test` installs it (apt)")
-    bin_dir = Path(found[-1]).parent
-    import tempfile
-
-    # not under pytest's folder: the postgres user could not reach into root's
-    data = Path(tempfile.mkdtemp(prefix="prcast-postgres-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
-                                 "-U", "pg"]), check=True, capture_output=True)  # fmt: skip
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-o", options,
-                                 "-l", str(data / "log"), "-w", "start"]), check=True, capture_output=True)  # fmt: skip
-    try:
-        yield f"postgresql://pg@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
-                                     "stop"]), capture_output=True)  # fmt: skip
-        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.oracles import Oracle
+from tests.pg import database, pg_url, postgres  # noqa: F401  (fixtures: the store runs on both)
 
 
 @pytest.fixture(scope="session")

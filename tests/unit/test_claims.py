@@ -1,5 +1,6 @@
 """Claims on the state store: compare-and-set between real processes, leases that run out,
-owners known to be dead, and the attempt that only the holder may start."""
+owners known to be dead, and the attempt that only the holder may start. Every test runs
+on SQLite and on PostgreSQL (the `database` fixture)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import Any
 
 from prcast.delivery.claims import Lease, is_dead, this_process
 from prcast.store import ATTEMPTING, PLANNED, DeliveryRow, RunRow, Store, now
+from prcast.store.database import Database
 
 REPO = Path(__file__).resolve().parents[2]
 CHAINS = [f"chain-{i:04d}" for i in range(2000)]
 
 
-def _claim_all(path: str, start: Any, out: Any) -> None:
-    store = Store(Path(path))
+def _claim_all(database: Database, start: Any, out: Any) -> None:
+    store = Store(database)
     owner = this_process("test")
     store.register_owner(owner)
     order = list(CHAINS)
@@ -31,12 +33,13 @@ def _claim_all(path: str, start: Any, out: Any) -> None:
     store.close()
 
 
-def test_each_chain_is_claimed_by_exactly_one_of_eight_racing_processes(tmp_path: Path) -> None:
-    path = tmp_path / ".prcast" / "state.db"
-    Store(path).close()
+def test_each_chain_is_claimed_by_exactly_one_of_eight_racing_processes(
+    database: Database,
+) -> None:
+    Store(database).close()
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Barrier(8), ctx.Queue()  # all eight ready before any claims
-    procs = [ctx.Process(target=_claim_all, args=(str(path), start, out)) for _ in range(8)]
+    procs = [ctx.Process(target=_claim_all, args=(database, start, out)) for _ in range(8)]
     for p in procs:
         p.start()
     results = [out.get(timeout=60) for _ in procs]
@@ -52,16 +55,18 @@ def _row(key: str, sha: str = "a") -> DeliveryRow:
                        None, None, None, 0, now(), identity=key, chain=key, content_sha256=sha)  # fmt: skip
 
 
-def _store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / ".prcast" / "state.db")
+def _store(database: Database) -> Store:
+    store = Store(database)
     run = RunRow("run-x", "r", "r.md", "0", now(), now(), PLANNED, "r.md")
     new, conflicts = store.record_run(run, [_row("k1")], 1)
     assert new and not conflicts
     return store
 
 
-def test_only_the_holder_may_start_an_attempt_and_only_for_the_claimed_text(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_only_the_holder_may_start_an_attempt_and_only_for_the_claimed_text(
+    database: Database,
+) -> None:
+    store = _store(database)
     mine, other = this_process("a"), this_process("b")
     store.register_owner(mine)
     store.register_owner(other)
@@ -75,8 +80,10 @@ def test_only_the_holder_may_start_an_attempt_and_only_for_the_claimed_text(tmp_
     store.close()
 
 
-def test_a_claim_is_taken_over_when_its_owner_is_dead_or_its_lease_ran_out(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_a_claim_is_taken_over_when_its_owner_is_dead_or_its_lease_ran_out(
+    database: Database,
+) -> None:
+    store = _store(database)
     gone = replace(this_process("gone"), pid_start="never")  # this machine, process gone
     assert is_dead(gone)
     elsewhere = replace(
@@ -94,10 +101,11 @@ def test_a_claim_is_taken_over_when_its_owner_is_dead_or_its_lease_ran_out(tmp_p
     store.close()
 
 
-def test_a_lease_renews_while_it_is_held_and_gives_claims_back_at_the_end(tmp_path: Path) -> None:
-    path = tmp_path / ".prcast" / "state.db"
-    store = _store(tmp_path)
-    with Lease(path, "test") as lease:
+def test_a_lease_renews_while_it_is_held_and_gives_claims_back_at_the_end(
+    database: Database,
+) -> None:
+    store = _store(database)
+    with Lease(database, "test") as lease:
         first = store.holders([])
         assert first == []
         assert store.claim("run-x", lease.id, ["k1"]) == ["k1"]
@@ -105,6 +113,38 @@ def test_a_lease_renews_while_it_is_held_and_gives_claims_back_at_the_end(tmp_pa
         assert holder.owner.pid == lease.owner.pid
     assert store.holders(["k1"]) == []
     store.close()
+
+
+def _claim_batches(database: Database, order: list[str], start: Any, out: Any) -> None:
+    store = Store(database)
+    owner = this_process("batch")
+    store.register_owner(owner)
+    start.wait()
+    won = []
+    for i in range(0, len(order), 20):  # many chains per transaction, in opposite orders
+        won += store.claim("run-x", owner.id, order[i : i + 20])
+    out.put(won)
+    store.close()
+
+
+def test_two_processes_claiming_the_same_chains_in_opposite_orders_share_them_once(
+    database: Database,
+) -> None:
+    """Whole batches claimed at once from both ends: no deadlock, no chain twice or lost."""
+    Store(database).close()
+    chains = CHAINS
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(2), ctx.Queue()
+    orders = [chains, chains[::-1]]
+    procs = [ctx.Process(target=_claim_batches, args=(database, o, start, out)) for o in orders]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    won = [c for r in results for c in r]
+    assert sorted(won) == chains, "a chain was claimed twice or not at all"
 
 
 def test_no_module_outside_the_store_runs_sql() -> None:

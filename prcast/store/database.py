@@ -1,0 +1,132 @@
+"""Where a workspace's state lives: its SQLite file (the default), or a schema in a
+PostgreSQL database shared by a team. A `Database` is plain data (it crosses into child
+processes and threads) and opens a connection of the right dialect; it never shows a
+password: its text form and every message built from it carry the URL redacted."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from prcast.errors import InputError
+from prcast.secrets import SecretRef, redact, register
+from prcast.store.dialect import SCHEMA_NAME, Connection, PostgreSQL, SQLite
+
+#: the environment's choice of database, over the workspace's setting
+URL_ENV = "PRCAST_DATABASE_URL"
+SCHEMA_ENV = "PRCAST_DATABASE_SCHEMA"
+DEFAULT_SCHEMA = "prcast"
+SCHEMES = ("postgresql", "postgres")
+
+
+def hide_password(url: str) -> str:
+    """`url` with its password (if any) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(an unreadable database URL)"
+    if password is None:
+        return redact(url)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return redact(urlunsplit(parts._replace(netloc=f"{user}:***@{host}")))
+
+
+def resolve_url(url: str, origin: str = "") -> str:
+    """A database URL with an `env:NAME` password (`postgresql://user:env:NAME@host/db`)
+    filled in from the environment; every password is registered for redaction."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError as exc:
+        raise InputError(f"{origin or 'database'}: not a database URL ({exc})") from None
+    if parts.scheme not in SCHEMES:
+        raise InputError(
+            f"{origin or 'database'}: {hide_password(url)} is not a PostgreSQL URL",
+            hint="write postgresql://USER@HOST:PORT/DATABASE",
+        )
+    if password is None:
+        return url
+    password = unquote(password)
+    if password.startswith("env:"):
+        value = SecretRef(password[4:], origin=origin).resolve()
+        host = parts.netloc.rpartition("@")[2]
+        from urllib.parse import quote
+
+        netloc = f"{parts.username or ''}:{quote(value, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    register(password, user=parts.username or "")
+    return url
+
+
+@dataclass(frozen=True)
+class Database:
+    """An SQLite file (`path`), or a PostgreSQL `url` and this workspace's `schema` in it."""
+
+    path: Path | None = None
+    url: str = field(default="", repr=False)
+    schema: str = DEFAULT_SCHEMA
+    #: the workspace folder (for release keys when an old database is upgraded)
+    root: Path | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.url)
+
+    def __str__(self) -> str:
+        if self.url:
+            return f"{hide_password(self.url)} (schema {self.schema})"
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"Database({self})"
+
+    @property
+    def workspace_root(self) -> Path:
+        if self.root is not None:
+            return self.root
+        if self.path is not None:
+            return self.path.parent.parent  # .prcast/state.db
+        return Path.cwd()
+
+    def connect(self) -> Connection:
+        """A connection of the right dialect; an unreachable server is one clear error."""
+        if not self.url:
+            assert self.path is not None
+            return SQLite(self.path)
+        import psycopg
+
+        try:
+            return PostgreSQL(self.url, self.schema)
+        except psycopg.Error as exc:
+            reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            reason = reason.replace(self.url, hide_password(self.url))
+            raise InputError(
+                f"cannot connect to the database {self}: {reason}",
+                hint=f"check {URL_ENV} or the workspace's database setting, and that the server runs",
+            ) from None
+
+
+def choose(
+    sqlite_path: Path, setting: str | None, schema_setting: str | None, origin: str = ""
+) -> Database:
+    """The workspace's database: $PRCAST_DATABASE_URL, else its `database` setting, else its
+    SQLite file. The schema: $PRCAST_DATABASE_SCHEMA, else `database_schema`, else "prcast"."""
+    root = sqlite_path.parent.parent
+    url = os.environ.get(URL_ENV, "").strip()
+    where = URL_ENV
+    if not url and setting:
+        url, where = setting, origin or "database"
+    if not url:
+        return Database(path=sqlite_path, root=root)
+    schema = os.environ.get(SCHEMA_ENV, "").strip() or schema_setting or DEFAULT_SCHEMA
+    if not SCHEMA_NAME.match(schema):
+        raise InputError(
+            f"{SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or 'database_schema'}:"
+            f' database schema "{schema}" must be lower-case letters, digits and "_"'
+            " (at most 63, not starting with a digit)"
+        )
+    return Database(url=resolve_url(url, where), schema=schema, root=root)
