@@ -291,16 +291,16 @@ def add_team(
     """Check and store the exact plan in the team database (see prcast/team/plan.py), queue
     the item, and leave a job for its due time that any `prcast worker` runs."""
     from prcast.team import plan as stored
-    from prcast.team import required_url, tasks
+    from prcast.team import tasks
 
-    app = tasks.open_app(required_url())
+    app = tasks.open_app(ws.database.url)
     try:
         stored.submit(ws, plan)
         schedule = Schedule(ws)
         try:
             item = schedule.add(release, due_at, zone, channels, audience, missed)
             schedule.store.set_schedule_run(item.id, plan.run_id)
-            tasks.defer_fire(app, item.id, at=due_at)
+            tasks.defer_fire(app, item.id, ws.database.schema, at=due_at)
             return schedule.get(item.id)
         finally:
             schedule.close()
@@ -311,9 +311,9 @@ def add_team(
 def enqueue_due_team(ws: Workspace) -> list[int]:
     """`run-due` in team mode: leave a job for each due item (and each whose runner died);
     the workers run them. Returns the items enqueued now."""
-    from prcast.team import required_url, tasks
+    from prcast.team import tasks
 
-    app = tasks.open_app(required_url())
+    app = tasks.open_app(ws.database.url)
     try:
         return tasks.enqueue_due(app, ws)
     finally:

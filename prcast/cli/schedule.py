@@ -86,9 +86,9 @@ def add(
         if plan.release.path.is_relative_to(ws.root)
         else str(plan.release.path)
     )
-    from prcast.team import database_url
+    from prcast.team import in_team_mode
 
-    if database_url() is not None:
+    if in_team_mode(ws):
         item = _add_team(ws, plan, rel, due, zone, list(channel or ()), list(to or ()), missed)
     else:
         schedule = Schedule(ws)
@@ -230,9 +230,9 @@ def register(root: typer.Typer) -> None:
                 markup=False,
             )
             return
-        from prcast.team import database_url
+        from prcast.team import in_team_mode
 
-        if database_url() is not None:
+        if in_team_mode(ws):
             _run_due_team(ws, as_json)
             return
         fired_all: list[Fired] = []
@@ -272,9 +272,9 @@ def register(root: typer.Typer) -> None:
         from prcast.schedule import serve
 
         ws = workspace(ctx)
-        from prcast.team import database_url
+        from prcast.team import in_team_mode
 
-        if database_url() is not None:
+        if in_team_mode(ws):
             from prcast.cli.worker import run_worker
 
             console().print(

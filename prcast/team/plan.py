@@ -20,6 +20,7 @@ from typing import Any
 from prcast import clock
 from prcast.errors import InputError
 from prcast.store import Store
+from prcast.store.database import Database
 from prcast.workspace import MARKER, Workspace
 
 VERSION = 1
@@ -109,7 +110,7 @@ def submit(ws: Workspace, plan: Any) -> Manifest:
         submitted_at=clock.now().isoformat(),
     )
     record_plan(ws, plan)
-    store = Store(ws.store_path)
+    store = ws.store()
     try:
         store.save_team_plan(plan.run_id, manifest.to_json())
     finally:
@@ -127,13 +128,15 @@ def load(store: Store, run_id: str) -> Manifest:
     return Manifest.from_json(text)
 
 
-def materialize(home: Path, manifest: Manifest) -> Workspace:
+def materialize(home: Path, manifest: Manifest, database: Database) -> Workspace:
     """A folder of the worker's own holding the run's channel settings (no secret values):
     the workspace the engine sends the run from. Written afresh, so a re-submitted plan
     is seen."""
     import tomlkit
 
-    root = home / "runs" / manifest.run_id
+    from prcast.team import team_workspace
+
+    root = home / "schemas" / database.schema / "runs" / manifest.run_id
     root.mkdir(parents=True, exist_ok=True)
     doc = tomlkit.document()
     doc.add(
@@ -147,4 +150,4 @@ def materialize(home: Path, manifest: Manifest) -> Workspace:
     temp = path.with_suffix(".tmp")
     temp.write_text(tomlkit.dumps(doc), encoding="utf-8")
     temp.replace(path)
-    return Workspace(root)
+    return team_workspace(root, database.url, database.schema)

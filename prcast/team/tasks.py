@@ -107,12 +107,13 @@ def open_app(url: str) -> procrastinate.App:
     return app
 
 
-def _base() -> Workspace:
-    """The worker's folder as a workspace: only its store and audit log are used, and in
-    team mode both are the team database."""
-    root = home()
-    root.mkdir(parents=True, exist_ok=True)
-    return Workspace(root)
+def _base(schema: str = "") -> Workspace:
+    """The worker's folder for a workspace's schema in the team database: only its store
+    and audit log are used, and both are the team database."""
+    from prcast.team import default_schema, required_url, team_workspace
+
+    schema = schema or default_schema()
+    return team_workspace(home() / "schemas" / schema, required_url(), schema)
 
 
 # --- the schedule ------------------------------------------------------------------------
@@ -135,19 +136,21 @@ def enqueue_due(app: procrastinate.App, ws: Workspace | None = None) -> list[int
     finally:
         schedule.close()
     deferred = []
+    schema = (ws or _base()).database.schema
     for item_id in sorted({*due, *orphans}):
-        if defer_fire(app, item_id):
+        if defer_fire(app, item_id, schema):
             deferred.append(item_id)
     return deferred
 
 
-def defer_fire(app: procrastinate.App, item_id: int, at: Any = None) -> bool:
-    """Defer the job that fires item `item_id` (at a time, or now); False if one waits."""
-    options: dict[str, Any] = {"queueing_lock": f"prcast-schedule-{item_id}"}
+def defer_fire(app: procrastinate.App, item_id: int, schema: str, at: Any = None) -> bool:
+    """Defer the job that fires item `item_id` of the workspace whose state is `schema`
+    (at a time, or now); False if one waits already."""
+    options: dict[str, Any] = {"queueing_lock": f"prcast-schedule-{schema}-{item_id}"}
     if at is not None:
         options["schedule_at"] = at
     try:
-        app.configure_task("prcast:fire_scheduled", **options).defer(item_id=item_id)
+        app.configure_task("prcast:fire_scheduled", **options).defer(item_id=item_id, schema=schema)
     except queue_errors.AlreadyEnqueued:
         return False
     return True
@@ -163,10 +166,10 @@ def schedule_due(context: procrastinate.JobContext, timestamp: int) -> None:
 
 
 @tasks.task(name="fire_scheduled", queue=QUEUE_SCHEDULE, pass_context=True)
-def fire_scheduled(context: procrastinate.JobContext, item_id: int) -> str:
+def fire_scheduled(context: procrastinate.JobContext, item_id: int, schema: str = "") -> str:
     """Run scheduled item `item_id` from its stored plan, once across all workers."""
     assert context.app is not None
-    return fire(context.app, item_id)
+    return fire(context.app, item_id, schema)
 
 
 def _wait_for_runner(store: Any, item_id: int) -> None:
@@ -191,7 +194,7 @@ def _wait_for_runner(store: Any, item_id: int) -> None:
         time.sleep(0.2)
 
 
-def fire(app: procrastinate.App | None, item_id: int) -> str:
+def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
     from prcast.audit import AuditLog
     from prcast.delivery import run_deliveries
     from prcast.delivery.claims import Lease
@@ -200,11 +203,12 @@ def fire(app: procrastinate.App | None, item_id: int) -> str:
     from prcast.store import stamp
     from prcast.team import plan as stored
 
-    base = _base()
+    base = _base(schema)
+    schema = base.database.schema
     schedule = Schedule(base)
     store = schedule.store
     try:
-        with Lease(base.store_path, "worker") as lease:
+        with Lease(base.database, "worker") as lease:
             _wait_for_runner(store, item_id)
             now = clock.now()
             before = store.claim_schedule_item(item_id, lease.id, stamp(now))
@@ -228,7 +232,7 @@ def fire(app: procrastinate.App | None, item_id: int) -> str:
                 return "skipped"
             try:
                 manifest = stored.load(store, item.run_id)
-                ws = stored.materialize(home(), manifest)
+                ws = stored.materialize(home(), manifest, base.database)
                 audit.append("schedule.fired" if before == "pending" else "schedule.resumed",
                              schedule=item.id, run=item.run_id, release=manifest.release_id,
                              release_sha256=manifest.release_sha256, due=item.due_at.isoformat(),
@@ -237,7 +241,7 @@ def fire(app: procrastinate.App | None, item_id: int) -> str:
                 say(f"fired #{item_id} run {item.run_id} pid {os.getpid()}")
                 if app is not None:
                     for slot in range(1, spread()):
-                        defer_delivery(app, item.run_id, slot)
+                        defer_delivery(app, item.run_id, slot, schema)
                 outcome = run_deliveries(ws, item.run_id, new_run=before == "pending", checked=True)
             except PrcastError as exc:
                 audit.append("schedule.failed", schedule=item.id, release=item.release,
@@ -257,10 +261,11 @@ def fire(app: procrastinate.App | None, item_id: int) -> str:
 # --- deliveries ---------------------------------------------------------------------------
 
 
-def defer_delivery(app: procrastinate.App, run_id: str, slot: int) -> bool:
+def defer_delivery(app: procrastinate.App, run_id: str, slot: int, schema: str) -> bool:
+    lock = f"prcast-run-{schema}-{run_id}-{slot}"
     try:
-        app.configure_task("prcast:deliver_run", queueing_lock=f"prcast-run-{run_id}-{slot}").defer(
-            run_id=run_id, slot=slot
+        app.configure_task("prcast:deliver_run", queueing_lock=lock).defer(
+            run_id=run_id, slot=slot, schema=schema
         )
     except queue_errors.AlreadyEnqueued:
         return False
@@ -268,14 +273,15 @@ def defer_delivery(app: procrastinate.App, run_id: str, slot: int) -> bool:
 
 
 @tasks.task(name="deliver_run", queue=QUEUE_DELIVERY)
-def deliver_run(run_id: str, slot: int = 0) -> str:
+def deliver_run(run_id: str, slot: int = 0, schema: str = "") -> str:
     """Take part in sending run `run_id`: the chains nobody holds, and those of owners
     that died. Several workers run it for one run at once."""
     from prcast.delivery import run_deliveries
-    from prcast.store import SETTLED, SKIPPED, Store
+    from prcast.store import SETTLED, SKIPPED
     from prcast.team import plan as stored
 
-    store = Store(_base().store_path)
+    base = _base(schema)
+    store = base.store()
     try:
         rows = store.deliveries(run_id)
         manifest = stored.load(store, run_id)
@@ -283,7 +289,7 @@ def deliver_run(run_id: str, slot: int = 0) -> str:
         store.close()
     if all(r.status in SETTLED or r.status == SKIPPED for r in rows):
         return "nothing left to send"
-    ws = stored.materialize(home(), manifest)
+    ws = stored.materialize(home(), manifest, base.database)
     say(f"helping run {run_id} (slot {slot}) pid {os.getpid()}")
     outcome = run_deliveries(ws, run_id, checked=True)
     return ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))

@@ -1,0 +1,183 @@
+"""Team mode with real processes racing: `prcast worker` processes, each in its own empty
+folder (a machine of its own), share one PostgreSQL database; workers are SIGKILLed while
+they send. Counted on the servers (aiosmtpd, mastodon-mock): nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from prcast.cli import app
+from prcast.workspace import Workspace
+from tests.integration.conftest import Mailbox, add_masto_and_mail
+from tests.integration.team_support import Worker, team_db, until, workers
+from tests.integration.test_crash import statuses_since
+from tests.integration.test_email import press_list
+from tests.integration.test_faults import TOKEN, newest_status, statement
+
+__all__ = ["team_db", "workers"]  # fixtures
+
+
+def prcast(ws: Workspace, *args: str) -> Result:
+    return CliRunner().invoke(app, ["--workspace", str(ws.root), *args])
+
+
+def soon(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def item_status(ws: Workspace, item_id: int) -> str:
+    listed = prcast(ws, "schedule", "list", "--all", "--json")
+    assert listed.exit_code == 0, listed.output
+    return str(next(i["status"] for i in json.loads(listed.stdout) if i["id"] == item_id))
+
+
+def worker_env() -> dict[str, str]:
+    """What a worker machine has: the database URL and the channel secrets, nothing else
+    of the workspace."""
+    env = {k: v for k, v in os.environ.items() if k != "PRCAST_WORKSPACE"}
+    return {**env, "PRCAST_MASTODON_TOKEN": TOKEN, "PRCAST_TEAM_SPREAD": "4"}
+
+
+def audit_records(ws: Workspace) -> list[dict[str, Any]]:
+    exported = prcast(ws, "audit", "export", "--output", str(ws.root / "export.jsonl"))
+    assert exported.exit_code == 0, exported.output
+    lines = (ws.root / "export.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def check_everything_once(
+    ws: Workspace, box: Mailbox, mastodon: str, newest_before: int, run_id: str
+) -> dict[str, Any]:
+    """The report accounts for every delivery; every recipient and post at most once on
+    the servers, and exactly once unless reported in doubt; the chain verifies."""
+    report = json.loads(prcast(ws, "report", run_id, "--format", "json").stdout)
+    rows = report["deliveries"]
+    assert set(report["counts"]) <= {"delivered", "in-doubt", "suppressed", "no-address"}, report[
+        "counts"
+    ]
+    received = box.by_recipient()
+    assert all(len(m) == 1 for m in received.values()), "a journalist got the release twice"
+    mail = [r for r in rows if r["channel"] == "press-mail"]
+    for r in mail:
+        if r["status"] == "delivered":
+            assert r["target"] in received, r
+    assert len(received) == sum(1 for r in mail if r["target"] in received)
+    in_doubt = [r for r in rows if r["status"] == "in-doubt"]
+    assert all(r["channel"] == "press-mail" for r in in_doubt), "Mastodon dedupes: never in doubt"
+    ours = statuses_since(mastodon, newest_before)
+    masto = [r for r in rows if r["channel"] == "masto"]
+    assert len(ours) == len(masto), "a Mastodon post was lost or doubled"
+    numbers = Counter(n for s in ours for n in re.findall(r"Update (\d{3})", str(s["content"])))
+    assert set(numbers.values()) == {1}
+    by_id = {str(s["id"]): s for s in ours}
+    for parent, child in itertools.pairwise(masto):
+        assert by_id[child["remote_id"]]["in_reply_to_id"] == parent["remote_id"]
+    verified = prcast(ws, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    return report
+
+
+def planned_run(ws: Workspace, item_id: int) -> str:
+    listed = json.loads(prcast(ws, "schedule", "list", "--all", "--json").stdout)
+    return str(next(i["run"] for i in listed if i["id"] == item_id))
+
+
+def test_three_workers_share_a_run_and_survive_two_kills(
+    ws: Workspace,
+    team_db: str,
+    workers: Callable[..., Worker],
+    mailbox: Mailbox,
+    mastodon_server: str,
+) -> None:
+    mailbox.delay = 0.02  # a real server's pace: the kills land mid-run
+    press_list(ws, n=300)
+    add_masto_and_mail(ws, mastodon_server, mailbox.port, connections=2)
+    statement(ws, 30, front='channels = ["masto", "press-mail"]\n'
+              'audience = ["tech-press", "business-press"]\n')  # fmt: skip
+    newest_before = newest_status(mastodon_server)
+    crew = [workers(f"machine{i}", worker_env()) for i in (1, 2, 3)]
+    added = prcast(ws, "schedule", "add", "crisis", "--at", soon(3), "--json")
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.stdout)["id"]
+    run_id = planned_run(ws, item)
+
+    def senders() -> list[Worker]:
+        return [
+            w for w in crew if w.process.poll() is None and ("fired" in w.log or "helping" in w.log)
+        ]
+
+    until(lambda: len(mailbox.messages) >= 40 and bool(senders()), 60, "the run to start")
+    first = senders()[0]
+    first.kill()
+    at_first = len(mailbox.messages)
+    until(lambda: len(mailbox.messages) >= at_first + 80, 120, "the others to go on")
+    second = senders()[0]
+    second.kill()
+    assert len(mailbox.messages) < 300, "the run ended before the second kill"
+    until(lambda: item_status(ws, item) in ("done", "incomplete", "failed"), 240, "the item")
+    report = check_everything_once(ws, mailbox, mastodon_server, newest_before, run_id)
+    counts = report["counts"]
+    assert counts.get("delivered", 0) + counts.get("in-doubt", 0) >= 300 + 30 - 1
+    records = audit_records(ws)
+    fired = [r for r in records if r["type"] == "schedule.fired" and r.get("schedule") == item]
+    assert len(fired) == 1
+    senders_seen = {
+        (r.get("host"), r.get("pid"))
+        for r in records
+        if r["type"] in ("run.started", "run.resumed") and r.get("run") == run_id
+    }
+    assert len(senders_seen) >= 3, "the run was not shared by the workers"
+    survivor = next(w for w in crew if w.process.poll() is None)
+    assert f"#{item}" in survivor.log or "helping" in survivor.log
+
+
+def test_a_scheduled_item_fires_once_when_its_worker_is_killed_at_the_due_time(
+    ws: Workspace,
+    team_db: str,
+    workers: Callable[..., Worker],
+    mailbox: Mailbox,
+    mastodon_server: str,
+) -> None:
+    mailbox.delay = 0.02
+    press_list(ws, n=40)
+    add_masto_and_mail(ws, mastodon_server, mailbox.port)
+    statement(ws, 5, front='channels = ["masto", "press-mail"]\n'
+              'audience = ["tech-press", "business-press"]\n')  # fmt: skip
+    newest_before = newest_status(mastodon_server)
+    env = {**worker_env(), "PRCAST_TEAM_SPREAD": "1"}
+    crew = [workers(f"machine{i}", env) for i in (1, 2)]
+    added = prcast(ws, "schedule", "add", "crisis", "--at", soon(3), "--json")
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.stdout)["id"]
+    run_id = planned_run(ws, item)
+    until(lambda: any(f"fired #{item}" in w.log for w in crew), 60, "the item to fire")
+    first = next(w for w in crew if f"fired #{item}" in w.log)
+    first.kill()  # at the due time: it may have sent nothing, or a few
+    other = next(w for w in crew if w is not first)
+    until(lambda: item_status(ws, item) in ("done", "incomplete", "failed"), 120, "the item")
+    assert item_status(ws, item) in ("done", "incomplete")
+    check_everything_once(ws, mailbox, mastodon_server, newest_before, run_id)
+    assert f"#{item} " in other.log
+    records = audit_records(ws)
+    fired = [r for r in records if r["type"] == "schedule.fired" and r.get("schedule") == item]
+    assert len(fired) == 1, "the item fired twice"
+    resumed = [r for r in records if r["type"] == "schedule.resumed" and r.get("schedule") == item]
+    assert resumed and resumed[-1]["pid"] == other.process.pid
+
+
+def test_worker_without_a_database_says_so(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRCAST_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2
+    assert "PRCAST_DATABASE_URL" in result.output
+    assert "Traceback" not in result.output
