@@ -116,7 +116,7 @@ def test_three_workers_share_a_run_and_survive_two_kills(
             w for w in crew if w.process.poll() is None and ("fired" in w.log or "helping" in w.log)
         ]
 
-    until(lambda: len(mailbox.messages) >= 40 and bool(senders()), 60, "the run to start")
+    until(lambda: len(mailbox.messages) >= 40 and len(senders()) == 3, 60, "all three to send")
     first = senders()[0]
     first.kill()
     at_first = len(mailbox.messages)
