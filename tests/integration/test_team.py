@@ -181,3 +181,71 @@ def test_worker_without_a_database_says_so(tmp_path: Any, monkeypatch: pytest.Mo
     assert result.exit_code == 2
     assert "PRCAST_DATABASE_URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_schedule_add_stores_the_checked_plan_with_secret_references_only(
+    ws: Workspace, team_db: str, mailbox: Mailbox, mastodon_server: str
+) -> None:
+    """What a worker gets is the rendered plan and env: references: the token's value is
+    nowhere in the database, and the plan names the release's content hash."""
+    import psycopg
+
+    press_list(ws, n=5)
+    add_masto_and_mail(ws, mastodon_server, mailbox.port)
+    statement(ws, 3, front='channels = ["masto", "press-mail"]\naudience = ["tech-press"]\n')
+    os.environ["PRCAST_MASTODON_TOKEN"] = TOKEN  # set on this machine: must not travel
+    try:
+        added = prcast(ws, "schedule", "add", "crisis", "--at", soon(3600), "--json")
+    finally:
+        del os.environ["PRCAST_MASTODON_TOKEN"]
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.stdout)
+    assert item["status"] == "pending" and item["run"]
+    with psycopg.connect(team_db) as db:
+        db.execute("SET search_path TO prcast")
+        (manifest,) = db.execute(
+            "SELECT manifest FROM team_plans WHERE run_id = %s", (item["run"],)
+        ).fetchone()
+        posts = [r[0] for r in db.execute("SELECT post FROM publications").fetchall()]
+        jobs = db.execute(
+            "SELECT task_name, args FROM public.procrastinate_jobs WHERE status = 'todo'"
+        ).fetchall()
+    plan = json.loads(manifest)
+    assert plan["channels"]["masto"]["token"] == "env:PRCAST_MASTODON_TOKEN"
+    assert plan["release_sha256"] and plan["release_id"]
+    assert TOKEN not in manifest and not any(TOKEN in p for p in posts)
+    stored = [json.loads(p) for p in posts]
+    assert {p["channel"] for p in stored} == {"masto", "press-mail"}
+    assert {"j1@outlet1.example", "j3@outlet3.example"} <= {
+        r for p in stored for r in p["recipients"]
+    }
+    assert jobs == [("prcast:fire_scheduled", {"item_id": item["id"], "schema": "prcast"})]
+    assert "Update 001" in "".join(posts)
+
+
+def test_schedule_add_refuses_what_send_would_refuse_and_stores_nothing(
+    ws: Workspace, team_db: str, mailbox: Mailbox, mastodon_server: str
+) -> None:
+    (ws.root / "policy.toml").write_text('blocked_terms = ["Project Falcon"]\n', encoding="utf-8")
+    add_masto_and_mail(ws, mastodon_server, mailbox.port)
+    (ws.releases_dir / "leak.md").write_text(
+        '+++\ntitle = "Statement"\nchannels = ["masto"]\n+++\nProject Falcon ships in May.\n',
+        encoding="utf-8",
+    )
+    refused = prcast(ws, "schedule", "add", "leak", "--at", soon(3600))
+    assert refused.exit_code == 2
+    assert "Project Falcon" in refused.output and "Traceback" not in refused.output
+    assert json.loads(prcast(ws, "schedule", "list", "--all", "--json").stdout) == []
+
+
+def test_a_release_with_images_is_refused_in_team_mode(
+    ws: Workspace, team_db: str, mailbox: Mailbox, mastodon_server: str
+) -> None:
+    from tests.integration.conftest import write_release
+
+    add_masto_and_mail(ws, mastodon_server, mailbox.port)
+    write_release(ws, "@press", front='channels = ["masto"]\n')
+    refused = prcast(ws, "schedule", "add", "launch", "--at", soon(3600))
+    assert refused.exit_code == 2
+    assert "launch.md" in refused.output and "images" in refused.output
+    assert json.loads(prcast(ws, "schedule", "list", "--all", "--json").stdout) == []
