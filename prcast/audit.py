@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from prcast.errors import AuditError
 from prcast.secrets import redact
 from prcast.userdir import log_dir
+
+if TYPE_CHECKING:
+    from prcast.workspace import Workspace
 
 GENESIS = "0" * 64
 
@@ -265,15 +269,9 @@ class AuditLog:
                 if odd is not None:
                     notes.append(("audit.unexpected_tail", odd))
                     confirmed = heads[0]
-            entries = [*notes, *entries]
-            written = []
-            for type, data in entries:
-                seq += 1
-                record: dict[str, Any] = _scrub(dict(data))
-                record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
-                              type=type, prev=prev)  # fmt: skip
-                record["hash"] = prev = record_hash(record)
-                written.append(record)
+            written = build_records([*notes, *entries], seq, prev)
+            if written:
+                seq, prev = written[-1]["seq"], written[-1]["hash"]
             self._note.write(*confirmed, pending=(seq, prev))
             f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
             f.flush()
@@ -351,43 +349,161 @@ class AuditLog:
 
     def verify(self) -> Verified:
         """Check every record's hash and chain; AuditError names the first bad record."""
-        prev = GENESIS
-        count = 0
         self.torn = 0
         if not self.path.exists():
             return Verified(0, GENESIS)
         with open(self.path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                own = _verified_line(raw, number, prev)
-                if own is not None:  # the common case, without parsing the JSON
-                    prev = own
-                    count = number
-                    continue
-                where = f"{self.path}: record {number} (line {number})"
-                if not raw.endswith(b"\n"):  # a torn last line: a crash mid-append, not a tamper
-                    self.torn = len(raw)
-                    break
-                try:
-                    text = raw[:-1].decode("utf-8")
-                    record = json.loads(text)
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    raise AuditError(f"{where}: not a valid JSON record", record=number) from None
-                if not isinstance(record, dict):
-                    raise AuditError(f"{where}: not a JSON object", record=number)
-                if canonical(record) != text:
-                    raise AuditError(f"{where}: not in canonical form (edited?)", record=number)
-                if record.get("seq") != number:
-                    raise AuditError(
-                        f"{where}: sequence number {record.get('seq')} out of order", record=number
-                    )
-                if record.get("hash") != record_hash(record):
-                    raise AuditError(
-                        f"{where}: hash does not match its content (altered)", record=number
-                    )
-                if record.get("prev") != prev:
-                    raise AuditError(
-                        f"{where}: does not chain to record {number - 1}", record=number
-                    )
-                prev = record["hash"]
-                count = number
-        return Verified(count, prev, self.torn)
+            verified = verify_lines(f, str(self.path))
+        self.torn = verified.torn
+        return verified
+
+    def raw(self) -> BinaryIO | None:
+        """The log's bytes as a file (the caller closes it), or None when there is no log."""
+        return open(self.path, "rb") if self.path.exists() else None
+
+
+def verify_lines(lines: Iterable[bytes], where: str) -> Verified:
+    """Check the hash and chain of every line (each with its line end) of a log called
+    `where` in messages; AuditError names the first bad record. A last line without its
+    line end is a torn append, left out and counted in `torn`."""
+    prev = GENESIS
+    count = 0
+    for number, raw in enumerate(lines, start=1):
+        own = _verified_line(raw, number, prev)
+        if own is not None:  # the common case, without parsing the JSON
+            prev = own
+            count = number
+            continue
+        at = f"{where}: record {number} (line {number})"
+        if not raw.endswith(b"\n"):  # a torn last line: a crash mid-append, not a tamper
+            return Verified(count, prev, len(raw))
+        try:
+            text = raw[:-1].decode("utf-8")
+            record = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise AuditError(f"{at}: not a valid JSON record", record=number) from None
+        if not isinstance(record, dict):
+            raise AuditError(f"{at}: not a JSON object", record=number)
+        if canonical(record) != text:
+            raise AuditError(f"{at}: not in canonical form (edited?)", record=number)
+        if record.get("seq") != number:
+            raise AuditError(
+                f"{at}: sequence number {record.get('seq')} out of order", record=number
+            )
+        if record.get("hash") != record_hash(record):
+            raise AuditError(f"{at}: hash does not match its content (altered)", record=number)
+        if record.get("prev") != prev:
+            raise AuditError(f"{at}: does not chain to record {number - 1}", record=number)
+        prev = record["hash"]
+        count = number
+    return Verified(count, prev)
+
+
+def build_records(
+    entries: Sequence[tuple[str, dict[str, Any]]], seq: int, prev: str
+) -> list[dict[str, Any]]:
+    """The records that follow record `seq` (hash `prev`): secrets scrubbed, numbered,
+    stamped and chained."""
+    written = []
+    for type, data in entries:
+        seq += 1
+        record: dict[str, Any] = _scrub(dict(data))
+        record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
+                      type=type, prev=prev)  # fmt: skip
+        record["hash"] = prev = record_hash(record)
+        written.append(record)
+    return written
+
+
+class DatabaseAuditLog(AuditLog):
+    """The audit chain of a workspace whose state is in a database (a team's PostgreSQL):
+    the same records, hash chain and checkpoints as the file, appended by every machine to
+    one chain (prcast/store/auditlog.py takes turns on its head row). `audit export` writes
+    it out as the JSON Lines file any verifier reads."""
+
+    def __init__(self, ws: Workspace) -> None:
+        super().__init__(ws.audit_path)
+        self.ws = ws
+        self._table: Any = None
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            from prcast.store.auditlog import AuditTable
+
+            self._table = AuditTable(self.ws.store())
+        return self._table
+
+    def close(self) -> None:
+        if self._table is not None:
+            self._table.close()
+            self._table = None
+
+    def append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Append records in one transaction, committed before this returns."""
+        written: list[dict[str, Any]] = []
+
+        def build(seq: int, prev: str) -> list[tuple[int, str, str]]:
+            written[:] = build_records(entries, seq, prev)
+            return [(r["seq"], r["hash"], canonical(r)) for r in written]
+
+        self.table.append(build)
+        appended.add(self._resolved)
+        self._unsigned += len(written)
+        if (
+            self._unsigned >= CHECKPOINT_RECORDS
+            or time.monotonic() - self._signed_at >= CHECKPOINT_SECONDS
+        ):
+            self.checkpoint()
+        return written
+
+    def lines(self) -> Iterator[bytes]:
+        for line in self.table.lines():
+            yield (line + "\n").encode("utf-8")
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        self.torn = 0
+        for line in self.table.lines():
+            yield json.loads(line)
+
+    def verified_records(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        prev = GENESIS
+        for number, raw in enumerate(self.lines(), start=1):
+            own = _verified_line(raw, number, prev)
+            if own is None:
+                self.verify()  # names what is wrong with it
+                raise AuditError(f"{self.where}: record {number} does not verify", record=number)
+            out.append(json.loads(raw))
+            prev = own
+        return out
+
+    @property
+    def where(self) -> str:
+        return f"the audit log in {self.ws.database}"
+
+    def verify(self) -> Verified:
+        self.torn = 0
+        return verify_lines(self.lines(), self.where)
+
+    def raw(self) -> BinaryIO | None:
+        """The whole chain as the bytes of its JSON Lines file (held in memory)."""
+        return io.BytesIO(b"".join(self.lines()))
+
+    def checkpoint(self) -> Any:
+        from prcast.checkpoint import seal
+        from prcast.errors import PrcastError
+
+        self._unsigned, self._signed_at = 0, time.monotonic()
+        try:
+            return seal(self.ws)
+        except (PrcastError, OSError) as exc:
+            return exc
+
+
+def open_log(ws: Workspace) -> AuditLog:
+    """The workspace's audit log: in its database when the state is in PostgreSQL, else
+    the JSON Lines file .prcast/audit.jsonl."""
+    if ws.database.is_postgres:
+        return DatabaseAuditLog(ws)
+    return AuditLog(ws.audit_path)

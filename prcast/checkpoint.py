@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from prcast import keys, merkle
 from prcast.audit import GENESIS, _verified_line, written_heads
@@ -120,6 +121,21 @@ def open_note(text: str, trusted: Sequence[keys.VerifierKey]) -> Signed:
 # -- where checkpoints are kept ---------------------------------------------------------
 
 
+def _log_file(ws: Workspace) -> BinaryIO | None:
+    """The workspace's audit log as the bytes of its JSON Lines file (the file itself, or
+    the chain in the database), or None when it has none."""
+    from prcast.audit import open_log
+
+    return open_log(ws).raw()
+
+
+def _heads(ws: Workspace) -> list[tuple[int, str]]:
+    """The last records this account's prcast wrote to the file log. A log in the database
+    is appended to by the team's machines, each through its own account: all of it is the
+    team's, and its access is the database's."""
+    return [] if ws.database.is_postgres else written_heads(ws.audit_path)
+
+
 def workspace_dir(ws: Workspace) -> Path:
     return ws.state_dir / "checkpoints"
 
@@ -205,7 +221,8 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
     vk = key.verifier
     state = _latest_state(ws, vk)
     path = ws.audit_path
-    if not path.exists():
+    log = _log_file(ws)
+    if log is None:
         if state is not None:
             raise AuditError(
                 f"{path}: the audit log is gone, but checkpoint {state.signed.checkpoint.size} covers "
@@ -213,7 +230,7 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
                 hint="prcast audit verify",
             )
         return Sealed(None, False, created_key)
-    heads = [] if vouch_all else written_heads(path)
+    heads = [] if vouch_all else _heads(ws)
     if state is None:
         frontier, number, prev, offset, origin = merkle.Frontier(), 0, GENESIS, 0, ""
     else:
@@ -225,7 +242,7 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
     # wrote; `heads` may also hold the last record of an append killed mid-way
     limit = max((h[0] for h in heads), default=0) if heads else None
     at: dict[int, tuple[merkle.Frontier, str, int, str]] = {}  # at a head: what to sign
-    with open(path, "rb") as f:
+    with log as f:
         f.seek(0, 2)
         if f.tell() < offset:
             raise AuditError(
@@ -445,10 +462,11 @@ def verify(
     path = ws.audit_path
     approval_records: list[dict[str, Any]] = []
     odd_records: list[dict[str, Any]] = []
-    heads = written_heads(path)
+    heads = _heads(ws)
     seen: dict[int, str] = {}  # the hash found at each head's place
-    if path.exists():
-        with open(path, "rb") as f:
+    log = _log_file(ws)
+    if log is not None:
+        with log as f:
             for number, raw in enumerate(f, start=1):
                 if not raw.endswith(b"\n"):
                     verdict.torn = len(raw)
@@ -617,7 +635,7 @@ def prove(ws: Workspace, record: int) -> dict[str, Any]:
     size = signed.checkpoint.size
     leaves: list[bytes] = []
     line = b""
-    with open(ws.audit_path, "rb") as f:
+    with _log_file(ws) or io.BytesIO() as f:
         for number, raw in enumerate(f, start=1):
             if number > size or not raw.endswith(b"\n"):
                 break
@@ -675,7 +693,6 @@ def witness(ws: Workspace, channel: str, to: str | None = None) -> dict[str, Any
     import asyncio
     import hashlib
 
-    from prcast.audit import AuditLog
     from prcast.channels import open_channel
     from prcast.channels.base import Post
 
@@ -701,7 +718,7 @@ def witness(ws: Workspace, channel: str, to: str | None = None) -> dict[str, Any
             await ch.close()
 
     receipt = asyncio.run(send())
-    AuditLog(ws.audit_path).append("audit.witnessed", channel=channel, to=to, size=cp.size,
+    ws.audit().append("audit.witnessed", channel=channel, to=to, size=cp.size,
                                    root=base64.b64encode(cp.root).decode(),
                                    remote_id=receipt.remote_id, url=receipt.url)  # fmt: skip
     return {"channel": channel, "to": to, "size": cp.size, "remote_id": receipt.remote_id,
@@ -723,7 +740,7 @@ def consistency(ws: Workspace, old_note: str, vkeys: Sequence[str] = ()) -> dict
         raise InputError("no later signed checkpoint than the one given")
     new = signed.checkpoint
     leaves: list[bytes] = []
-    with open(ws.audit_path, "rb") as f:
+    with _log_file(ws) or io.BytesIO() as f:
         for raw in f:
             if len(leaves) == new.size or not raw.endswith(b"\n"):
                 break

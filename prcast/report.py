@@ -128,7 +128,7 @@ def build_report(ws: Workspace, run_id: str | None = None) -> Report:
         deliveries = store.deliveries(run.id)
     finally:
         store.close()
-    log = AuditLog(ws.audit_path)
+    log = ws.audit()
     audit_ok, audit_message = chain_status(log)
     scheduled: dict[str, Any] | None = None
     attempted: dict[str, str] = {}

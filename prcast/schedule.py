@@ -189,13 +189,12 @@ class Fired:
 def run_due(ws: Workspace, on_fired: Callable[[Fired], None] = lambda f: None) -> list[Fired]:
     """Run every due item now (the real clock), through the same engine and audit as `send`.
     Each item is claimed by this process's lease, renewed while it runs."""
-    from prcast.audit import AuditLog
     from prcast.delivery import prepare, send
     from prcast.delivery.claims import Lease
 
     now = clock.now()
     schedule = Schedule(ws)
-    audit = AuditLog(ws.audit_path)
+    audit = ws.audit()
     results = []
     try:
         with Lease(ws.database, "run-due") as lease:

@@ -12,6 +12,7 @@ from prcast.config import Config, load_config
 from prcast.errors import InputError, WorkspaceError
 
 if TYPE_CHECKING:
+    from prcast.audit import AuditLog
     from prcast.store import Store
     from prcast.store.database import Database
 
@@ -99,6 +100,13 @@ class Workspace:
 
         url, schema, origin = database_setting(self.channels_file)
         return choose(self.store_path, url, schema, origin)
+
+    def audit(self) -> AuditLog:
+        """The audit log: in the database with the state when that is PostgreSQL, else
+        .prcast/audit.jsonl."""
+        from prcast.audit import open_log
+
+        return open_log(self)
 
     def store(self) -> Store:
         """The state store, opened (and upgraded) on this workspace's database."""

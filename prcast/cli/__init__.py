@@ -16,6 +16,7 @@ from prcast.cli import (
     audit,
     channels,
     conference,
+    db,
     lists,
     publish,
     report,
@@ -166,6 +167,7 @@ app.add_typer(schedule.app, name="schedule")
 schedule.register(app)
 app.add_typer(conference.app, name="conference")
 app.add_typer(audit.app, name="audit")
+app.add_typer(db.app, name="db")
 app.add_typer(approver.app, name="approver")
 report.register(app)
 worker.register(app)

@@ -63,11 +63,10 @@ def add(
     [bold]Example:[/bold] prcast approver add --name "Jana Example" jana-example+1a2b3c4d+AQ...
     """
     from prcast import approvals
-    from prcast.audit import AuditLog
 
     ws = workspace(ctx)
     approver = approvals.register(ws.root, name, key)
-    AuditLog(ws.audit_path).append("approver.added", name=approver.name, key=approver.key.vkey)
+    ws.audit().append("approver.added", name=approver.name, key=approver.key.vkey)
     console().print(f"registered {approver.name} ({approver.key.name})", markup=False)
 
 

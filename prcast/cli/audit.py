@@ -212,9 +212,7 @@ def show(
     """
     from rich.table import Table
 
-    from prcast.audit import AuditLog
-
-    log = AuditLog(workspace(ctx).audit_path)
+    log = workspace(ctx).audit()
     records = [r for r in log.records() if run is None or r.get("run") == run]
     if log.torn:
         err_console().print(
@@ -256,7 +254,7 @@ def export(
     [bold]Example:[/bold] prcast audit export -o audit-2026-11.jsonl
     """
     from prcast import checkpoint as checkpoints
-    from prcast.audit import AuditLog, canonical
+    from prcast.audit import canonical
     from prcast.errors import AuditError
 
     ws = workspace(ctx)
@@ -265,7 +263,7 @@ def export(
         raise AuditError(
             "audit log NOT intact, not exported:\n" + "\n".join(f"- {p}" for p in verdict.problems)
         )
-    lines = "".join(canonical(r) + "\n" for r in AuditLog(ws.audit_path).records())
+    lines = "".join(canonical(r) + "\n" for r in ws.audit().records())
     if output:
         output.write_text(lines, encoding="utf-8")
     else:

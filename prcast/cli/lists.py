@@ -238,14 +238,13 @@ def suppress(ctx: typer.Context, addresses: AddressesArg, reason: ReasonOpt = ""
 
     [bold]Example:[/bold] prcast lists suppress reporter@example.org --reason "asked by phone"
     """
-    from prcast.audit import AuditLog
     from prcast.lists import suppress as add
 
     _addresses(addresses)
     ws = workspace(ctx)
     new = add(ws.lists_dir, addresses)
     if new:
-        AuditLog(ws.audit_path).append("lists.suppressed", addresses=new, reason=reason)
+        ws.audit().append("lists.suppressed", addresses=new, reason=reason)
     console().print(
         f"{len(new)} address(es) suppressed"
         + (f", {len(addresses) - len(new)} already were" if len(new) < len(addresses) else ""),
@@ -268,7 +267,6 @@ def unsuppress(
 
     [bold]Example:[/bold] prcast lists unsuppress reporter@example.org --reason "subscribed again by email, 2026-11-20"
     """
-    from prcast.audit import AuditLog
     from prcast.errors import InputError
     from prcast.lists import unsuppress as take_back
 
@@ -276,7 +274,7 @@ def unsuppress(
         raise InputError("--reason must say why (it goes into the audit log)")
     _addresses(addresses)
     ws = workspace(ctx)
-    log = AuditLog(ws.audit_path)
+    log = ws.audit()
 
     def record(done: list[str]) -> None:  # durable before the change it announces
         log.append("lists.unsuppressed", addresses=done, reason=reason.strip())

@@ -85,7 +85,6 @@ def register(app: typer.Typer) -> None:
         [bold]Example:[/bold] prcast approve releases/example.md --note "legal ok"
         """
         from prcast import approvals, policy
-        from prcast.audit import AuditLog
         from prcast.delivery import prepare
 
         ws = workspace(ctx)
@@ -93,7 +92,7 @@ def register(app: typer.Typer) -> None:
         plan = prepare(ws, release)
         digests = policy.content_digests(plan.renderings)
         data = approvals.sign(key, plan.release.id, plan.release.sha256, digests, note)
-        AuditLog(ws.audit_path).append("release.approved", **data)
+        ws.audit().append("release.approved", **data)
         registered = {a.key.public: a.name for a in approvals.load_approvers(ws.root)}
         name = registered.get(key.verifier.public)
         console().print(
@@ -114,7 +113,6 @@ def register(app: typer.Typer) -> None:
         """
         from prcast import approvals as signed
         from prcast import policy
-        from prcast.audit import AuditLog
         from prcast.delivery import prepare
 
         ws = workspace(ctx)
@@ -122,7 +120,7 @@ def register(app: typer.Typer) -> None:
         digests = policy.content_digests(plan.renderings)
         rules = policy.load_policy(ws.root)
         approvers = signed.load_approvers(ws.root)
-        records = policy.approvals_of(AuditLog(ws.audit_path).verified_records(), plan.release.id)
+        records = policy.approvals_of(ws.audit().verified_records(), plan.release.id)
         standings = signed.judge(records, digests, approvers, rules.approval_ttl)
         current = signed.counted(standings, approvers)
         if as_json:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prcast import clock
-from prcast.audit import AuditLog
 from prcast.conference.definition import Conference
 from prcast.delivery import claims
 from prcast.errors import InputError
@@ -81,7 +80,7 @@ class Book:
         self.ws, self.conf = ws, conf
         self.store = ws.store()
         self.store.conference_open_book(conf.name, PLANNED)
-        self.audit = AuditLog(ws.audit_path)
+        self.audit = ws.audit()
 
     def close(self) -> None:
         self.store.close()

@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from prcast import clock, limits
-from prcast.audit import AuditLog
 from prcast.channels.base import Limits
 from prcast.conference.book import (
     ANNOUNCED,
@@ -60,9 +59,7 @@ def _check_policy(ws: Workspace, text: str, what: str) -> None:
     rules = policy.load_policy(ws.root)
     blocking = [f for f in policy.check_text(rules, text) if f.action == "block"]
     if blocking:
-        AuditLog(ws.audit_path).append(
-            "policy.blocked", what=what, findings=policy.finding_records(blocking)
-        )
+        ws.audit().append("policy.blocked", what=what, findings=policy.finding_records(blocking))
         shown = "\n".join(
             f"{what}, line {f.line}: {f.action}: {f.rule}: {f.message}" for f in blocking
         )

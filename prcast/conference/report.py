@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prcast.audit import AuditLog
 from prcast.conference.book import (
     ANSWERED,
     DUPLICATE,
@@ -120,7 +119,7 @@ def build(ws: Workspace, conf: Conference, *, public: bool = False) -> Conferenc
         answers = answer_runs(book)
         posts_runs = book.all_posts()
         deliveries = {run_id: book.store.deliveries(run_id) for _, _, run_id in posts_runs}
-    log = AuditLog(ws.audit_path)
+    log = ws.audit()
     chain_ok, chain = chain_status(log)
     run_ids = {run_id for _, _, run_id in posts_runs}
     audited_questions: set[str] = set()

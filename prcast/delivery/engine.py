@@ -380,7 +380,7 @@ def run_deliveries(
     from prcast.delivery.preflight import check_embargo, check_posts_policy
 
     store = ws.store()
-    audit = AuditLog(ws.audit_path)
+    audit = ws.audit()
     try:
         if store.run(run_id) is None:
             raise InputError(

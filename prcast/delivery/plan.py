@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from prcast import limits
-from prcast.audit import AuditLog, canonical
+from prcast.audit import canonical
 from prcast.channels import Post
 from prcast.errors import InputError, did_you_mean
 from prcast.lists import PressList, Resolution
@@ -300,7 +300,7 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
                 raise conflict_error(plan, conflicts)
             # the durable record first: a crash after it leaves a plan the store may lack
             excluded = [(r.channel.name, e) for r in plan.renderings for e in r.excluded]
-            AuditLog(ws.audit_path).append(
+            ws.audit().append(
                 "run.planned",
                 run=plan.run_id,
                 release=release.id,
@@ -333,7 +333,7 @@ def new_edition(ws: Workspace, plan: Plan, reason: str) -> int:
         edition = store.new_edition(plan.release_key)
     finally:
         store.close()
-    AuditLog(ws.audit_path).append(
+    ws.audit().append(
         "release.new_edition",
         release=plan.release.id,
         release_key=plan.release_key,

@@ -137,7 +137,7 @@ def preflight(
     from prcast import policy
 
     rules = policy.load_policy(ws.root)
-    audit = AuditLog(ws.audit_path)
+    audit = ws.audit()
     release = plan.release
     in_file = [f for f in policy.check_release(rules, release) if f.action == "block"]
     lines, records = policy_findings(ws, [d.post for d in plan.deliveries])

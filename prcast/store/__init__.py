@@ -128,6 +128,13 @@ class Holder:
     owner: Owner
 
 
+def _table(name: str) -> str:
+    """A table or column name to put into SQL, checked."""
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise ValueError(f"bad SQL name {name!r}")
+    return name
+
+
 def _delivery(r: Any, run_id: str | None = None, seq: int | None = None) -> DeliveryRow:
     return DeliveryRow(
         key=r["key"],
@@ -239,6 +246,37 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    # --- whole tables (moving a workspace to another database) ----------------------------
+
+    def table_names(self) -> list[str]:
+        return self.db.table_names()
+
+    def count_rows(self, table: str) -> int:
+        row = self.db.execute(f"SELECT COUNT(*) FROM {_table(table)}").fetchone()
+        return int(row[0])
+
+    def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """A table's column names and all its rows."""
+        cur = self.db.execute(f"SELECT * FROM {_table(table)}")
+        rows = cur.fetchall()
+        names = self.db.columns(table)
+        return names, [tuple(r[n] for n in names) for r in rows]
+
+    def insert_rows(self, table: str, data: tuple[list[str], list[tuple[Any, ...]]]) -> int:
+        """Insert rows (keeping those the table has by its key); how many were new."""
+        names, rows = data
+        before = self.count_rows(table)
+        self.db.executemany(
+            f"INSERT INTO {_table(table)} ({', '.join(_table(n) for n in names)})"
+            f" VALUES ({', '.join('?' * len(names))}) ON CONFLICT DO NOTHING",
+            rows,
+        )
+        return self.count_rows(table) - before
+
+    def set_workspace_id(self, workspace_id: str) -> None:
+        """Take over another database's workspace id (publication keys are made with it)."""
+        self.db.execute("UPDATE meta SET value = ? WHERE name = 'workspace_id'", (workspace_id,))
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:

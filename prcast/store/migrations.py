@@ -325,6 +325,19 @@ V3 = [
 ]
 
 
+V4 = [
+    # the audit chain, for a workspace whose log lives in the database (a team's PostgreSQL):
+    # each record's canonical JSON line, and the head that appenders lock to take turns
+    """CREATE TABLE audit_records (
+        seq BIGINT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        line TEXT NOT NULL
+    )""",
+    "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+    "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')",
+]
+
+
 #: migration n brings a database from version n-1 to n
-MIGRATIONS: list[Step] = [_statements(V1), _v2, _statements(V3)]
+MIGRATIONS: list[Step] = [_statements(V1), _v2, _statements(V3), _statements(V4)]
 LATEST = len(MIGRATIONS)

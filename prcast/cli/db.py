@@ -1,0 +1,115 @@
+"""`prcast db upgrade|status|import`: the state database (SQLite, or a team's PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from prcast.cli.common import console, print_json, workspace
+
+app = typer.Typer(
+    help=(
+        "The state database: the workspace's SQLite file, or a PostgreSQL database a team"
+        ' shares (PRCAST_DATABASE_URL, or database = "postgresql://…" in channels.toml).\n\n'
+        "[bold]Example:[/bold] PRCAST_DATABASE_URL=postgresql://prcast@db.example.org/press"
+        " prcast db import"
+    ),
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _facts(ws: Any) -> dict[str, Any]:
+    from prcast.store.migrations import LATEST
+
+    database = ws.database
+    store = ws.store()
+    try:
+        counts = {t: store.count_rows(t) for t in ("runs", "publications", "schedules")}
+        version = store.version()
+    finally:
+        store.close()
+    return {
+        "backend": "postgresql" if database.is_postgres else "sqlite",
+        "database": str(database),
+        "schema": database.schema if database.is_postgres else None,
+        "version": version,
+        "latest": LATEST,
+        **counts,
+    }
+
+
+@app.command()
+def upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Bring the database's schema up to this prcast's version (each machine's prcast also
+    does it when it opens the store; two at once apply each step once).
+
+    [bold]Example:[/bold] prcast db upgrade
+    """
+    facts = _facts(workspace(ctx))
+    if as_json:
+        print_json(facts)
+        return
+    console().print(
+        f"{facts['database']}: schema version {facts['version']} (the latest)", markup=False
+    )
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Which database the workspace uses (the password never shown), its schema version and
+    what it holds.
+
+    [bold]Example:[/bold] prcast db status --json
+    """
+    facts = _facts(workspace(ctx))
+    if as_json:
+        print_json(facts)
+        return
+    out = console()
+    out.print(f"{facts['backend']}: {facts['database']}", markup=False)
+    out.print(
+        f"schema version {facts['version']} of {facts['latest']}; {facts['runs']} runs,"
+        f" {facts['publications']} publications, {facts['schedules']} schedule items",
+        markup=False,
+    )
+
+
+@app.command("import")
+def import_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Copy this workspace's SQLite state (.prcast/state.db) and audit log (.prcast/audit.jsonl)
+    into its PostgreSQL database, then verify the chain there and check that its export is
+    the file byte for byte. A database holding another workspace, or another chain, is
+    refused; importing again copies only what is missing. Exit 3 when the log is broken.
+
+    [bold]Example:[/bold] PRCAST_DATABASE_URL=postgresql://prcast@db.example.org/press prcast db import
+    """
+    from prcast.errors import AuditError
+    from prcast.store.transfer import import_workspace
+
+    moved = import_workspace(workspace(ctx))
+    done = moved.imported
+    if moved.verified != done.chain or not moved.same_bytes:
+        raise AuditError(
+            f"{moved.target}: the imported audit chain does not match the file"
+            f" ({moved.verified} records verify of {done.chain})",
+            hint="prcast audit verify",
+        )
+    if as_json:
+        print_json(
+            {"database": moved.target, "rows": done.rows, "records": done.records,
+             "chain": done.chain, "resumed": done.resumed, "verified": moved.verified}
+        )  # fmt: skip
+        return
+    rows = sum(done.rows.values())
+    again = (
+        " (it held this workspace already: only what it lacked was copied)" if done.resumed else ""
+    )
+    console().print(
+        f"imported into {moved.target}: {rows} rows, {done.records} audit records{again};"
+        f" the chain of {done.chain} records verifies there and exports as the file, byte for byte",
+        markup=False,
+    )
