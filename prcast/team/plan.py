@@ -62,12 +62,11 @@ def check(ws: Workspace, plan: Any) -> list[dict[str, Any]]:
     over every rendered byte, the ledger, the approvals over the exact text. Returns the
     approval records that covered it."""
     from prcast import policy
-    from prcast.audit import AuditLog
     from prcast.delivery.plan import conflict_error, ledger_conflicts
     from prcast.delivery.preflight import _refuse, policy_findings
 
     rules = policy.load_policy(ws.root)
-    audit = AuditLog(ws.audit_path)
+    audit = ws.audit()
     release = plan.release
     in_file = [f for f in policy.check_release(rules, release) if f.action == "block"]
     lines, records = policy_findings(ws, [d.post for d in plan.deliveries])

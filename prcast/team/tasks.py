@@ -195,7 +195,6 @@ def _wait_for_runner(store: Any, item_id: int) -> None:
 
 
 def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
-    from prcast.audit import AuditLog
     from prcast.delivery import run_deliveries
     from prcast.delivery.claims import Lease
     from prcast.errors import PrcastError
@@ -215,7 +214,7 @@ def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
             if before is None:
                 return "not due, or not this worker's"
             item = schedule.get(item_id)
-            audit = AuditLog(base.audit_path)
+            audit = base.audit()
             if item.run_id is None:
                 detail = (
                     "planned without a team database: run it with prcast run-due on its workspace"
