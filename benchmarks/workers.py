@@ -167,6 +167,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=5_000)
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # clean up when stopped
     counts = sorted({int(n) for n in args.workers.split(",")})
     print("\n".join(report(args.recipients, run(args.recipients, counts))))
 

@@ -63,6 +63,8 @@ def add(
 ) -> None:
     """Queue a release for a set time (stored in UTC, shown in the zone given). The release is checked now (policy, lengths) and again when it runs.
 
+    In team mode (PRCAST_DATABASE_URL, or `database` in channels.toml) the release is rendered and checked now (policy, approvals, ledger) and the exact plan is stored in the database; any `prcast worker` sends it at the due time, without the workspace's files.
+
     [bold]Example:[/bold] prcast schedule add releases/example.md --at "2026-12-01 09:30 Europe/Berlin" --missed skip
     """
     from prcast.delivery import prepare

@@ -19,6 +19,7 @@ Tasks:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable
@@ -89,9 +90,12 @@ def open_app(url: str) -> procrastinate.App:
     workers starting at once: the second finds them made by the first)."""
     from prcast.errors import DeliveryError
 
+    from prcast.store.database import Database
+
+    Database(url=url).connect().close()  # an unreachable server: one clear message, at once
     app = make_app(url)
-    app.open()
     try:
+        app.open()
         if not app.job_manager.check_connection():
             try:
                 app.schema_manager.apply_schema()
@@ -99,9 +103,15 @@ def open_app(url: str) -> procrastinate.App:
                 if not app.job_manager.check_connection():
                     raise
     except Exception as exc:
-        app.close()
+        with contextlib.suppress(Exception):
+            app.close()
+        from prcast.secrets import redact
+        from prcast.store.database import hide_password
+
+        lines = str(exc).strip().splitlines()
+        reason = redact(lines[0] if lines else type(exc).__name__).replace(url, hide_password(url))
         raise DeliveryError(
-            f"cannot use the team database: {type(exc).__name__}",
+            f"cannot use the team database {hide_password(url)}: {reason}",
             hint="check PRCAST_DATABASE_URL and that PostgreSQL accepts this machine",
         ) from None
     return app
@@ -212,7 +222,10 @@ def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
             now = clock.now()
             before = store.claim_schedule_item(item_id, lease.id, stamp(now))
             if before is None:
-                return "not due, or not this worker's"
+                row = store.schedule(item_id)
+                status = row["status"] if row else "gone"
+                say(f"#{item_id} not run here: it is {status}")
+                return status
             item = schedule.get(item_id)
             audit = base.audit()
             if item.run_id is None:

@@ -268,3 +268,33 @@ def test_a_release_with_images_is_refused_in_team_mode(
     assert refused.exit_code == 2
     assert "launch.md" in refused.output and "images" in refused.output
     assert json.loads(prcast(ws, "schedule", "list", "--all", "--json").stdout) == []
+
+
+def test_worker_with_an_unreachable_database_says_so_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.integration.conftest import free_port
+
+    url = f"postgresql://prcast:hunter2secret@127.0.0.1:{free_port()}/prcast"
+    monkeypatch.setenv("PRCAST_DATABASE_URL", url)
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2
+    assert "cannot connect to the database" in result.output
+    assert "hunter2secret" not in result.output and "Traceback" not in result.output
+
+
+def test_a_cancelled_item_is_not_sent_by_the_workers(
+    ws: Workspace, team_db: str, workers: Callable[..., Worker], mailbox: Mailbox,
+    mastodon_server: str,
+) -> None:  # fmt: skip
+    press_list(ws, n=6)
+    add_masto_and_mail(ws, mastodon_server, mailbox.port)
+    statement(ws, 2, front='channels = ["press-mail"]\naudience = ["tech-press"]\n')
+    worker = workers("machine1", worker_env())
+    added = prcast(ws, "schedule", "add", "crisis", "--at", soon(3), "--json")
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.stdout)["id"]
+    assert prcast(ws, "schedule", "cancel", str(item)).exit_code == 0
+    until(lambda: f"#{item} not run here: it is cancelled" in worker.log, 60, "the due time")
+    assert mailbox.messages == []
+    assert item_status(ws, item) == "cancelled"
