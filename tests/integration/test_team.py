@@ -158,6 +158,7 @@ def test_three_workers_share_a_run_and_survive_two_kills(
         if r["type"] in ("run.started", "run.resumed") and r.get("run") == run_id
     }
     assert len(senders_seen) >= 3, "the run was not shared by the workers"
+    assert any("retrying job" in w.log for w in crew), "no stalled job was retried"
     survivor = next(w for w in crew if w.process.poll() is None)
     assert f"#{item}" in survivor.log or "helping" in survivor.log
 
@@ -189,6 +190,7 @@ def test_a_scheduled_item_fires_once_when_its_worker_is_killed_at_the_due_time(
     assert item_status(ws, item) in ("done", "incomplete")
     check_everything_once(ws, mailbox, mastodon_server, newest_before, run_id, crew)
     assert f"#{item} " in other.log
+    assert "retrying job" in other.log and "fire_scheduled" in other.log  # stalled-job recovery
     records = audit_records(ws)
     fired = [r for r in records if r["type"] == "schedule.fired" and r.get("schedule") == item]
     assert len(fired) == 1, "the item fired twice"
