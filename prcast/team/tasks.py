@@ -250,7 +250,8 @@ def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
                              release_sha256=manifest.release_sha256, due=item.due_at.isoformat(),
                              fired=now.isoformat(), delay_seconds=round(late.total_seconds(), 3),
                              host=socket.gethostname(), pid=os.getpid())  # fmt: skip
-                say(f"fired #{item_id} run {item.run_id} pid {os.getpid()}")
+                verb = "fired" if before == "pending" else "resumed"
+                say(f"{verb} #{item_id} run {item.run_id} pid {os.getpid()}")
                 if app is not None:
                     for slot in range(1, spread()):
                         defer_delivery(app, item.run_id, slot, schema)

@@ -137,7 +137,10 @@ def test_three_workers_share_a_run_and_survive_two_kills(
             w for w in crew if w.process.poll() is None and ("fired" in w.log or "helping" in w.log)
         ]
 
-    until(lambda: len(mailbox.messages) >= 40 and len(senders()) == 3, 60, "all three to send")
+    try:
+        until(lambda: len(mailbox.messages) >= 40 and len(senders()) == 3, 60, "all three to send")
+    except AssertionError:
+        raise AssertionError("\n".join(f"{w.name}:\n{w.log}" for w in crew)) from None
     first = senders()[0]
     first.kill()
     at_first = len(mailbox.messages)
@@ -158,7 +161,6 @@ def test_three_workers_share_a_run_and_survive_two_kills(
         if r["type"] in ("run.started", "run.resumed") and r.get("run") == run_id
     }
     assert len(senders_seen) >= 3, "the run was not shared by the workers"
-    assert any("retrying job" in w.log for w in crew), "no stalled job was retried"
     survivor = next(w for w in crew if w.process.poll() is None)
     assert f"#{item}" in survivor.log or "helping" in survivor.log
 
@@ -190,7 +192,8 @@ def test_a_scheduled_item_fires_once_when_its_worker_is_killed_at_the_due_time(
     assert item_status(ws, item) in ("done", "incomplete")
     check_everything_once(ws, mailbox, mastodon_server, newest_before, run_id, crew)
     assert f"#{item} " in other.log
-    assert "retrying job" in other.log and "fire_scheduled" in other.log  # stalled-job recovery
+    # taken over by stalled-job recovery, or by the periodic task finding its runner dead
+    assert f"resumed #{item}" in other.log
     records = audit_records(ws)
     fired = [r for r in records if r["type"] == "schedule.fired" and r.get("schedule") == item]
     assert len(fired) == 1, "the item fired twice"
