@@ -89,7 +89,6 @@ def open_app(url: str) -> procrastinate.App:
     """The team app, its job tables created if this is the database's first worker (two
     workers starting at once: the second finds them made by the first)."""
     from prcast.errors import DeliveryError
-
     from prcast.store.database import Database
 
     Database(url=url).connect().close()  # an unreachable server: one clear message, at once
