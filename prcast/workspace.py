@@ -109,10 +109,21 @@ class Workspace:
         return open_log(self)
 
     def store(self) -> Store:
-        """The state store, opened (and upgraded) on this workspace's database."""
+        """The state store, opened (and upgraded) on this workspace's database. A database
+        is refused while the folder holds state not imported into it (`prcast db import`)."""
         from prcast.store import Store
 
-        return Store(self.database)
+        store = Store(self.database)
+        if self.database.is_postgres and not self.__dict__.get("_imported"):
+            from prcast.store.transfer import check_imported
+
+            try:
+                check_imported(self, store)
+            except BaseException:
+                store.close()
+                raise
+            self.__dict__["_imported"] = True  # looked once per workspace object
+        return store
 
     def release_path(self, name: str) -> Path:
         """Resolve a release argument: a path, or a name under releases/ (with or without .md)."""
@@ -165,7 +176,8 @@ def database_setting(channels_file: Path) -> tuple[str | None, str | None, str]:
                 ("database",),
                 '"database" must be a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE)',
             )
-        if password is not None and not password.startswith("env:"):
+        in_query = any("password" in k.lower() for k in parts.query.split("&"))
+        if in_query or (password is not None and not password.startswith("env:")):
             raise doc.error(
                 ("database",),
                 '"database": the URL holds a password: refused',

@@ -23,6 +23,8 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PRCAST_SIGNING_KEY", "PRCAST_APPROVER_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PRCAST_WORKSPACE", raising=False)
+    for name in ("PRCAST_DATABASE_URL", "PRCAST_DATABASE_SCHEMA"):  # a developer's own database
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
 

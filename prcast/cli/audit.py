@@ -246,12 +246,16 @@ def show(
 def export(
     ctx: typer.Context,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+        Path | None,
+        typer.Option("--out", "--output", "-o", help="Write to this file (default: stdout)."),
     ] = None,
 ) -> None:
-    """Export the audit log as JSON Lines (verified first, against its checkpoints too).
+    """Export the audit log as JSON Lines (verified first, against its checkpoints too):
+    the file log as it is, or the chain a team keeps in PostgreSQL, as the file any
+    verifier reads (`prcast audit verify` in a copy of the workspace, or any JSON Lines
+    hash-chain checker).
 
-    [bold]Example:[/bold] prcast audit export -o audit-2026-11.jsonl
+    [bold]Example:[/bold] prcast audit export --out audit-2026-11.jsonl
     """
     from prcast import checkpoint as checkpoints
     from prcast.audit import canonical

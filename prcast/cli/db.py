@@ -23,10 +23,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 
 def _facts(ws: Any) -> dict[str, Any]:
+    from prcast.store import Store
     from prcast.store.migrations import LATEST
 
     database = ws.database
-    store = ws.store()
+    store = Store(database)  # also for a database that the workspace's files are not in yet
     try:
         counts = {t: store.count_rows(t) for t in ("runs", "publications", "schedules")}
         version = store.version()
@@ -110,6 +111,7 @@ def import_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )
     console().print(
         f"imported into {moved.target}: {rows} rows, {done.records} audit records{again};"
-        f" the chain of {done.chain} records verifies there and exports as the file, byte for byte",
+        f" the chain of {done.chain} records verifies there, its first {moved.file_records}"
+        " exported are the file, byte for byte",
         markup=False,
     )

@@ -1,7 +1,9 @@
 """The state store: every SQL statement prcast runs, behind one class.
 
-SQLite in WAL mode under .prcast/ is the embedded default. The schema is versioned
-(`migrations.py`); opening a store upgrades an older database. What is stored:
+SQLite in WAL mode under .prcast/ is the embedded default; a team's PostgreSQL database
+(`database.py` chooses, `dialect.py` runs the same SQL on either) holds each workspace in a
+schema of its own. The schema is versioned (`migrations.py`); opening a store upgrades an
+older database. What is stored:
 
 - runs, and the publication ledger: one row per "release R, edition e, on channel C, to
   target T, part k" (its `identity`), whatever run or channel selection planned it; each run
@@ -209,6 +211,8 @@ class Store:
     def _migrate(self) -> None:
         """Apply the migrations this database lacks. One transaction, under the schema's
         migration lock: two processes upgrading at once apply each step once."""
+        if self.db.has_table("schema_version") and self.version() == LATEST:
+            return  # the common case, without taking the lock
         with self.db.transaction(exclusive=False):
             self.db.lock("migrate")
             self.db.prepare()

@@ -28,11 +28,20 @@ def hide_password(url: str) -> str:
         password = parts.password
     except ValueError:
         return "(an unreadable database URL)"
-    if password is None:
-        return redact(url)
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return redact(urlunsplit(parts._replace(netloc=f"{user}:***@{host}")))
+    query = "&".join(
+        f"{k}=***" if "password" in k.lower() else f"{k}={v}" for k, v in _query(parts.query)
+    )
+    parts = parts._replace(query=query)
+    if password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return redact(urlunsplit(parts))
+
+
+def _query(query: str) -> list[tuple[str, str]]:
+    """A URL's query as (key, value) pairs, as written (not decoded)."""
+    return [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
 
 
 def resolve_url(url: str, origin: str = "") -> str:
@@ -48,6 +57,9 @@ def resolve_url(url: str, origin: str = "") -> str:
             f"{origin or 'database'}: {hide_password(url)} is not a PostgreSQL URL",
             hint="write postgresql://USER@HOST:PORT/DATABASE",
         )
+    for key, value in _query(parts.query):  # libpq also takes ?password=...
+        if "password" in key.lower() and value:
+            register(unquote(value))
     if password is None:
         return url
     password = unquote(password)

@@ -166,13 +166,13 @@ def _rows(cursor: Any) -> Any:
 
 @functools.lru_cache(maxsize=512)
 def placeholders(sql: str) -> str:
-    """`?` placeholders as psycopg's `%s`, and a literal `%` doubled; inside a quoted string
-    or identifier neither is touched."""
+    """`?` placeholders as psycopg's `%s`, except inside a quoted string or identifier;
+    every literal `%` doubled (psycopg reads `%` everywhere, quoted or not)."""
     out: list[str] = []
     quote = ""
     for ch in sql:
         if quote:
-            out.append(ch)
+            out.append("%%" if ch == "%" else ch)
             if ch == quote:
                 quote = ""  # a doubled quote closes and reopens: the same either way
         elif ch in "'\"":
@@ -242,8 +242,13 @@ class PostgreSQL:
             yield self
         except BaseException:
             self.depth = 0
-            if not self.db.closed:
-                self.db.execute("ROLLBACK")
+            import psycopg
+
+            try:
+                if not self.db.closed:
+                    self.db.execute("ROLLBACK")
+            except psycopg.Error:  # the connection is gone: the server rolled back
+                pass
             raise
         self.depth = 0
         self.db.execute("COMMIT")

@@ -55,6 +55,9 @@ def import_state(source: Store, target: Store, lines: Sequence[Line]) -> Importe
     table = AuditTable(target)
     have = list(table.lines())
     mine = [line for _, _, line in lines]
+    if len(have) > len(mine) and have[: len(mine)] == mine:
+        # imported before, and the team has appended since: the file has nothing more
+        return Imported({}, 0, len(have), True)
     if have != mine[: len(have)]:
         raise InputError(
             f"{where} holds an audit chain ({len(have)} records) that is not the beginning of"
@@ -87,9 +90,11 @@ class Moved:
 
     target: str
     imported: Imported
-    #: the chain in the target verifies, and exported it is byte for byte the file
+    #: records of the chain in the target that verify, and whether its export begins with
+    #: the file byte for byte (is the file, unless the team appended since an earlier import)
     verified: int
     same_bytes: bool
+    file_records: int = 0
 
 
 def import_workspace(ws: Workspace) -> Moved:
@@ -123,18 +128,45 @@ def import_workspace(ws: Workspace) -> Moved:
         lines.append((int(record["seq"]), str(record["hash"]), text))
     source = Store(Database(path=ws.store_path, root=ws.root))
     try:
-        store = ws.store()
+        store = Store(target)
         try:
             imported = import_state(source, store, lines)
         finally:
             store.close()
     finally:
         source.close()
+    ws.__dict__["_imported"] = True  # checked below, by verifying the chain there
     moved = DatabaseAuditLog(ws)
     try:
         verified = moved.verify()
         exported = moved.raw()
-        same = exported is not None and exported.read() == data
+        same = exported is not None and exported.read().startswith(data)
     finally:
         moved.close()
-    return Moved(str(target), imported, verified.records, same)
+    return Moved(str(target), imported, verified.records, same, len(lines))
+
+
+def check_imported(ws: Workspace, store: Store) -> None:
+    """Refuse to use a database while this workspace folder holds state and audit records
+    that are not in it: a send from the database would not know what the files say went
+    out already. Only a folder with such files costs a look (team machines have none)."""
+    log, state = ws.audit_path, ws.store_path
+    has_log = log.is_file() and log.stat().st_size > 0
+    if not has_log and not state.is_file():
+        return
+    local_id = ""
+    if state.is_file():
+        local = Store(Database(path=state, root=ws.root))
+        try:
+            if any(local.count_rows(t) for t in WORK):
+                local_id = local.workspace_id()
+        finally:
+            local.close()
+    missing = has_log and AuditTable(store).count() < log.read_bytes().count(b"\n")
+    if missing or (local_id and local_id != store.workspace_id()):
+        raise InputError(
+            f"this workspace's state and audit log are in {ws.state_dir}, not in the database"
+            f" {store.database}: not using it before they are moved there",
+            hint="run `prcast db import` once (or unset PRCAST_DATABASE_URL / the database"
+            " setting to go on with the files)",
+        )

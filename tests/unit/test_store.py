@@ -77,6 +77,16 @@ def test_the_store_keeps_runs_the_ledger_schedules_and_conference_books(
     store.close()
 
 
+def test_a_question_mark_or_percent_sign_inside_quotes_is_text_not_a_placeholder(
+    database: Database,
+) -> None:
+    store = Store(database)
+    row = store.db.execute("SELECT '?' AS q, '100%' AS p, ? AS v", ("x",)).fetchone()
+    assert (row["q"], row["p"], row["v"]) == ("?", "100%", "x")
+    assert (row[0], row[1], row[2]) == ("?", "100%", "x")  # by position too
+    store.close()
+
+
 def _open(database: Database, start: Any, out: Any) -> None:
     start.wait()
     try:
