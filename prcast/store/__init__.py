@@ -880,3 +880,11 @@ class Store:
                 (owner_id, at, item_id, due_by, at),
             )
             return str(row["status"]) if row and cur.rowcount == 1 else None
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold this database's lock `name` for the block: one holder at a time, across
+        processes and machines (team mode: creating the job queue's tables once)."""
+        with self.db.transaction(exclusive=False):
+            self.db.lock(name)
+            yield

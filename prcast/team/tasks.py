@@ -86,21 +86,19 @@ def make_app(url: str) -> procrastinate.App:
 
 
 def open_app(url: str) -> procrastinate.App:
-    """The team app, its job tables created if this is the database's first worker (two
-    workers starting at once: the second finds them made by the first)."""
+    """The team app, its job tables created if this is the database's first worker (under
+    a database lock: two workers starting at once create them once)."""
     from prcast.errors import DeliveryError
+    from prcast.store import Store
     from prcast.store.database import Database
 
-    Database(url=url).connect().close()  # an unreachable server: one clear message, at once
+    store = Store(Database(url=url))  # an unreachable server: one clear message, at once
     app = make_app(url)
     try:
         app.open()
-        if not app.job_manager.check_connection():
-            try:
+        with store.exclusive("procrastinate-schema"):
+            if not app.job_manager.check_connection():
                 app.schema_manager.apply_schema()
-            except Exception:
-                if not app.job_manager.check_connection():
-                    raise
     except Exception as exc:
         with contextlib.suppress(Exception):
             app.close()
@@ -113,6 +111,8 @@ def open_app(url: str) -> procrastinate.App:
             f"cannot use the team database {hide_password(url)}: {reason}",
             hint="check PRCAST_DATABASE_URL and that PostgreSQL accepts this machine",
         ) from None
+    finally:
+        store.close()
     return app
 
 

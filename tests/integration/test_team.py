@@ -303,3 +303,23 @@ def test_a_cancelled_item_is_not_sent_by_the_workers(
     until(lambda: f"#{item} not run here: it is cancelled" in worker.log, 60, "the due time")
     assert mailbox.messages == []
     assert item_status(ws, item) == "cancelled"
+
+
+def test_workers_starting_at_once_on_an_empty_database_all_come_up(
+    team_db: str, tmp_path: Any
+) -> None:
+    """The first workers on a new database create the job queue's tables: at once, the
+    tables are made once and every worker starts."""
+    from tests.integration.team_support import start_worker
+
+    crew = [start_worker(tmp_path / "machines", f"m{i}", worker_env()) for i in range(3)]
+    try:
+        until(
+            lambda: all("prcast worker pid" in w.log or w.process.poll() is not None for w in crew),
+            60,
+            "the workers to start",
+        )
+        assert all(w.process.poll() is None for w in crew), [w.log for w in crew]
+    finally:
+        for w in crew:
+            w.kill()
