@@ -308,12 +308,27 @@ def add_team(
 
 
 def enqueue_due_team(ws: Workspace) -> list[int]:
-    """`run-due` in team mode: leave a job for each due item (and each whose runner died);
-    the workers run them. Returns the items enqueued now."""
+    """`run-due` in team mode: items queued without a stored plan (before the workspace
+    moved to the team database) are planned and checked now from the workspace's files and
+    stored like `schedule add` stores them; then a job is left for each due item (and each
+    whose runner died); the workers run them. Returns the items enqueued now."""
+    from prcast.delivery import prepare
+    from prcast.team import plan as stored
     from prcast.team import tasks
 
     app = tasks.open_app(ws.database.url)
     try:
+        schedule = Schedule(ws)
+        try:
+            for item in schedule.items():
+                if item.status != "pending" or item.run_id is not None:
+                    continue
+                plan = prepare(ws, item.release, item.channels, to=item.audience)
+                stored.submit(ws, plan)
+                schedule.store.set_schedule_run(item.id, plan.run_id)
+                tasks.defer_fire(app, item.id, ws.database.schema, at=item.due_at)
+        finally:
+            schedule.close()
         return tasks.enqueue_due(app, ws)
     finally:
         app.close()

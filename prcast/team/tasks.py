@@ -136,7 +136,8 @@ def enqueue_due(app: procrastinate.App, ws: Workspace | None = None) -> list[int
 
     schedule = Schedule(ws or _base())
     try:
-        due = [i.id for i in schedule.due(clock.now())]
+        # an item without a stored plan waits for `prcast run-due` on its workspace
+        due = [i.id for i in schedule.due(clock.now()) if i.run_id]
         orphans = [
             int(h.chain)
             for h in schedule.store.schedule_holders()
@@ -216,6 +217,10 @@ def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
     schedule = Schedule(base)
     store = schedule.store
     try:
+        row = store.schedule(item_id)
+        if row is not None and row["run_id"] is None:
+            say(f"#{item_id} has no stored plan: run `prcast run-due` on its workspace")
+            return "no plan"
         with Lease(base.database, "worker") as lease:
             _wait_for_runner(store, item_id)
             now = clock.now()
@@ -227,12 +232,7 @@ def fire(app: procrastinate.App | None, item_id: int, schema: str = "") -> str:
                 return status
             item = schedule.get(item_id)
             audit = base.audit()
-            if item.run_id is None:
-                detail = (
-                    "planned without a team database: run it with prcast run-due on its workspace"
-                )
-                schedule.finish(item_id, lease.id, "failed", detail=detail)
-                return detail
+            assert item.run_id is not None  # checked before claiming
             late = now - item.due_at
             if before == "pending" and late > GRACE and item.missed == "skip":
                 detail = f"missed by {int(late.total_seconds() // 60)} min; the item says skip"

@@ -323,3 +323,27 @@ def test_workers_starting_at_once_on_an_empty_database_all_come_up(
     finally:
         for w in crew:
             w.kill()
+
+
+def test_run_due_hands_over_an_item_queued_before_the_team_database(
+    ws: Workspace, team_db: str, workers: Callable[..., Worker], mailbox: Mailbox,
+    mastodon_server: str,
+) -> None:  # fmt: skip
+    """An item without a stored plan (as `prcast db import` brings them over) is not sent
+    by a worker on its own; `prcast run-due` on the workspace plans, checks and stores it,
+    and a worker sends it."""
+    press_list(ws, n=6)
+    add_masto_and_mail(ws, mastodon_server, mailbox.port)
+    statement(ws, 2, front='channels = ["press-mail"]\naudience = ["tech-press"]\n')
+    store = ws.store()
+    due = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    item = store.add_schedule("releases/crisis.md", due, "UTC", [], [], "late")
+    store.close()
+    worker = workers("machine1", worker_env())
+    handed = prcast(ws, "run-due", "--json")
+    assert handed.exit_code == 0, handed.output
+    until(lambda: item_status(ws, item) in ("done", "incomplete", "failed"), 60, "the item")
+    assert item_status(ws, item) == "done", worker.log
+    assert f"fired #{item}" in worker.log
+    received = mailbox.by_recipient()
+    assert len(received) == 3 and all(len(m) == 1 for m in received.values())
