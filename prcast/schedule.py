@@ -278,3 +278,57 @@ def serve(
         deadline = time.monotonic() + wait
         while not should_stop() and time.monotonic() < deadline:
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+# --- team mode (PRCAST_DATABASE_URL): the plan in the team database, workers send it ------
+
+
+def add_team(
+    ws: Workspace, plan: Any, release: str, due_at: datetime, zone: str, channels: list[str],
+    audience: list[str], missed: str,
+) -> Item:  # fmt: skip
+    """Check and store the exact plan in the team database (see prcast/team/plan.py), queue
+    the item, and leave a job for its due time that any `prcast worker` runs."""
+    from prcast.team import plan as stored
+    from prcast.team import tasks
+
+    app = tasks.open_app(ws.database.url)
+    try:
+        stored.submit(ws, plan)
+        schedule = Schedule(ws)
+        try:
+            item = schedule.add(release, due_at, zone, channels, audience, missed)
+            schedule.store.set_schedule_run(item.id, plan.run_id)
+            tasks.defer_fire(app, item.id, ws.database.schema, at=due_at)
+            return schedule.get(item.id)
+        finally:
+            schedule.close()
+    finally:
+        app.close()
+
+
+def enqueue_due_team(ws: Workspace) -> list[int]:
+    """`run-due` in team mode: items queued without a stored plan (before the workspace
+    moved to the team database) are planned and checked now from the workspace's files and
+    stored like `schedule add` stores them; then a job is left for each due item (and each
+    whose runner died); the workers run them. Returns the items enqueued now."""
+    from prcast.delivery import prepare
+    from prcast.team import plan as stored
+    from prcast.team import tasks
+
+    app = tasks.open_app(ws.database.url)
+    try:
+        schedule = Schedule(ws)
+        try:
+            for item in schedule.items():
+                if item.status != "pending" or item.run_id is not None:
+                    continue
+                plan = prepare(ws, item.release, item.channels, to=item.audience)
+                stored.submit(ws, plan)
+                schedule.store.set_schedule_run(item.id, plan.run_id)
+                tasks.defer_fire(app, item.id, ws.database.schema, at=item.due_at)
+        finally:
+            schedule.close()
+        return tasks.enqueue_due(app, ws)
+    finally:
+        app.close()

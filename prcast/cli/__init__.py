@@ -24,6 +24,7 @@ from prcast.cli import (
     report,
     review,
     schedule,
+    worker,
     workspace,
 )
 from prcast.cli.common import Settings, print_error
@@ -199,6 +200,7 @@ app.add_typer(approver.app, name="approver")
 report.register(app)
 doctor.register(app)
 completion.register(app)
+worker.register(app)
 
 
 def main() -> None:

@@ -11,7 +11,11 @@ from prcast.cli.common import console, print_json, workspace
 from prcast.errors import DeliveryError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from prcast.delivery import Plan
     from prcast.schedule import Fired, Item
+    from prcast.workspace import Workspace
 
 app = typer.Typer(
     help="Queue timed and embargoed runs; `prcast run-due` (cron) or `prcast scheduler` (daemon) send them.\n\n"
@@ -65,6 +69,8 @@ def add(
 ) -> None:
     """Queue a release for a set time (stored in UTC, shown in the zone given). The release is checked now (policy, lengths) and again when it runs. A time already past is refused (exit 2) unless --now-if-past or --missed says what to do.
 
+    In team mode (PRCAST_DATABASE_URL, or `database` in channels.toml) the release is rendered and checked now (policy, approvals, ledger) and the exact plan is stored in the database; any `prcast worker` sends it at the due time, without the workspace's files.
+
     [bold]Example:[/bold] prcast schedule add releases/example.md --at "2026-12-01 09:30 Europe/Berlin" --missed skip
     """
     from prcast.delivery import prepare
@@ -89,11 +95,20 @@ def add(
         if plan.release.path.is_relative_to(ws.root)
         else str(plan.release.path)
     )
-    schedule = Schedule(ws)
-    try:
-        item = schedule.add(rel, due, zone, list(channel or ()), list(to or ()), missed or "late")
-    finally:
-        schedule.close()
+    from prcast.team import in_team_mode
+
+    if in_team_mode(ws):
+        item = _add_team(
+            ws, plan, rel, due, zone, list(channel or ()), list(to or ()), missed or "late"
+        )
+    else:
+        schedule = Schedule(ws)
+        try:
+            item = schedule.add(
+                rel, due, zone, list(channel or ()), list(to or ()), missed or "late"
+            )
+        finally:
+            schedule.close()
     if as_json:
         print_json(_row(item))
     else:
@@ -133,6 +148,17 @@ def _refuse_past(at: str | None, due: datetime, zone: tzinfo, explicit: bool) ->
         f"(now {now.astimezone(zone):%Y-%m-%d %H:%M %Z}): not scheduled",
         hint="give a later time, or --now-if-past to have the next run-due send it",
     )
+
+
+def _add_team(
+    ws: Workspace, plan: Plan, rel: str, due: datetime, zone: str, channels: list[str],
+    audience: list[str], missed: str,
+) -> Item:  # fmt: skip
+    """Team mode: the checked plan goes into the team database with the item, and a job
+    waits there for its due time; any `prcast worker` sends it."""
+    from prcast.schedule import add_team
+
+    return add_team(ws, plan, rel, due, zone, channels, audience, missed)
 
 
 @app.command("list")
@@ -191,6 +217,23 @@ def _print_fired(f: Fired) -> None:
     )
 
 
+def _run_due_team(ws: Workspace, as_json: bool) -> None:
+    """Team mode: leave a job for every due item; the workers (prcast worker) send them."""
+    from prcast.schedule import enqueue_due_team
+
+    items = enqueue_due_team(ws)
+    if as_json:
+        print_json({"enqueued": items})
+        return
+    for item_id in items:
+        console().print(f"#{item_id} handed to the workers", markup=False)
+    console().print(
+        f"{len(items)} due item(s) handed to the workers (prcast worker); "
+        "prcast schedule list --all shows how they went",
+        markup=False,
+    )
+
+
 def register(root: typer.Typer) -> None:
     @root.command("run-due")
     def run_due(
@@ -204,7 +247,7 @@ def register(root: typer.Typer) -> None:
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Send every scheduled item that is due now (the machine's real clock), then exit: for cron or a systemd timer. Exit 1 if an item failed or is incomplete. Several run-due processes (or machines on one database) never run an item twice: each item is claimed by one process, whose lease is renewed while it runs.
+        """Send every scheduled item that is due now (the machine's real clock), then exit: for cron or a systemd timer. Exit 1 if an item failed or is incomplete. Several run-due processes (or machines on one database) never run an item twice: each item is claimed by one process, whose lease is renewed while it runs. In team mode (PRCAST_DATABASE_URL set) it hands the due items to the workers (prcast worker) and exits.
 
         [bold]Example:[/bold] prcast --workspace /srv/press run-due
 
@@ -231,6 +274,11 @@ def register(root: typer.Typer) -> None:
                 f"Rehearsal for {moment:%Y-%m-%d %H:%M} UTC: {len(items)} item(s) would fire; nothing was sent.",
                 markup=False,
             )
+            return
+        from prcast.team import in_team_mode
+
+        if in_team_mode(ws):
+            _run_due_team(ws, as_json)
             return
         fired_all: list[Fired] = []
 
@@ -260,7 +308,7 @@ def register(root: typer.Typer) -> None:
             float, typer.Option("--poll", help="Look at the queue at least every so many seconds.")
         ] = 30.0,
     ) -> None:
-        """Run as a daemon: sleep until the next item is due, send it, repeat. SIGTERM or Ctrl-C stops it cleanly after the item in hand.
+        """Run as a daemon: sleep until the next item is due, send it, repeat. SIGTERM or Ctrl-C stops it cleanly after the item in hand. In team mode (PRCAST_DATABASE_URL set) it runs a prcast worker.
 
         [bold]Example:[/bold] prcast --workspace /srv/press scheduler
         """
@@ -269,6 +317,16 @@ def register(root: typer.Typer) -> None:
         from prcast.schedule import serve
 
         ws = workspace(ctx)
+        from prcast.team import in_team_mode
+
+        if in_team_mode(ws):
+            from prcast.cli.worker import run_worker
+
+            console().print(
+                "team mode: running a prcast worker (prcast worker --help)", markup=False
+            )
+            run_worker(None, 1, None)
+            return
         stopping = {"now": False}
 
         def stop(signum: int, frame: object) -> None:

@@ -838,3 +838,53 @@ class Store:
             (name,),
         ).fetchall()
         return [(_holder(r), str(r["moderator"])) for r in rows]
+
+    # --- team mode (prcast/team): the approved plans workers send without the workspace ---
+
+    def _team_plans(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS team_plans (run_id TEXT PRIMARY KEY, manifest TEXT NOT NULL,"
+            " created_at TEXT NOT NULL)"
+        )
+
+    def save_team_plan(self, run_id: str, manifest: str) -> None:
+        """Keep what a worker needs besides the ledger to send run `run_id` (JSON)."""
+        self._team_plans()
+        self.db.execute(
+            "INSERT INTO team_plans (run_id, manifest, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (run_id) DO UPDATE SET manifest = excluded.manifest",
+            (run_id, manifest, now()),
+        )
+
+    def team_plan(self, run_id: str) -> str | None:
+        self._team_plans()
+        row = self.db.execute(
+            "SELECT manifest FROM team_plans WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return str(row["manifest"]) if row else None
+
+    def claim_schedule_item(self, item_id: int, owner_id: str, due_by: str) -> str | None:
+        """Take one schedule item for an owner in one compare-and-set: pending and due, or
+        left running by an owner whose lease ran out. Returns its status before (pending or
+        running), or None when it is not this owner's to run."""
+        at = now()
+        with self.db.transaction():
+            row = self.db.execute(
+                "SELECT status FROM schedules WHERE id = ?", (item_id,)
+            ).fetchone()
+            cur = self.db.execute(
+                "UPDATE schedules SET status = 'running', owner = ?,"
+                " started_at = COALESCE(started_at, ?) WHERE id = ? AND ((status = 'pending'"
+                " AND due_at <= ?) OR (status = 'running' AND (owner IS NULL OR owner NOT IN"
+                " (SELECT id FROM owners WHERE lease_until > ?))))",
+                (owner_id, at, item_id, due_by, at),
+            )
+            return str(row["status"]) if row and cur.rowcount == 1 else None
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold this database's lock `name` for the block: one holder at a time, across
+        processes and machines (team mode: creating the job queue's tables once)."""
+        with self.db.transaction(exclusive=False):
+            self.db.lock(name)
+            yield

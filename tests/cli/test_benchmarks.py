@@ -19,6 +19,7 @@ SCRIPTS = [
     ("scaling", ["--sizes", "1,2", "--runs", "1"], "time per release"),
     ("peers", ["--posts", "3", "--runs", "1"], "prcast/Mastodon.py"),
     ("lists", ["--sizes", "20,200", "--runs", "1"], "time per contact"),
+    ("workers", ["--recipients", "20", "--workers", "1,2"], "ratio to one worker"),
 ]
 
 

@@ -1,0 +1,176 @@
+"""Team mode: fan-out of one scheduled release to 5,000 recipients on an SMTP server that
+takes 50 ms per message (aiosmtpd, a handler that sleeps), sent by 1, 2 and 4 `prcast
+worker` processes sharing a PostgreSQL database (started here: Debian's package, initdb
+in a temporary folder). Throughput is counted on the server, from its first message to its
+last; the ratios are to one worker, measured in the same run.
+
+    .venv/bin/python -m benchmarks.workers --recipients 5000 --workers 1,2,4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import machine
+from benchmarks.email_fanout import free_port
+
+LATENCY = 0.05
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback; yields its URL."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed: `bash scripts/test` installs it (apt)")
+    bin_dir = Path(found[-1]).parent
+    data = Path(tempfile.mkdtemp(prefix="prcast-bench-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
+                                 "-U", "pg"]), check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-o", options,
+                                 "-l", str(data / "log"), "-w", "start"]), check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql://pg@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
+                                     "stop"]), capture_output=True)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def fresh_database(server: str) -> str:
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+class SlowServer:
+    """aiosmtpd whose every message takes LATENCY seconds; it notes when each arrives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.arrivals: list[float] = []
+        server = self
+
+        class Slow:
+            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
+                await asyncio.sleep(LATENCY)
+                server.arrivals.append(time.monotonic())
+                return "250 2.0.0 queued"
+
+        self.controller = Controller(Slow(), hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+        self.port = self.controller.port
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def workspace(root: Path, recipients: int, port: int) -> Path:
+    from prcast.workspace import init_workspace
+
+    ws, _ = init_workspace(root)
+    with open(ws.lists_dir / "contacts.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "email", "beat"])
+        for i in range(recipients):
+            w.writerow([f"Journalist {i}", f"j{i}@outlet{i % 97}.example", "tech"])
+    (ws.lists_dir / "groups.toml").write_text('[groups.press]\nwhere = { beat = "tech" }\n')
+    with open(ws.channels_file, "a", encoding="utf-8") as f:
+        f.write(f'\n[channels.mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
+                'from_address = "Press <press@example.org>"\nconnections = 4\n')  # fmt: skip
+    return ws.root
+
+
+def one(server: str, recipients: int, count: int, tmp: Path) -> float:
+    """Messages per second with `count` workers."""
+    smtp = SlowServer()
+    env = {**os.environ, "PRCAST_DATABASE_URL": fresh_database(server),
+           "PRCAST_TEAM_SPREAD": str(count)}  # fmt: skip
+    env.pop("PRCAST_WORKSPACE", None)
+    procs = []
+    try:
+        root = workspace(tmp / f"ws{count}", recipients, smtp.port)
+        for i in range(count):
+            folder = tmp / f"w{count}-{i}"
+            folder.mkdir()
+            procs.append(subprocess.Popen([sys.executable, "-m", "prcast", "worker"], cwd=folder,
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        due = (datetime.now(UTC) + timedelta(seconds=3)).isoformat(timespec="seconds")
+        subprocess.run([sys.executable, "-m", "prcast", "--workspace", str(root), "schedule", "add",
+                        "example", "-c", "mail", "--to", "press", "--at", due],
+                       env=env, check=True, capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 60 + recipients * LATENCY * 2
+        while len(smtp.arrivals) < recipients:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"{count} worker(s): {len(smtp.arrivals)} of {recipients} sent")
+            time.sleep(0.05)
+        first, last = smtp.arrivals[0], smtp.arrivals[-1]
+        return (len(smtp.arrivals) - 1) / max(last - first, 1e-6)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        smtp.stop()
+
+
+def run(recipients: int, counts: list[int]) -> dict[int, float]:
+    with postgres() as server, tempfile.TemporaryDirectory() as tmp:
+        return {n: one(server, recipients, n, Path(tmp)) for n in counts}
+
+
+def report(recipients: int, figures: dict[int, float]) -> list[str]:
+    base = figures[min(figures)]
+    lines = [
+        f"team mode: fan-out to {recipients:,} recipients, SMTP {LATENCY * 1000:.0f} ms per message,"
+        " 4 connections per worker",
+        f"  machine: {machine()}",
+    ]
+    for n, rate in sorted(figures.items()):
+        lines.append(f"  {n} worker(s): {rate:7.1f} msg/s   ratio to one worker: {rate / base:.2f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=5_000)
+    parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # clean up when stopped
+    counts = sorted({int(n) for n in args.workers.split(",")})
+    print("\n".join(report(args.recipients, run(args.recipients, counts))))
+
+
+if __name__ == "__main__":
+    main()
