@@ -303,6 +303,7 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
         number = ours
     unvouched = (number + 1, total) if total > number else None
     if state is not None and number == state.signed.checkpoint.size:
+        share(ws, state.signed)
         return Sealed(state.signed, False, created_key, unvouched)
     if number == 0:
         return Sealed(None, False, created_key, unvouched)
@@ -315,8 +316,98 @@ def seal(ws: Workspace, *, vouch_all: bool = False) -> Sealed:
     write_atomic(user_dir(ws) / name, note.encode("utf-8"))
     for folder in (workspace_dir(ws), log_dir(ws.audit_path)):
         write_atomic(folder / "state.json", new_state.dump())
+    share(ws, signed)
     published = publish(ws, signed)
     return Sealed(signed, True, created_key, unvouched, published)
+
+
+# -- the team's checkpoints and keys, in the database -----------------------------------
+
+
+def _team_table(ws: Workspace) -> Any:
+    """The audit table of the workspace's team database, or None for a file log."""
+    if not ws.database.is_postgres:
+        return None
+    from prcast.store.auditlog import AuditTable
+
+    return AuditTable(ws.store())
+
+
+def share(ws: Workspace, signed: Signed) -> None:
+    """In team mode, keep the checkpoint in the database with the other machines' and
+    publish the key that signed it (with this machine's name), so that `audit verify` on any
+    machine checks every machine's checkpoints."""
+    table = _team_table(ws)
+    if table is None:
+        return
+    import socket
+
+    host = socket.gethostname()
+    try:
+        cp, key = signed.checkpoint, signed.key
+        table.store.publish_team_key(key.vkey, key.name, host)
+        table.add_checkpoint(cp.size, key.name, key.id.hex(), signed.note, host)
+    finally:
+        table.close()
+
+
+def publish_key(ws: Workspace) -> keys.VerifierKey:
+    """Publish this account's audit verifier key in the team database (a worker does so when
+    it starts); the key is created on first use."""
+    import socket
+
+    key, _ = keys.audit_key(create=True)
+    assert key is not None
+    table = _team_table(ws)
+    if table is not None:
+        try:
+            table.store.publish_team_key(key.verifier.vkey, key.name, socket.gethostname())
+        finally:
+            table.close()
+    return key.verifier
+
+
+@dataclass(frozen=True)
+class TeamKey:
+    key: keys.VerifierKey | None  # None: the row is not a valid verifier key
+    vkey: str
+    host: str
+    first_seen: str
+
+
+def team_keys(ws: Workspace) -> list[TeamKey]:
+    """The verifier keys the team's machines published in the database (none for a file log)."""
+    table = _team_table(ws)
+    if table is None:
+        return []
+    try:
+        rows = table.store.team_keys()
+    finally:
+        table.close()
+    out = []
+    for r in rows:
+        try:
+            key: keys.VerifierKey | None = keys.parse_vkey(r["vkey"])
+        except InputError:
+            key = None
+        out.append(TeamKey(key, r["vkey"], r["host"], r["first_seen"]))
+    return out
+
+
+def stored_checkpoints(ws: Workspace) -> list[Found]:
+    """The checkpoints the team's machines kept in the database (none for a file log)."""
+    table = _team_table(ws)
+    if table is None:
+        return []
+    try:
+        rows = table.checkpoints()
+    finally:
+        table.close()
+    return [
+        Found(f"in the database (size {r['size']}, by {r['key_name']} on {r['host']})",
+              str(r["note"]), stored=True)
+        for r in rows
+    ]  # fmt: skip
 
 
 def publish(ws: Workspace, signed: Signed) -> tuple[Path, ...]:
@@ -346,6 +437,8 @@ class Found:
     source: str
     text: str
     signed: Signed | None = None
+    #: kept in the team database, where only the team's keys may sign
+    stored: bool = False
 
 
 @dataclass
@@ -355,6 +448,8 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checked: list[Signed] = field(default_factory=list)
+    #: who signed the checkpoints: key name, verifier key, host, how many, the largest size
+    signers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -375,6 +470,7 @@ class Verdict:
                 }
                 for s in self.checked
             ],
+            "signers": self.signers,
         }
 
 
@@ -414,8 +510,10 @@ def trusted_keys(given: Iterable[str] = ()) -> list[keys.VerifierKey]:
         ]  # fmt: skip
     for text in given:
         p = Path(text)
-        if "+" not in text and p.is_file():
-            text = p.read_text(encoding="utf-8").strip()
+        if "+" not in text and p.is_file():  # a file of keys, one a line (# comments)
+            lines = p.read_text(encoding="utf-8").splitlines()
+            out += [keys.parse_vkey(ln) for ln in lines if ln.strip() and not ln.startswith("#")]
+            continue
         out.append(keys.parse_vkey(text))
     return out
 
@@ -428,15 +526,41 @@ def verify(
     ws: Workspace, given: Sequence[Path] = (), vkeys: Sequence[str] = (), *, approvals: bool = True
 ) -> Verdict:
     """Check the log's chain, and the log against every checkpoint prcast knows and those
-    `given`; every problem found is named (record numbers, sizes)."""
+    `given`; every problem found is named (record numbers, sizes).
+
+    In team mode the checkpoints every machine kept in the database are checked too, with
+    the keys the machines published there; with `vkeys` given (pinned), only the pinned
+    keys and this account's own are trusted, and a published key not among them is named."""
     trusted = trusted_keys(vkeys)
-    candidates = known_checkpoints(ws)
+    candidates = known_checkpoints(ws) + stored_checkpoints(ws)
     for p in given:
-        try:
-            candidates.append(Found(f"{p} (given)", p.read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise InputError(f"cannot read checkpoint: {exc.strerror}", path=p) from None
+        files = sorted(p.glob(f"*{SUFFIX}")) if p.is_dir() else [p]
+        for one in files:
+            try:
+                candidates.append(Found(f"{one} (given)", one.read_text(encoding="utf-8")))
+            except OSError as exc:
+                raise InputError(f"cannot read checkpoint: {exc.strerror}", path=one) from None
     verdict = Verdict(0)
+    pinned = {k.vkey for k in trusted}
+    published = team_keys(ws)
+    hosts: dict[str, str] = {}
+    for t in published:
+        if t.key is None:
+            verdict.problems.append(
+                f"the team key {t.vkey[:60]!r} published on {t.host} is not a valid verifier key"
+            )
+            continue
+        hosts[t.key.vkey] = t.host
+        if t.key.vkey in pinned:
+            continue
+        if vkeys:
+            verdict.problems.append(
+                f"the key {t.key.name} published in the database by {t.host} on "
+                f"{t.first_seen[:19]} is not pinned: its checkpoints are not trusted "
+                f"(pin it with --key {t.key.vkey} once you know it is the team's)"
+            )
+        else:
+            trusted.append(t.key)
     checkpoints: dict[tuple[int, bytes], Signed] = {}
     for c in candidates:
         try:
@@ -447,7 +571,13 @@ def verify(
                 raise InputError(
                     message, hint="pass the signer's verifier key with --key NAME+ID+KEY"
                 ) from None
-            verdict.warnings.append(message + " (not checked)")
+            if c.stored:  # in the team's database, only the team's keys sign
+                verdict.problems.append(
+                    message.replace("a key given to verify with", "a key of the team")
+                    + " (an unknown key: forged, or a machine whose key is not published or pinned)"
+                )
+            else:
+                verdict.warnings.append(message + " (not checked)")
             continue
         except ValueError as exc:
             verdict.problems.append(f"checkpoint {c.source}: {exc}")
@@ -504,6 +634,17 @@ def verify(
         verdict.problems.append(f"{path}: {chain_problem}")
     ordered = sorted(checkpoints.values(), key=lambda s: s.checkpoint.size)
     verdict.checked = ordered
+    by_key: dict[str, dict[str, Any]] = {}
+    for c in candidates:
+        if c.signed is None:
+            continue
+        k = c.signed.key
+        entry = by_key.setdefault(k.vkey, {"name": k.name, "key": k.vkey,
+                                           "host": hosts.get(k.vkey), "checkpoints": 0,
+                                           "latest": 0})  # fmt: skip
+        entry["checkpoints"] += 1
+        entry["latest"] = max(entry["latest"], c.signed.checkpoint.size)
+    verdict.signers = sorted(by_key.values(), key=lambda e: (-e["latest"], e["name"]))
     good = 0  # the largest checkpoint the log agrees with
     for s in ordered:
         cp = s.checkpoint
@@ -545,7 +686,14 @@ def verify(
                 "(a run that stopped before it could sign?): `prcast audit checkpoint` signs them"
             )
         after = max(last, ours)
-        if total > after and (ordered or heads):
+        if total > after and ws.database.is_postgres:
+            # the team's chain: workers append all the time and sign at the end of each run
+            verdict.warnings.append(
+                f"{_span(after + 1, total)} of {total} not covered by a signed checkpoint yet "
+                f"(the last covers {last}): a run still under way, or a worker stopped before "
+                "it signed; `prcast audit checkpoint` signs them once you checked them"
+            )
+        elif total > after and (ordered or heads):
             verdict.problems.append(
                 f"{_span(after + 1, total)} of {total} not covered by a signed checkpoint "
                 f"(the last covers {last}): appended after it, by hand, by another account, "

@@ -25,7 +25,7 @@ def verify(
         typer.Option(
             "--checkpoint",
             "-c",
-            help="Also check against this signed checkpoint file (repeatable).",
+            help="Also check against this signed checkpoint file, or every *.checkpoint in this folder (repeatable).",
         ),
     ] = None,
     key: Annotated[
@@ -33,12 +33,14 @@ def verify(
         typer.Option(
             "--key",
             "-k",
-            help="A verifier key (NAME+ID+KEY, or a file holding one) to trust besides your own (repeatable).",
+            help="A verifier key (NAME+ID+KEY, or a file of them, one a line) to trust besides your own (repeatable). In team mode, pinning keys trusts only these and your own: a key the database lists that is not pinned is named as a problem.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Check every record's hash and the chain, the log against every signed checkpoint prcast knows (workspace, your config folder, the press room) and those given, and every approval's signature. Exit 0 when intact, 3 naming each problem: altered, deleted, appended, replaced or reordered records.
+
+    In team mode (the chain in PostgreSQL) the checkpoints every machine signed are in the database too, checked with the verifier keys the machines published there; the verdict names which machines signed. Pin the team's keys (--key, or ~/.config/prcast/trusted-keys.txt) for a check an insider with database access cannot pass: a checkpoint altered in the database, or signed by a key that is not the team's, is named.
 
     [bold]Example:[/bold] prcast audit verify --checkpoint saved.checkpoint
     """
@@ -68,6 +70,13 @@ def verify(
         else ""
     )
     console().print(f"[green]audit log intact[/green]: {verdict.records} records{signed}")
+    for s in verdict.signers:
+        host = f" on {s['host']}" if s["host"] else ""
+        console().print(
+            f"  signed by {s['name']}{host}: {s['checkpoints']} checkpoint(s), the latest"
+            f" covering {s['latest']}",
+            markup=False,
+        )
 
 
 @app.command("checkpoint")
@@ -249,13 +258,22 @@ def export(
         Path | None,
         typer.Option("--out", "--output", "-o", help="Write to this file (default: stdout)."),
     ] = None,
+    checkpoints_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="Also write the signed checkpoints the log matches into this folder, with keys.txt: the verifier keys that signed them.",
+        ),
+    ] = None,
 ) -> None:
     """Export the audit log as JSON Lines (verified first, against its checkpoints too):
     the file log as it is, or the chain a team keeps in PostgreSQL, as the file any
     verifier reads (`prcast audit verify` in a copy of the workspace, or any JSON Lines
-    hash-chain checker).
+    hash-chain checker). With --checkpoints DIR, the signed checkpoints (every machine's,
+    in team mode) and keys.txt go there: a verifier copies the file to .prcast/audit.jsonl
+    of an empty folder and runs `prcast audit verify --checkpoint DIR --key DIR/keys.txt`.
 
-    [bold]Example:[/bold] prcast audit export --out audit-2026-11.jsonl
+    [bold]Example:[/bold] prcast audit export --out audit-2026-11.jsonl --checkpoints audit-2026-11.checkpoints
     """
     from prcast import checkpoint as checkpoints
     from prcast.audit import canonical
@@ -267,7 +285,26 @@ def export(
         raise AuditError(
             "audit log NOT intact, not exported:\n" + "\n".join(f"- {p}" for p in verdict.problems)
         )
-    lines = "".join(canonical(r) + "\n" for r in ws.audit().records())
+    log = ws.audit()
+    try:
+        lines = "".join(canonical(r) + "\n" for r in log.records())
+    finally:
+        log.close()
+    if checkpoints_dir is not None:
+        from prcast.fileio import write_atomic
+
+        for s in verdict.checked:
+            name = f"{s.checkpoint.size:012d}-{s.key.id.hex()}{checkpoints.SUFFIX}"
+            write_atomic(checkpoints_dir / name, s.note.encode("utf-8"))
+        signers = sorted({s.key.vkey for s in verdict.checked})
+        write_atomic(
+            checkpoints_dir / "keys.txt", "".join(k + "\n" for k in signers).encode("utf-8")
+        )
+        err_console().print(
+            f"{len(verdict.checked)} signed checkpoint(s) and {len(signers)} verifier key(s)"
+            f" written to {checkpoints_dir}",
+            markup=False,
+        )
     if output:
         output.write_text(lines, encoding="utf-8")
     else:

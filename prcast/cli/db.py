@@ -29,7 +29,10 @@ def _facts(ws: Any) -> dict[str, Any]:
     database = ws.database
     store = Store(database)  # also for a database that the workspace's files are not in yet
     try:
-        counts = {t: store.count_rows(t) for t in ("runs", "publications", "schedules")}
+        counts = {
+            t: store.count_rows(t)
+            for t in ("runs", "publications", "schedules", "team_plans", "team_keys")
+        }
         version = store.version()
     finally:
         store.close()
@@ -46,17 +49,34 @@ def _facts(ws: Any) -> dict[str, Any]:
 @app.command()
 def upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Bring the database's schema up to this prcast's version (each machine's prcast also
-    does it when it opens the store; two at once apply each step once).
+    does it when it opens the store; two at once apply each step once). On PostgreSQL it
+    also creates the job queue's tables (procrastinate's schema) the workers use, under the
+    lock the workers take, so the database is ready before the first worker starts.
 
-    [bold]Example:[/bold] prcast db upgrade
+    [bold]Example:[/bold] PRCAST_DATABASE_URL=postgresql://prcast@db.example.org/press prcast db upgrade
     """
-    facts = _facts(workspace(ctx))
+    ws = workspace(ctx)
+    facts = _facts(ws)
+    queue = None
+    if ws.database.is_postgres:
+        from prcast.team.tasks import prepare_app
+
+        app, created = prepare_app(ws.database.url)
+        app.close()
+        queue = "created" if created else "present"
+    facts["job_queue"] = queue
     if as_json:
         print_json(facts)
         return
     console().print(
         f"{facts['database']}: schema version {facts['version']} (the latest)", markup=False
     )
+    if queue is not None:
+        console().print(
+            "the workers' job queue (procrastinate's tables): "
+            + ("created" if queue == "created" else "already there"),
+            markup=False,
+        )
 
 
 @app.command()
@@ -74,7 +94,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(f"{facts['backend']}: {facts['database']}", markup=False)
     out.print(
         f"schema version {facts['version']} of {facts['latest']}; {facts['runs']} runs,"
-        f" {facts['publications']} publications, {facts['schedules']} schedule items",
+        f" {facts['publications']} publications, {facts['schedules']} schedule items,"
+        f" {facts['team_plans']} stored plans, {facts['team_keys']} team audit keys",
         markup=False,
     )
 

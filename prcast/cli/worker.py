@@ -33,10 +33,17 @@ def run_worker(
     tasks._say["fn"] = lambda message: print(message, flush=True)
     app = tasks.open_app(url)
     try:
+        from prcast.checkpoint import publish_key
+        from prcast.team import default_schema, team_workspace
+
+        # the key this machine signs the team chain's checkpoints with, in the database
+        schema = default_schema()
+        vkey = publish_key(team_workspace(folder / "schemas" / schema, url, schema))
         if announce:
             print(
                 f"prcast worker pid {os.getpid()} on {socket.gethostname()}: queues "
-                f"{', '.join(wanted or tasks.QUEUES)}, concurrency {concurrency}, folder {folder}",
+                f"{', '.join(wanted or tasks.QUEUES)}, concurrency {concurrency}, folder {folder}"
+                f"; audit key {vkey.vkey}",
                 flush=True,
             )
         app.run_worker(

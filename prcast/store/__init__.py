@@ -841,15 +841,8 @@ class Store:
 
     # --- team mode (prcast/team): the approved plans workers send without the workspace ---
 
-    def _team_plans(self) -> None:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS team_plans (run_id TEXT PRIMARY KEY, manifest TEXT NOT NULL,"
-            " created_at TEXT NOT NULL)"
-        )
-
     def save_team_plan(self, run_id: str, manifest: str) -> None:
         """Keep what a worker needs besides the ledger to send run `run_id` (JSON)."""
-        self._team_plans()
         self.db.execute(
             "INSERT INTO team_plans (run_id, manifest, created_at) VALUES (?, ?, ?)"
             " ON CONFLICT (run_id) DO UPDATE SET manifest = excluded.manifest",
@@ -857,11 +850,25 @@ class Store:
         )
 
     def team_plan(self, run_id: str) -> str | None:
-        self._team_plans()
         row = self.db.execute(
             "SELECT manifest FROM team_plans WHERE run_id = ?", (run_id,)
         ).fetchone()
         return str(row["manifest"]) if row else None
+
+    def publish_team_key(self, vkey: str, name: str, host: str) -> None:
+        """Publish a machine's audit verifier key (kept as first seen)."""
+        self.db.execute(
+            "INSERT INTO team_keys (vkey, name, host, first_seen) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (vkey) DO NOTHING",
+            (vkey, name, host, now()),
+        )
+
+    def team_keys(self) -> list[dict[str, str]]:
+        """The published verifier keys: vkey, name, host, first_seen (oldest first)."""
+        rows = self.db.execute(
+            "SELECT vkey, name, host, first_seen FROM team_keys ORDER BY first_seen, vkey"
+        ).fetchall()
+        return [{k: str(r[k]) for k in ("vkey", "name", "host", "first_seen")} for r in rows]
 
     def claim_schedule_item(self, item_id: int, owner_id: str, due_by: str) -> str | None:
         """Take one schedule item for an owner in one compare-and-set: pending and due, or

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from prcast.store import Store
+from prcast.store import Store, now
 
 #: (seq, hash, line) of one record
 Line = tuple[int, str, str]
@@ -57,6 +57,26 @@ class AuditTable:
             if len(rows) < batch:
                 return
             after = int(rows[-1]["seq"])
+
+    def add_checkpoint(self, size: int, key_name: str, key_id: str, note: str, host: str) -> None:
+        """Keep a signed checkpoint note (one per size and key: signing again adds nothing)."""
+        self.db.execute(
+            "INSERT INTO audit_checkpoints (size, key_name, key_id, note, host, signed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size, key_name, key_id) DO NOTHING",
+            (size, key_name, key_id, note, host, now()),
+        )
+
+    def checkpoints(self) -> list[dict[str, str | int]]:
+        """Every kept checkpoint: size, key_name, key_id, note, host, signed_at (by size)."""
+        rows = self.db.execute(
+            "SELECT size, key_name, key_id, note, host, signed_at FROM audit_checkpoints"
+            " ORDER BY size, key_name, key_id"
+        ).fetchall()
+        return [
+            {"size": int(r["size"]), **{k: str(r[k]) for k in
+             ("key_name", "key_id", "note", "host", "signed_at")}}
+            for r in rows
+        ]  # fmt: skip
 
     def count(self) -> int:
         row = self.db.execute("SELECT COUNT(*) FROM audit_records").fetchone()

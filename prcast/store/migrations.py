@@ -338,6 +338,38 @@ V4 = [
 ]
 
 
+V5 = [
+    # team mode: the approved plan a worker sends without the workspace (prcast/team/plan.py);
+    # IF NOT EXISTS: a database of prcast before this migration made it on first use
+    """CREATE TABLE IF NOT EXISTS team_plans (
+        run_id TEXT PRIMARY KEY,
+        manifest TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    # the signed checkpoints of the audit chain in the database, as the signed notes the
+    # machines wrote (one per size and signing key): every machine's checkpoints in one place
+    """CREATE TABLE audit_checkpoints (
+        size BIGINT NOT NULL,
+        key_name TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        note TEXT NOT NULL,
+        host TEXT NOT NULL,
+        signed_at TEXT NOT NULL,
+        PRIMARY KEY (size, key_name, key_id)
+    )""",
+    # the verifier keys the team's machines sign checkpoints with, published by each machine
+    # when it starts (a worker) or signs (a workspace): which machine, since when
+    """CREATE TABLE team_keys (
+        vkey TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        host TEXT NOT NULL,
+        first_seen TEXT NOT NULL
+    )""",
+]
+
+
 #: migration n brings a database from version n-1 to n
-MIGRATIONS: list[Step] = [_statements(V1), _v2, _statements(V3), _statements(V4)]
+MIGRATIONS: list[Step] = [
+    _statements(V1), _v2, _statements(V3), _statements(V4), _statements(V5),
+]  # fmt: skip
 LATEST = len(MIGRATIONS)

@@ -88,17 +88,24 @@ def make_app(url: str) -> procrastinate.App:
 def open_app(url: str) -> procrastinate.App:
     """The team app, its job tables created if this is the database's first worker (under
     a database lock: two workers starting at once create them once)."""
+    return prepare_app(url)[0]
+
+
+def prepare_app(url: str) -> tuple[procrastinate.App, bool]:
+    """The team app opened, and whether the job queue's tables were created just now."""
     from prcast.errors import DeliveryError
     from prcast.store import Store
     from prcast.store.database import Database
 
     store = Store(Database(url=url))  # an unreachable server: one clear message, at once
     app = make_app(url)
+    created = False
     try:
         app.open()
         with store.exclusive("procrastinate-schema"):
             if not app.job_manager.check_connection():
                 app.schema_manager.apply_schema()
+                created = True
     except Exception as exc:
         with contextlib.suppress(Exception):
             app.close()
@@ -113,7 +120,7 @@ def open_app(url: str) -> procrastinate.App:
         ) from None
     finally:
         store.close()
-    return app
+    return app, created
 
 
 def _base(schema: str = "") -> Workspace:
