@@ -271,7 +271,7 @@ def export(
     verifier reads (`prcast audit verify` in a copy of the workspace, or any JSON Lines
     hash-chain checker). With --checkpoints DIR, the signed checkpoints (every machine's,
     in team mode) and keys.txt go there: a verifier copies the file to .prcast/audit.jsonl
-    of an empty folder and runs `prcast audit verify --checkpoint DIR --key DIR/keys.txt`.
+    of a folder with a channels.toml (empty will do) and runs `prcast audit verify --checkpoint DIR --key DIR/keys.txt`.
 
     [bold]Example:[/bold] prcast audit export --out audit-2026-11.jsonl --checkpoints audit-2026-11.checkpoints
     """
