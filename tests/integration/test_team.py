@@ -49,10 +49,10 @@ def worker_env() -> dict[str, str]:
 
 
 def audit_records(ws: Workspace) -> list[dict[str, Any]]:
-    shown = prcast(ws, "audit", "show", "--json")
-    assert shown.exit_code == 0, shown.output
-    records: list[dict[str, Any]] = json.loads(shown.stdout)
-    return records
+    """The team's chain as `prcast audit export` writes it (verified first)."""
+    exported = prcast(ws, "audit", "export")
+    assert exported.exit_code == 0, exported.output
+    return [json.loads(line) for line in exported.stdout.splitlines() if line.startswith("{")]
 
 
 def check_everything_once(
@@ -89,23 +89,20 @@ def check_everything_once(
 
 
 def verify_with_workers(ws: Workspace, crew: list[Worker]) -> Result:
-    """`prcast audit verify` on the workspace's machine, trusting the workers' audit keys
-    (as a team lists them in trusted-keys.txt) and given the checkpoints they signed."""
-    import subprocess
-    import sys
-
-    args = []
-    for w in crew:
-        env = {**os.environ, "HOME": str(w.folder / "home"),
-               "XDG_CONFIG_HOME": str(w.folder / "home" / ".config")}  # fmt: skip
-        key = subprocess.run([sys.executable, "-m", "prcast", "audit", "key"], env=env,
-                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        args += ["--key", key]
-        args += [
-            a for c in sorted(w.folder.rglob("*.checkpoint")) for a in ("--checkpoint", str(c))
-        ]
-    assert "--checkpoint" in args, "no worker signed a checkpoint"
-    return prcast(ws, "audit", "verify", *args)
+    """Plain `prcast audit verify` on the workspace's machine: the workers' checkpoints and
+    keys are in the database; the verdict names the machines that signed."""
+    verified = prcast(ws, "audit", "verify", "--json")
+    assert verified.exit_code == 0, verified.output
+    signers = {s["key"] for s in json.loads(verified.stdout)["signers"]}
+    published = {
+        line.rsplit("audit key ", 1)[1].strip()
+        for w in crew
+        for line in w.log.splitlines()
+        if "audit key " in line
+    }
+    assert len(published) == len(crew), "each worker publishes its key when it starts"
+    assert signers & published, "no worker signed a checkpoint"
+    return prcast(ws, "audit", "verify")
 
 
 def planned_run(ws: Workspace, item_id: int) -> str:
