@@ -529,8 +529,9 @@ def verify(
     `given`; every problem found is named (record numbers, sizes).
 
     In team mode the checkpoints every machine kept in the database are checked too, with
-    the keys the machines published there; with `vkeys` given (pinned), only the pinned
-    keys and this account's own are trusted, and a published key not among them is named."""
+    the keys the machines published there; with keys pinned (`vkeys`, or trusted-keys.txt in
+    the config folder), only the pinned keys and this account's own are trusted, and a
+    published key not among them is named."""
     trusted = trusted_keys(vkeys)
     candidates = known_checkpoints(ws) + stored_checkpoints(ws)
     for p in given:
@@ -553,7 +554,7 @@ def verify(
         hosts[t.key.vkey] = t.host
         if t.key.vkey in pinned:
             continue
-        if vkeys:
+        if vkeys or (config_dir() / "trusted-keys.txt").is_file():
             verdict.problems.append(
                 f"the key {t.key.name} published in the database by {t.host} on "
                 f"{t.first_seen[:19]} is not pinned: its checkpoints are not trusted "

@@ -100,6 +100,10 @@ def test_plain_verify_checks_every_machines_checkpoints_and_names_the_signers(
     assert signers[team_chain["office"].vkey]["latest"] == 10
     assert all(s["host"] for s in signers.values())
     assert sorted(c["size"] for c in verdict["checkpoints"]) == [10, 20, 30]
+    pins = [a for k in workers.values() for a in ("--key", k.vkey)]  # the office's is its own
+    pinned = prcast(ws.root, "audit", "verify", *pins)
+    assert pinned.exit_code == 0, pinned.output
+    assert "not pinned" not in pinned.output
 
 
 def test_records_appended_after_the_last_checkpoint_are_a_warning_in_team_mode(
@@ -175,6 +179,11 @@ def test_a_checkpoint_signed_by_an_unknown_key_is_named(
     assert pinned.exit_code == 3
     assert "mallory@db/prcast-audit published in the database by db" in pinned.output
     assert "is not pinned" in pinned.output
+    listed = Path(os.environ["XDG_CONFIG_HOME"]) / "prcast" / "trusted-keys.txt"
+    listed.write_text("".join(k.vkey + "\n" for k in team_chain["workers"].values()))
+    from_list = prcast(ws.root, "audit", "verify")
+    assert from_list.exit_code == 3
+    assert "mallory@db/prcast-audit published in the database by db" in from_list.output
 
 
 def test_export_with_checkpoints_verifies_without_the_database(
