@@ -104,7 +104,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def import_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Copy this workspace's SQLite state (.prcast/state.db) and audit log (.prcast/audit.jsonl)
     into its PostgreSQL database, then verify the chain there and check that its export is
-    the file byte for byte. A database holding another workspace, or another chain, is
+    the file byte for byte; the log's latest signed checkpoint and your verifier key are
+    kept there for the team's `audit verify`. A database holding another workspace, or another chain, is
     refused; importing again copies only what is missing. Exit 3 when the log is broken.
 
     [bold]Example:[/bold] PRCAST_DATABASE_URL=postgresql://prcast@db.example.org/press prcast db import
@@ -112,7 +113,8 @@ def import_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from prcast.errors import AuditError
     from prcast.store.transfer import import_workspace
 
-    moved = import_workspace(workspace(ctx))
+    ws = workspace(ctx)
+    moved = import_workspace(ws)
     done = moved.imported
     if moved.verified != done.chain or not moved.same_bytes:
         raise AuditError(
@@ -120,6 +122,18 @@ def import_(ctx: typer.Context, as_json: JsonOption = False) -> None:
             f" ({moved.verified} records verify of {done.chain})",
             hint="prcast audit verify",
         )
+    from prcast.checkpoint import seal
+    from prcast.errors import PrcastError
+
+    try:  # the file log's latest checkpoint and this machine's key, for the team to check
+        seal(ws)
+    except PrcastError as exc:
+        from prcast.cli.common import err_console
+
+        err_console().print(
+            f"warning: the audit checkpoint was not shared in the database: {exc}",
+            style="yellow", markup=False, soft_wrap=True,
+        )  # fmt: skip
     if as_json:
         print_json(
             {"database": moved.target, "rows": done.rows, "records": done.records,

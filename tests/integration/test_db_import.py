@@ -51,8 +51,14 @@ def test_import_moves_state_and_log_and_the_chain_verifies_there(
     status = _status(ws)
     assert (status["backend"], status["runs"], status["schedules"]) == ("postgresql", 1, 1)
 
-    result = prcast(ws, "audit", "verify")
+    result = prcast(ws, "audit", "verify", "--json")
     assert result.exit_code == 0, result.output
+    # the file's signed checkpoint came along, and this machine's key: others check it too
+    assert json.loads(result.stdout)["signers"][0]["latest"] == done["chain"]
+    with psycopg.connect(pg_url) as db:
+        (sizes,) = db.execute("SELECT array_agg(size) FROM prcast.audit_checkpoints").fetchone()
+    assert sizes == [done["chain"]]
+    assert _status(ws)["team_keys"] == 1
     exported = tmp_path / "export.jsonl"
     assert prcast(ws, "audit", "export", "--out", str(exported)).exit_code == 0
     assert exported.read_bytes() == original
