@@ -112,26 +112,33 @@ def backoff(attempt: int, base: float) -> float:
 
 class GroupCommit:
     """The audit records of the deliveries in flight, written together: each caller waits
-    until its record is durable, and the records that arrive while one batch is written go
+    until its record is written, and the records that arrive while one batch is written go
     into the next, with one fsync per batch. A delivery's "attempted" record is still
-    durable before its request leaves; only the fsync is shared."""
+    durable before its request leaves; only the fsync is shared. A record that announces no
+    request (`durable=False`: an answer received) is written at once and made durable by the
+    next batch's fsync: a power cut before that leaves its delivery in doubt, never sent
+    twice. The fsync runs in a thread, so the other deliveries go on meanwhile."""
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
-        self.pending: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
+        self.pending: list[tuple[str, dict[str, Any], bool, asyncio.Future[None]]] = []
         self.writing = False
 
-    async def append(self, type: str, data: dict[str, Any]) -> None:
+    async def append(self, type: str, data: dict[str, Any], durable: bool = True) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((type, data, done))
+        self.pending.append((type, data, durable, done))
         if not self.writing:
             self.writing = True
             try:
                 await asyncio.sleep(0)  # the other deliveries at this point add theirs
                 while self.pending:
                     batch, self.pending = self.pending, []
+                    entries = [(t, d) for t, d, _, _ in batch]
                     try:
-                        self.audit.append_many([(t, d) for t, d, _ in batch])
+                        if any(sync for _, _, sync, _ in batch):
+                            await asyncio.to_thread(self.audit.append_many, entries)
+                        else:
+                            self.audit.append_many(entries, sync=False)
                     except Exception as exc:
                         for *_, waiting in batch:
                             waiting.set_exception(exc)
@@ -165,11 +172,12 @@ class _Runner:
         self.gates: dict[str, Gate] = {}
         self.records = GroupCommit(audit)
 
-    async def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
+    async def _record(self, row: DeliveryRow, type: str, durable: bool = True, **data: Any) -> None:
         await self.records.append(
             type,
             {"run": self.run_id, "key": row.key, "channel": row.channel, "target": row.target,
              "part": row.part, **data},
+            durable,
         )  # fmt: skip
 
     async def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
@@ -279,6 +287,7 @@ class _Runner:
             await self._record(
                 row,
                 "delivery.succeeded",
+                durable=False,  # the answer: durable with the next fsync (else: in doubt)
                 remote_id=receipt.remote_id,
                 url=receipt.url,
                 duplicate=receipt.duplicate,
@@ -458,6 +467,10 @@ def _deliver(
 
     async def main() -> None:
         try:
+            for channel in channels.values():
+                ready = getattr(channel, "ready", None)
+                if ready is not None:  # e.g. email: can this server carry the sender's address?
+                    await ready()
             for name, channel in channels.items():
                 config = ws.config.channel(name)
                 runner.gates[name] = Gate(
