@@ -67,7 +67,7 @@ class Sink:
         self.process.wait()
 
 
-def workspace(root: Path, recipients: int, port: int) -> Any:
+def workspace(root: Path, recipients: int, port: int, connections: int = 4) -> Any:
     from prcast.workspace import init_workspace
 
     ws, _ = init_workspace(root)
@@ -79,7 +79,7 @@ def workspace(root: Path, recipients: int, port: int) -> Any:
     (ws.lists_dir / "groups.toml").write_text('[groups.press]\nwhere = { beat = "tech" }\n')
     with open(ws.channels_file, "a", encoding="utf-8") as f:
         f.write(f'\n[channels.mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
-                'from_address = "Press <press@example.org>"\nconnections = 4\n')  # fmt: skip
+                f'from_address = "Press <press@example.org>"\nconnections = {connections}\n')  # fmt: skip
     return ws
 
 

@@ -238,7 +238,7 @@ class Composer:
         if post.html:
             alt = f"=_alt_{key}".encode("ascii")
             body = (
-                b'Content-Type: multipart/alternative; boundary="' + alt + b'"\r\n\r\n'
+                b'Content-Type: multipart/alternative;\r\n boundary="' + alt + b'"\r\n\r\n'
                 b"--" + alt + b"\r\n" + text + b"--" + alt + b"\r\n"
                 b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
                 + _b64(post.html.encode("utf-8"))
@@ -251,7 +251,7 @@ class Composer:
             parts = [b"--" + mixed + b"\r\n" + body]
             parts += [b"--" + mixed + b"\r\n" + self._attachment(m.path, m.alt) for m in post.media]
             body = (
-                b'Content-Type: multipart/mixed; boundary="' + mixed + b'"\r\n\r\n'
+                b'Content-Type: multipart/mixed;\r\n boundary="' + mixed + b'"\r\n\r\n'
                 + b"".join(parts) + b"--" + mixed + b"--\r\n"
             )  # fmt: skip
         head, _, rest = body.partition(b"\r\n\r\n")
@@ -299,7 +299,8 @@ class EmailChannel:
                 self._composer = Composer(self.config, utf8=utf8)
             except AddressError as exc:
                 raise InputError(
-                    f'channel "{self.name}": from_address / reply_to: {exc}; nothing was sent',
+                    f'channel "{self.name}": from_address / reply_to: {exc}, and '
+                    f"{self.config.host}:{self.config.port} does not; nothing was sent",
                     path="channels.toml",
                     hint="an address with a non-ASCII local part needs a server that offers "
                     "SMTPUTF8; use an ASCII address (an internationalised domain is fine)",
