@@ -127,10 +127,10 @@ def _phrase(name: str, first_room: int) -> list[str]:
 def address_header(name: str, display: str, address: str, utf8: bool = False) -> bytes:
     """`To: Display Name <local@domain>`, the name encoded as needed and the domain in its
     ASCII form, so `email.utils.getaddresses` finds both."""
-    addr = f"<{ascii_address(address, utf8)}>"
+    addr = ascii_address(address, utf8)
     if not display:
         return _fold(name, [addr])
-    return _fold(name, [*_phrase(display, 78 - len(name) - 2), addr])
+    return _fold(name, [*_phrase(display, 78 - len(name) - 2), f"<{addr}>"])
 
 
 def parse_address(value: str) -> tuple[str, str]:
@@ -266,6 +266,10 @@ def message_id(key: str, from_address: str) -> str:
     except AddressError:
         domain = ""
     return f"<{key}.prcast@{domain or 'prcast.invalid'}>"
+
+
+#: the email package's compat32 policy with the CRLF line ends SMTP wants on the wire
+WIRE = compat32.clone(linesep="\r\n")
 
 
 def build_message(config: EmailConfig, post: Post, key: str) -> Message:
