@@ -242,9 +242,12 @@ class AuditLog:
         """Append one record and fsync it; returns the record as written."""
         return self.append_many([(type, data)])[0]
 
-    def append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    def append_many(
+        self, entries: Sequence[tuple[str, dict[str, Any]]], sync: bool = True
+    ) -> list[dict[str, Any]]:
         """Append several records with one fsync (group commit): durable together, before
-        any of the actions they announce."""
+        any of the actions they announce. `sync=False` leaves them to the next fsync (for
+        records that announce no action, e.g. an answer received)."""
         f = self._open()
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
@@ -275,7 +278,8 @@ class AuditLog:
             self._note.write(*confirmed, pending=(seq, prev))
             f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
             st = os.fstat(f.fileno())
             self._known = (st.st_size, st.st_mtime_ns, st.st_ino, seq, prev)
             self._note.write(seq, prev)
@@ -439,8 +443,11 @@ class DatabaseAuditLog(AuditLog):
             self._table.close()
             self._table = None
 
-    def append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Append records in one transaction, committed before this returns."""
+    def append_many(
+        self, entries: Sequence[tuple[str, dict[str, Any]]], sync: bool = True
+    ) -> list[dict[str, Any]]:
+        """Append records in one transaction, committed before this returns (`sync` is the
+        file log's; a database commit is always durable)."""
         written: list[dict[str, Any]] = []
 
         def build(seq: int, prev: str) -> list[tuple[int, str, str]]:

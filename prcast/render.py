@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from prcast import i18n
 from prcast.channels.base import Limits, Post
@@ -377,6 +377,178 @@ def render_channel(
     return Rendering(channel, name, text, tuple(posts), tuple(excluded + no_address))
 
 
+#: what a template sees that differs per recipient of an email
+PER_RECIPIENT = frozenset({"recipient", "group", "unsubscribe_url", "content_html"})
+
+
+class _Hole(str):
+    """A marker standing in for one per-recipient value while a template is rendered once:
+    output as the marker, tested (`{% if %}`) as the value it stands for would be."""
+
+    truth: bool
+
+    def __bool__(self) -> bool:
+        return self.truth
+
+
+def _hole_paths(env: jinja2.Environment, name: str) -> list[tuple[str, ...]] | None:
+    """The per-recipient values a template (with what it includes) reads, as attribute paths
+    ("recipient", "name"), when it only outputs them (`{{ recipient.name }}`) or tests them
+    (`{% if unsubscribe_url %}`): its text is then a function of their text and truthiness.
+    None when it does anything else with them (a filter, a call, a comparison, an assignment)
+    or cannot be analysed; it is then rendered per recipient."""
+    from jinja2 import meta, nodes
+
+    paths: list[tuple[str, ...]] = []
+    escaping: set[bool] = set()
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            source = env.loader.get_source(env, current)[0] if env.loader else None
+            if source is None or "\x00" in source:
+                return None
+            tree = env.parse(source)
+        except (jinja2.TemplateError, InputError):
+            return None
+        auto = env.autoescape(current) if callable(env.autoescape) else env.autoescape
+        escaping.add(bool(auto))
+        for ref in meta.find_referenced_templates(tree):
+            if ref is None:
+                return None  # an include chosen at render time
+            todo.append(ref)
+        if any(tree.find_all((nodes.ScopedEvalContextModifier, nodes.EvalContextModifier))):
+            return None
+
+        def visit(
+            node: nodes.Node, parent: nodes.Node | None, grand: nodes.Node | None = None
+        ) -> bool:
+            if isinstance(node, nodes.Getattr | nodes.Name):
+                path: list[str] = []
+                inner: nodes.Node = node
+                while isinstance(inner, nodes.Getattr):
+                    path.insert(0, inner.attr)
+                    inner = inner.node
+                if isinstance(inner, nodes.Name) and inner.name in PER_RECIPIENT:
+                    used_as_is = (
+                        (isinstance(parent, nodes.Output) and node in parent.nodes)
+                        or (isinstance(parent, nodes.If) and parent.test is node)
+                        # a placeholder of prcast's wording, `_("Dear %(name)s,", name=…)`:
+                        # gettext puts its text in as it is, as output does
+                        or (
+                            isinstance(parent, nodes.Keyword)
+                            and parent.value is node
+                            and isinstance(grand, nodes.Call)
+                            and isinstance(grand.node, nodes.Name)
+                            and grand.node.name in ("_", "gettext")
+                            and parent in grand.kwargs
+                        )
+                    )
+                    if not used_as_is or inner.ctx != "load":
+                        return False
+                    paths.append((inner.name, *path))
+                    return True
+            return all(visit(child, node, parent) for child in node.iter_child_nodes())
+
+        if not visit(tree, None):
+            return None
+    unique = sorted(set(paths))
+    for a in unique:  # `{{ recipient }}` beside `{{ recipient.name }}`: not one shape
+        if any(b != a and b[: len(a)] == a for b in unique):
+            return None
+    if len(escaping) > 1:
+        return None
+    return unique
+
+
+class _Personal:
+    """One template rendered for many recipients. Where `_hole_paths` allows, it is rendered
+    once per combination of the per-recipient values' truthiness, with markers in their
+    places, and each recipient's text is the markers replaced by the values (escaped as the
+    template would). Otherwise, and whenever the fast way cannot be sure, it renders in full."""
+
+    def __init__(self, env: jinja2.Environment, name: str, base: dict[str, Any]) -> None:
+        self.env, self.name, self.base = env, name, base
+        self.paths = _hole_paths(env, name)
+        self.escape = bool(env.autoescape(name) if callable(env.autoescape) else env.autoescape)
+        self.shapes: dict[tuple[bool, ...], list[str | int]] = {}
+
+    def _values(self, personal: dict[str, Any]) -> list[Any] | None:
+        assert self.paths is not None
+        values = []
+        for path in self.paths:
+            value: Any = personal.get(path[0])
+            for attr in path[1:]:
+                if not hasattr(value, attr):
+                    return None  # the full rendering names the template line
+                value = getattr(value, attr)
+            if value is None or isinstance(value, jinja2.Undefined):
+                return None
+            values.append(value)
+        return values
+
+    def _shape(self, truths: tuple[bool, ...]) -> list[str | int] | None:
+        assert self.paths is not None
+        shape = self.shapes.get(truths)
+        if shape is not None:
+            return shape
+        holes: dict[str, Any] = {}
+        for i, (path, truth) in enumerate(zip(self.paths, truths, strict=True)):
+            hole = _Hole(f"\x00{i}\x00")
+            hole.truth = truth
+            if len(path) == 1:
+                holes[path[0]] = hole
+            else:
+                ns = holes.setdefault(path[0], types.SimpleNamespace())
+                for attr in path[1:-1]:
+                    if not hasattr(ns, attr):
+                        setattr(ns, attr, types.SimpleNamespace())
+                    ns = getattr(ns, attr)
+                setattr(ns, path[-1], hole)
+        try:
+            text = self.env.get_template(self.name).render({**self.base, **holes})
+        except jinja2.TemplateError:
+            return None
+        shape = [int(p) if i % 2 else p for i, p in enumerate(text.split("\x00"))]
+        if len(shape) % 2 == 0:
+            return None
+        self.shapes[truths] = shape
+        return shape
+
+    def render(self, personal: dict[str, Any]) -> str:
+        if self.paths is not None:
+            values = self._values(personal)
+            shape = self._shape(tuple(bool(v) for v in values)) if values is not None else None
+            if values is not None and shape is not None:
+                texts = [str(escape(v)) if self.escape else str(v) for v in values]
+                return "".join(texts[p] if isinstance(p, int) else p for p in shape)
+        return render_template(self.env, self.name, {**self.base, **personal})
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def _html_of(text: str, cache: dict[str, str]) -> str:
+    """`to_html(text)`, each paragraph converted once for all recipients: to_html converts
+    paragraph by paragraph, and a press email's paragraphs are mostly the same for all."""
+    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+    if any(p != p.strip() for p in paragraphs):
+        return to_html(text)
+    out = []
+    for p in paragraphs:
+        block = cache.get(p)
+        if block is None:
+            block = to_html(p)
+            if len(cache) < 10_000:
+                cache[p] = block
+        out.append(block)
+    return "".join(out)
+
+
 def _emails(
     env: jinja2.Environment,
     release: Release,
@@ -389,15 +561,30 @@ def _emails(
 ) -> tuple[list[Post], list[Excluded]]:
     posts: list[Post] = []
     missing: list[Excluded] = []
+    # the templates' shared parts vary with the recipient's language and group (prcast's
+    # wording, the embargo line, the group's public description): one set of renderers each
+    by_wording: dict[tuple[str, str], tuple[_Personal, _Personal, _Personal]] = {}
+    paragraphs: dict[str, str] = {}
     for group, contact in members:
         if not contact.email:
             missing.append(Excluded(group, contact.id, "no email address"))
             continue
         unsubscribe = (channel.unsubscribe_url or "").replace("{email}", quote(contact.email))
-        ctx = {**base, **recipient_context(base, contact, group), "unsubscribe_url": unsubscribe}
-        text = render_template(env, name, ctx).strip()
-        subject = " ".join(render_template(env, "email_subject.txt.j2", ctx).split())
-        html = render_template(env, "email.html.j2", {**ctx, "content_html": Markup(to_html(text))})
+        wording = recipient_context(base, contact, group)
+        shared = {k: v for k, v in wording.items() if k not in PER_RECIPIENT}
+        renderers = by_wording.get((wording["locale"], group))
+        if renderers is None:
+            scoped = {**base, **shared}
+            renderers = by_wording[(wording["locale"], group)] = (
+                _Personal(env, name, scoped),
+                _Personal(env, "email_subject.txt.j2", scoped),
+                _Personal(env, "email.html.j2", scoped),
+            )
+        body, subject_of, page = renderers
+        personal = {"recipient": contact, "group": group, "unsubscribe_url": unsubscribe}
+        text = body.render(personal).strip()
+        subject = " ".join(subject_of.render(personal).split())
+        html = page.render({**personal, "content_html": Markup(_html_of(text, paragraphs))})
         [post] = thread_posts(release, channel, text, limits, measure, target=contact.email, group=group,
                          recipients=(contact.email,), recipient_name=contact.name, subject=subject,
                          html=html)  # fmt: skip

@@ -7,103 +7,277 @@ never re-sent blindly (dedupes = False); the Message-ID lets mail systems fold a
 from __future__ import annotations
 
 import asyncio
-import functools
+import base64
 import mimetypes
 import ssl
+import time
 from collections.abc import Awaitable, Callable
-from email import encoders
-from email.header import Header
+from dataclasses import dataclass
+from email import message_from_bytes
 from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.policy import compat32
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate, parseaddr
 from pathlib import Path
-from typing import cast
 from urllib.parse import quote
 
 import aiosmtplib
 
 from prcast.channels.base import ChannelError, Post, Receipt
 from prcast.config import EmailConfig
+from prcast.errors import InputError
 
-#: the MIME classes' own policy, with the CRLF line ends SMTP wants on the wire
-WIRE = compat32.clone(linesep="\r\n")
+# --- the wire form of a message, assembled from parts prepared once per run -------------------
+
+#: bytes of UTF-8 text per base64 encoded-word on a continuation line: " =?utf-8?b?" + 60
+#: base64 characters + "?=" is 75 characters, the most RFC 2047 allows, in a 77-character line
+_WORD_BYTES = 45
+#: the characters of an atom (RFC 5322 atext): a display name made of these and spaces is
+#: written as it is, anything else is quoted or encoded
+_ATEXT = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~ "
+)
+_PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F))
 
 
-@functools.lru_cache(maxsize=64)
-def _sender(from_address: str) -> str:
-    return parseaddr(from_address)[1]
+class AddressError(ValueError):
+    """An address that cannot be written as it is (bad domain, or non-ASCII without SMTPUTF8)."""
+
+
+def _b64(data: bytes) -> bytes:
+    """Base64 in lines of 76 characters, CRLF line ends (C-level, for bodies and attachments)."""
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _encoded_words(text: str, first_room: int) -> list[str]:
+    """`text` as RFC 2047 base64 encoded-words (UTF-8), never splitting a character: the
+    first fits in `first_room` characters of its line, the others in a continuation line."""
+    words: list[str] = []
+    room = max(4, (first_room - 12) // 4 * 4) // 4 * 3  # bytes the first word can carry
+    chunk = bytearray()
+    for ch in text:
+        b = ch.encode("utf-8", "surrogatepass")
+        if chunk and len(chunk) + len(b) > room:
+            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
+            chunk = bytearray()
+            room = _WORD_BYTES
+        chunk += b
+    if chunk or not words:
+        words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
+    return words
+
+
+def _needs_encoding(text: str) -> bool:
+    return not (text.isascii() and set(text) <= _PRINTABLE) or "=?" in text
+
+
+def _fold(name: str, tokens: list[str]) -> bytes:
+    """`Name: token token ...` with a line break (CRLF and a space, RFC 5322 folding) before a
+    token that would take the line past 78 characters; a longer token keeps its own line."""
+    lines: list[str] = []
+    line = name + ":"
+    for token in tokens:
+        if len(line) + 1 + len(token) > 78 and line != name + ":":
+            lines.append(line)
+            line = ""
+        line += " " + token
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def unstructured(name: str, value: str) -> bytes:
+    """An unstructured header (Subject, Content-Description): as it is when printable
+    ASCII, else RFC 2047 encoded; folded into lines of at most 78 characters."""
+    if not _needs_encoding(value) and "  " not in value and value == value.strip():
+        return _fold(name, value.split(" ") if value else [])
+    return _fold(name, _encoded_words(value, 78 - len(name) - 2))
+
+
+def ascii_address(address: str, utf8: bool = False) -> str:
+    """An address as it goes on the wire: the domain in its ASCII (IDNA 2008) form; a
+    non-ASCII local part only where the server takes SMTPUTF8 (`utf8`), else AddressError."""
+    import idna
+
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise AddressError(f'"{address}" is not an email address')
+    if not local.isascii() and not utf8:
+        raise AddressError(
+            f'"{address}" has a non-ASCII local part, which needs a server that offers SMTPUTF8'
+        )
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise AddressError(
+                f'"{address}": the domain is not a valid domain name ({exc})'
+            ) from None
+    return f"{local}@{domain}"
+
+
+def _phrase(name: str, first_room: int) -> list[str]:
+    """A display name as header tokens: atoms as they are, otherwise a quoted string, or
+    RFC 2047 encoded-words when it is not printable ASCII."""
+    if _needs_encoding(name):
+        return _encoded_words(name, first_room)
+    if set(name) <= _ATEXT and name == name.strip() and "  " not in name:
+        return name.split(" ")
+    return ['"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"']
+
+
+def address_header(name: str, display: str, address: str, utf8: bool = False) -> bytes:
+    """`To: Display Name <local@domain>`, the name encoded as needed and the domain in its
+    ASCII form, so `email.utils.getaddresses` finds both."""
+    addr = ascii_address(address, utf8)
+    if not display:
+        return _fold(name, [addr])
+    return _fold(name, [*_phrase(display, 78 - len(name) - 2), f"<{addr}>"])
+
+
+def parse_address(value: str) -> tuple[str, str]:
+    """(display name, address) of "Name <local@domain>" or a bare address."""
+    display, address = parseaddr(value)
+    return display, address or value.strip()
+
+
+@dataclass
+class Composer:
+    """The wire bytes of one channel's messages. What does not vary per recipient (From,
+    Reply-To, attachments, the subject when it is the same) is encoded once per run; per
+    message only the recipient's header, its two text parts (base64, C-level) and the
+    Message-ID are added. `utf8`: the server offers SMTPUTF8 (RFC 6531), so a non-ASCII
+    local part of the sender may be written as it is (RFC 6532)."""
+
+    config: EmailConfig
+    utf8: bool = False
+
+    def __post_init__(self) -> None:
+        c = self.config
+        display, address = parse_address(c.from_address)
+        self.sender = ascii_address(address, self.utf8)
+        self.domain = self.sender.rpartition("@")[2] or "prcast.invalid"
+        fixed = address_header("From", display, address, self.utf8)
+        if c.reply_to:
+            fixed_reply = address_header("Reply-To", *parse_address(c.reply_to), self.utf8)
+        else:
+            fixed_reply = b""
+        self._from, self._reply_to = fixed, fixed_reply
+        self._subjects: dict[str, bytes] = {}
+        self._attachments: dict[tuple[Path, str], bytes] = {}
+        self._date: tuple[int, bytes] = (-1, b"")
+        mailto = f"<mailto:{self.sender}?subject=unsubscribe>"
+        self._mailto = mailto
+
+    def message_id(self, key: str) -> str:
+        return f"<{key}.prcast@{self.domain}>"
+
+    def _subject(self, subject: str) -> bytes:
+        folded = self._subjects.get(subject)
+        if folded is None:
+            folded = unstructured("Subject", subject)
+            if len(self._subjects) < 1024:  # one subject for all, or a few per language
+                self._subjects[subject] = folded
+        return folded
+
+    def _attachment(self, path: Path, alt: str) -> bytes:
+        part = self._attachments.get((path, alt))
+        if part is None:
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            disposition = (
+                f'attachment; filename="{path.name}"'
+                if path.name.isascii() and '"' not in path.name and "\\" not in path.name
+                else f"attachment; filename*=utf-8''{quote(path.name, safe='')}"
+            )
+            part = (
+                f"Content-Type: {mime}\r\nContent-Transfer-Encoding: base64\r\n"
+                f"Content-Disposition: {disposition}\r\n".encode("ascii")
+                + unstructured("Content-Description", alt)
+                + b"\r\n"
+                + _b64(path.read_bytes())
+            )
+            self._attachments[(path, alt)] = part
+        return part
+
+    def _now(self) -> bytes:
+        second = int(time.time())
+        if self._date[0] != second:
+            self._date = (second, f"Date: {formatdate(second, usegmt=True)}\r\n".encode())
+        return self._date[1]
+
+    def headers(self, post: Post, key: str) -> bytes:
+        """The message's own header lines (not the MIME structure)."""
+        c = self.config
+        [address] = post.recipients
+        out = [
+            self._from,
+            address_header("To", post.recipient_name, address, self.utf8),
+            self._subject(post.subject or post.title),
+            self._now(),
+            f"Message-ID: {self.message_id(key)}\r\n".encode("ascii"),
+            unstructured("Content-Language", post.language),
+            self._reply_to,
+        ]
+        if post.embargo is not None:
+            out.append(f"X-Embargo-Until: {post.embargo.isoformat()}\r\n".encode("ascii"))
+        unsubscribe = [self._mailto]
+        if c.unsubscribe_url:
+            url = c.unsubscribe_url.replace("{email}", quote(address))
+            unsubscribe.insert(0, f"<{url}>,")
+            out.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        out.append(_fold("List-Unsubscribe", unsubscribe))
+        return b"".join(out)
+
+    def message(self, post: Post, key: str) -> bytes:
+        """The whole message as SMTP's DATA carries it (CRLF line ends, before dot-stuffing):
+        text and HTML alternatives, images attached."""
+        text = (
+            b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            + _b64(post.text.encode("utf-8"))
+        )
+        # boundaries from the key: the parts are base64 (or encoded headers), which never
+        # hold "=_"
+        if post.html:
+            alt = f"=_alt_{key}".encode("ascii")
+            body = (
+                b'Content-Type: multipart/alternative;\r\n boundary="' + alt + b'"\r\n\r\n'
+                b"--" + alt + b"\r\n" + text + b"--" + alt + b"\r\n"
+                b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+                + _b64(post.html.encode("utf-8"))
+                + b"--" + alt + b"--\r\n"
+            )  # fmt: skip
+        else:
+            body = text
+        if post.media:
+            mixed = f"=_mixed_{key}".encode("ascii")
+            parts = [b"--" + mixed + b"\r\n" + body]
+            parts += [b"--" + mixed + b"\r\n" + self._attachment(m.path, m.alt) for m in post.media]
+            body = (
+                b'Content-Type: multipart/mixed;\r\n boundary="' + mixed + b'"\r\n\r\n'
+                + b"".join(parts) + b"--" + mixed + b"--\r\n"
+            )  # fmt: skip
+        head, _, rest = body.partition(b"\r\n\r\n")
+        return head + b"\r\nMIME-Version: 1.0\r\n" + self.headers(post, key) + b"\r\n" + rest
 
 
 def message_id(key: str, from_address: str) -> str:
-    domain = _sender(from_address).rpartition("@")[2] or "prcast.invalid"
-    return f"<{key}.prcast@{domain}>"
+    """The deterministic Message-ID of a delivery (its key at the sender's domain)."""
+    domain = parse_address(from_address)[1].rpartition("@")[2]
+    try:
+        domain = ascii_address(f"x@{domain}").rpartition("@")[2] if domain else ""
+    except AddressError:
+        domain = ""
+    return f"<{key}.prcast@{domain or 'prcast.invalid'}>"
 
 
-def _header(value: str) -> str:
-    """A header value: as it is when ASCII, else RFC 2047 encoded (the message accepts a
-    Header object where its type says str)."""
-    return value if value.isascii() else cast(str, Header(value, "utf-8"))
-
-
-def attachment(path: Path, alt: str) -> MIMEBase:
-    """An image (or any file) as an attachment part, with its alt text as Content-Description."""
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    maintype, _, subtype = mime.partition("/")
-    part = MIMEBase(maintype, subtype)
-    part.set_payload(path.read_bytes())
-    encoders.encode_base64(part)
-    part.add_header("Content-Disposition", "attachment", filename=path.name)
-    part["Content-Description"] = _header(alt)
-    return part
+#: the email package's compat32 policy with the CRLF line ends SMTP wants on the wire
+WIRE = compat32.clone(linesep="\r\n")
 
 
 def build_message(
-    config: EmailConfig, post: Post, key: str, attachments: dict[Path, MIMEBase] | None = None
+    config: EmailConfig, post: Post, key: str, composer: Composer | None = None
 ) -> Message:
-    """The MIME message of one delivery: text and HTML alternatives, images attached.
-    `attachments` caches encoded parts, which are the same for every recipient."""
-    [address] = post.recipients
-    body: Message = MIMEText(post.text, "plain", "utf-8")
-    # boundaries set here, from the key: the generator would otherwise compile a pattern per
-    # message to pick one. The parts are base64, which never holds "=_".
-    if post.html:
-        alternative = MIMEMultipart("alternative", boundary=f"=_alt_{key}")
-        alternative.attach(body)
-        alternative.attach(MIMEText(post.html, "html", "utf-8"))
-        body = alternative
-    if post.media:
-        msg: Message = MIMEMultipart("mixed", boundary=f"=_mixed_{key}")
-        msg.attach(body)
-        cache = attachments if attachments is not None else {}
-        for media in post.media:
-            if media.path not in cache:
-                cache[media.path] = attachment(media.path, media.alt)
-            msg.attach(cache[media.path])
-    else:
-        msg = body
-    msg["From"] = config.from_address
-    msg["To"] = (
-        formataddr((post.recipient_name, address), charset="utf-8")
-        if post.recipient_name
-        else address
-    )
-    msg["Subject"] = _header(post.subject or post.title)
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = message_id(key, config.from_address)
-    msg["Content-Language"] = post.language
-    if config.reply_to:
-        msg["Reply-To"] = config.reply_to
-    if post.embargo is not None:
-        msg["X-Embargo-Until"] = post.embargo.isoformat()
-    unsubscribe = [f"<mailto:{_sender(config.from_address)}?subject=unsubscribe>"]
-    if config.unsubscribe_url:
-        unsubscribe.insert(0, f"<{config.unsubscribe_url.replace('{email}', quote(address))}>")
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["List-Unsubscribe"] = ", ".join(unsubscribe)
-    return msg
+    """The MIME message of one delivery, exactly as it is sent (parsed back from its bytes).
+    Pass one `composer` per channel to encode what does not vary per recipient once."""
+    return message_from_bytes((composer or Composer(config)).message(post, key), policy=compat32)
 
 
 class EmailChannel:
@@ -122,7 +296,36 @@ class EmailChannel:
         self.concurrency = config.connections
         #: publish() calls `commit` itself, right before the step that cannot be taken back
         self.commits_late = True
-        self._attachments: dict[Path, MIMEBase] = {}
+        self._composer: Composer | None = None
+
+    def _compose(self, smtp: aiosmtplib.SMTP) -> Composer:
+        """The run's composer, made once the server said whether it takes SMTPUTF8."""
+        if self._composer is None:
+            utf8 = smtp.supports_extension("smtputf8")
+            try:
+                self._composer = Composer(self.config, utf8=utf8)
+            except AddressError as exc:
+                raise InputError(
+                    f'channel "{self.name}": from_address / reply_to: {exc}, and '
+                    f"{self.config.host}:{self.config.port} does not; nothing was sent",
+                    path="channels.toml",
+                    hint="an address with a non-ASCII local part needs a server that offers "
+                    "SMTPUTF8; use an ASCII address (an internationalised domain is fine)",
+                ) from None
+        return self._composer
+
+    async def ready(self) -> None:
+        """Connect once and check that the sender can be written for this server (the
+        engine calls this before it claims anything): a non-ASCII sender address on a
+        server without SMTPUTF8 is refused here, before anything is sent."""
+        try:
+            smtp = await self._acquire()
+        except ChannelError:
+            return  # every delivery reports that the server cannot be reached
+        try:
+            self._compose(smtp)
+        finally:
+            self._release(smtp)
 
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.config.ca_file)
@@ -139,6 +342,11 @@ class EmailChannel:
         )
         try:
             await smtp.connect()
+            if smtp.is_ehlo_or_helo_needed:  # what the server offers (SMTPUTF8) is known from here
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()
             if c.username:
                 await smtp.login(c.username, self._password or "")
         except aiosmtplib.SMTPAuthenticationError as exc:
@@ -184,19 +392,43 @@ class EmailChannel:
         reply_to: Receipt | None = None,
         commit: Callable[[], Awaitable[None]] | None = None,
     ) -> Receipt:
-        """Send one message. MAIL and RCPT come first; `commit` is awaited just before DATA,
-        the only step after which the server may have the message."""
-        msg = build_message(self.config, post, key, self._attachments)
-        data = msg.as_bytes(policy=WIRE)
-        sender = _sender(self.config.from_address)
+        """Send one message. `commit` (the durable record that it is sent) runs while MAIL
+        and RCPT are answered and is awaited before DATA, the only step after which the
+        server may have the message."""
         smtp: aiosmtplib.SMTP | None = await self._acquire()
         committed = False
+        recipient = post.recipients[0]
         try:
             assert smtp is not None
-            await smtp.mail(sender)
-            await smtp.rcpt(post.recipients[0])
-            if commit is not None:
-                await commit()
+            composer = self._compose(smtp)
+            try:
+                data = composer.message(post, key)
+                rcpt = ascii_address(recipient, composer.utf8)
+            except AddressError as exc:
+                raise ChannelError(self.name, f"cannot address {recipient}: {exc}") from None
+            utf8 = not (rcpt.isascii() and composer.sender.isascii())
+            options = [b"SMTPUTF8"] if utf8 else []
+
+            async def envelope() -> None:
+                # the commands as SMTP.mail and .rcpt send them, without parsing the
+                # addresses again for every message (they are checked above)
+                assert smtp is not None
+                sender = f"FROM:<{composer.sender}>".encode()
+                answer = await smtp.execute_command(b"MAIL", sender, *options)
+                if answer.code != 250:
+                    raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, composer.sender)
+                answer = await smtp.execute_command(b"RCPT", f"TO:<{rcpt}>".encode())
+                if answer.code not in (250, 251):
+                    raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, rcpt)
+
+            if commit is None:
+                await envelope()
+            else:
+                # the record's fsync and the envelope's round trips overlap; DATA waits for both
+                sent, recorded = await asyncio.gather(envelope(), commit(), return_exceptions=True)
+                for outcome in (recorded, sent):  # a lost claim first: it is not this one's to send
+                    if isinstance(outcome, BaseException):
+                        raise outcome
             committed = True
             await smtp.data(data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -205,7 +437,7 @@ class EmailChannel:
                 await _reset(smtp)
             raise ChannelError(
                 self.name,
-                f"the server refused {post.recipients[0]}: {exc.code} {exc.message}",
+                f"the server refused {recipient}: {exc.code} {exc.message}",
                 status=exc.code,
                 transient=transient,
             ) from None
@@ -228,7 +460,7 @@ class EmailChannel:
             raise
         finally:
             self._release(smtp)
-        return Receipt(remote_id=str(msg["Message-ID"]))
+        return Receipt(remote_id=composer.message_id(key))
 
     async def close(self) -> None:
         for smtp in self._open:
@@ -251,4 +483,4 @@ async def _quietly_close(smtp: aiosmtplib.SMTP | None) -> None:
         smtp.close()
 
 
-__all__ = ["EmailChannel", "build_message", "message_id"]
+__all__ = ["AddressError", "Composer", "EmailChannel", "build_message", "message_id"]

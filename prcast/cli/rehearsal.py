@@ -97,7 +97,7 @@ def collect(
     ws: Workspace, plan: Plan, every: bool = False, out: Path | None = None
 ) -> tuple[list[Shown], list[Path]]:
     """Walk the plan once: the channels with what to show in full, and the files written."""
-    from prcast.channels.email import build_message
+    from prcast.channels.email import Composer, build_message
     from prcast.config import EmailConfig
 
     shown = {
@@ -113,7 +113,7 @@ def collect(
     first_target: dict[str, str] = {}
     seen_language: set[tuple[str, str]] = set()
     written: list[Path] = []
-    cache: dict[Path, Any] = {}
+    composers: dict[str, Composer] = {}
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +133,8 @@ def collect(
             if not full and out is None:
                 view.more[d.post.language] += 1
                 continue
-            msg = build_message(config, d.post, d.key, cache)
+            composer = composers.get(d.channel) or composers.setdefault(d.channel, Composer(config))
+            msg = build_message(config, d.post, d.key, composer)
             if full:
                 view.emails.append(
                     {"to": d.post.target, "language": d.post.language, **email_view(msg)}

@@ -10,6 +10,7 @@ in-flight deliveries then follow the channel's in-doubt rule exactly as after a 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections import deque
 from collections.abc import Callable
@@ -111,36 +112,77 @@ def backoff(attempt: int, base: float) -> float:
 
 
 class GroupCommit:
-    """The audit records of the deliveries in flight, written together: each caller waits
-    until its record is durable, and the records that arrive while one batch is written go
-    into the next, with one fsync per batch. A delivery's "attempted" record is still
-    durable before its request leaves; only the fsync is shared."""
+    """The audit records of the deliveries in flight, written as they come (those of one
+    turn of the event loop together) and made durable together: a record that announces a
+    request (`durable`, e.g. "attempted") is awaited until an fsync that began after it was
+    written has finished, and one fsync serves every record written before it began. The
+    fsync runs in a thread, so the other deliveries go on meanwhile. A record that announces
+    nothing (an answer received) is written at once and made durable by the next fsync: a
+    kill leaves it in the file, a power cut before that fsync leaves its delivery in doubt,
+    never sent twice."""
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
         self.pending: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
-        self.writing = False
+        self.waiting: list[asyncio.Future[None]] = []
+        self.syncing = False
+        self._syncer: asyncio.Task[None] | None = None
+        self._fd: int | None = None
 
-    async def append(self, type: str, data: dict[str, Any]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((type, data, done))
-        if not self.writing:
-            self.writing = True
-            try:
-                await asyncio.sleep(0)  # the other deliveries at this point add theirs
-                while self.pending:
-                    batch, self.pending = self.pending, []
-                    try:
-                        self.audit.append_many([(t, d) for t, d, _ in batch])
-                    except Exception as exc:
-                        for *_, waiting in batch:
-                            waiting.set_exception(exc)
-                    else:
-                        for *_, waiting in batch:
-                            waiting.set_result(None)
-            finally:
-                self.writing = False
-        await done
+    async def append(self, type: str, data: dict[str, Any], durable: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self.pending.append((type, data, written))
+        if len(self.pending) == 1:
+            loop.call_soon(self._write)
+        await written
+        if durable:
+            synced: asyncio.Future[None] = loop.create_future()
+            self.waiting.append(synced)
+            if not self.syncing:
+                self.syncing = True
+                self._syncer = loop.create_task(self._sync())
+            await synced
+
+    def _write(self) -> None:
+        batch, self.pending = self.pending, []
+        try:
+            self.audit.append_many([(t, d) for t, d, _ in batch], sync=False)
+        except Exception as exc:
+            for *_, written in batch:
+                written.set_exception(exc)
+        else:
+            for *_, written in batch:
+                written.set_result(None)
+
+    def _fsync(self) -> None:
+        path = self.audit.path
+        if self._fd is not None and os.fstat(self._fd).st_ino != os.stat(path).st_ino:
+            self.close()  # the log was replaced: sync the file that is there now
+        if self._fd is None:
+            self._fd = os.open(path, os.O_RDONLY)
+        os.fsync(self._fd)  # the file's data, whichever descriptor wrote it
+
+    async def _sync(self) -> None:
+        try:
+            while self.waiting:
+                await asyncio.sleep(0)  # the deliveries at this point join this fsync
+                batch, self.waiting = self.waiting, []
+                try:
+                    await asyncio.to_thread(self._fsync)
+                except Exception as exc:
+                    for synced in batch:
+                        synced.set_exception(exc)
+                else:
+                    for synced in batch:
+                        synced.set_result(None)
+        finally:
+            self.syncing = False
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class LostClaim(Exception):
@@ -164,12 +206,36 @@ class _Runner:
         self.resend_in_doubt = resend_in_doubt
         self.gates: dict[str, Gate] = {}
         self.records = GroupCommit(audit)
+        #: deliveries answered and chains finished, written to the store together (flush)
+        self.answered: list[tuple[DeliveryRow, Receipt]] = []
+        self.finished: list[str] = []
 
-    async def _record(self, row: DeliveryRow, type: str, **data: Any) -> None:
+    def flush(self) -> None:
+        """Write the answers received and let go of the chains finished, in one transaction:
+        a chain is released only with its parts' states, so another process that takes it
+        next sees them delivered. (The audit log has each answer already: a crash before
+        this is reconciled from it.)"""
+        if not (self.answered or self.finished):
+            return
+        answered, self.answered = self.answered, []
+        finished, self.finished = self.finished, []
+        with self.store.transaction():
+            for row, receipt in answered:
+                self.store.update_delivery(
+                    row.key,
+                    DELIVERED,
+                    remote_id=receipt.remote_id,
+                    url=receipt.url,
+                    receipt=receipt.extra,
+                )
+            self.store.release(self.owner, finished)
+
+    async def _record(self, row: DeliveryRow, type: str, durable: bool = True, **data: Any) -> None:
         await self.records.append(
             type,
             {"run": self.run_id, "key": row.key, "channel": row.channel, "target": row.target,
              "part": row.part, **data},
+            durable,
         )  # fmt: skip
 
     async def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
@@ -279,18 +345,13 @@ class _Runner:
             await self._record(
                 row,
                 "delivery.succeeded",
+                durable=False,  # the answer: durable with the next fsync (else: in doubt)
                 remote_id=receipt.remote_id,
                 url=receipt.url,
                 duplicate=receipt.duplicate,
                 receipt=receipt.extra,
             )
-            self.store.update_delivery(
-                row.key,
-                DELIVERED,
-                remote_id=receipt.remote_id,
-                url=receipt.url,
-                receipt=receipt.extra,
-            )
+            self.answered.append((row, receipt))
             self.on_event(
                 Event(DELIVERED, row.channel, row.key, row.part, row.parts, receipt.url or "")
             )
@@ -324,6 +385,10 @@ def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[D
 
 #: how often a process waiting for another's chains looks again (seconds)
 POLL = 0.25
+#: answers and finished chains are written to the store in one transaction at least this
+#: often (seconds), or once this many chains finished
+FLUSH_EVERY = 0.05
+FLUSH_CHAINS = 64
 
 
 class _Work:
@@ -454,10 +519,21 @@ def _deliver(
         except LostClaim:
             work.watched.add(chain)  # another process took it over: see that it finishes
         finally:
-            store.release(owner, [chain])
+            runner.finished.append(chain)
+            if len(runner.finished) >= FLUSH_CHAINS:
+                runner.flush()
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            runner.flush()
 
     async def main() -> None:
         try:
+            for channel in channels.values():
+                ready = getattr(channel, "ready", None)
+                if ready is not None:  # e.g. email: can this server carry the sender's address?
+                    await ready()
             for name, channel in channels.items():
                 config = ws.config.channel(name)
                 runner.gates[name] = Gate(
@@ -467,6 +543,7 @@ def _deliver(
                 )
             running: dict[asyncio.Task[None], str] = {}
             told = ""
+            flushing = asyncio.create_task(flusher())
             while True:
                 busy: dict[str, int] = {}
                 for chain in running.values():
@@ -484,7 +561,9 @@ def _deliver(
                         else:
                             work.watched.add(chain)
                 if not running and not work.pending:
+                    runner.flush()
                     if not work.watched:
+                        flushing.cancel()
                         return
                     held = {h.chain: h for h in store.holders(sorted(work.watched))}
                     for chain in sorted(work.watched):
@@ -511,6 +590,8 @@ def _deliver(
                         running.pop(task)
                         task.result()
         finally:
+            runner.flush()
+            runner.records.close()
             for channel in channels.values():
                 await channel.close()
 
