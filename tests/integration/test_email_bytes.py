@@ -141,7 +141,7 @@ def test_a_german_message_reads_back_with_its_names_subject_and_text(
         html = msg.get_body(("html",))
         assert text is not None and html is not None
         assert GERMAN_BODY in text.get_content()
-        assert f"Dear {name}," in text.get_content()
+        assert f"Guten Tag {name}," in text.get_content()
         assert "Größe: 300 m²" in html.get_content()
         assert all(len(line) <= 78 for line in header_lines(data))
 
@@ -160,7 +160,7 @@ def test_a_french_message_reads_back_with_its_accents(
     assert msg["To"].addresses[0].display_name == "Élodie Lefèvre-Château"
     text = msg.get_body(("plain",))
     assert text is not None and FRENCH_BODY in text.get_content()
-    assert "Dear Élodie Lefèvre-Château," in text.get_content()
+    assert "Bonjour Élodie Lefèvre-Château," in text.get_content()
 
 
 def test_a_long_subject_is_folded_and_unfolds_to_the_title(
