@@ -1,0 +1,33 @@
+"""Regressions found by trying issue 17's work as a German press office would."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from prcast.channels.base import Post
+from prcast.channels.outbox import OutboxChannel
+from prcast.config import OutboxConfig
+from prcast.workspace import Workspace
+
+
+def test_press_room_dates_follow_the_workspace_time_zone_not_the_machines(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Berlin press office whose server runs in UTC: the page says MEZ, not UTC."""
+    monkeypatch.setenv("TZ", "UTC")
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text('timezone = "Europe/Berlin"\n' + text, encoding="utf-8")
+    room = OutboxChannel(OutboxConfig(name="room"), ws.root)
+    post = Post(channel="room", release_id="r", title="Titel", text="# Titel\n\nText.",
+                language="de", embargo=datetime(2099, 12, 1, 8, 30, tzinfo=UTC))  # fmt: skip
+    receipt = asyncio.run(room.publish(post, "e" * 32))
+    asyncio.run(room.close())
+    assert receipt.url is not None
+    page = ws.root / "outbox" / receipt.url.removeprefix("https://press.example.org/")
+    shown = re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8"))
+    assert "1. Dezember 2099, 09:30 Uhr MEZ" in shown
+    assert "08:30" not in shown
