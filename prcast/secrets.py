@@ -128,12 +128,12 @@ _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\
 def read_env_file(path: Path) -> dict[str, str]:
     """The `NAME=value` lines of a .env file ('#' comments, optional quotes and `export`).
     A line that is none of these is an error naming the file and line, never the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from prcast.fileio import read_input
+
+    if not path.exists() and not path.is_symlink():
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read it: {exc}", path=path) from None
+    # bounded, UTF-8, no NUL: a .env pointing at /dev/zero or a binary is one clear error
+    text = read_input(path, what=".env file")
     out: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):

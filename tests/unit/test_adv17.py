@@ -12,6 +12,7 @@ from prcast.channels.base import Post
 from prcast.channels.outbox import OutboxChannel
 from prcast.config import OutboxConfig
 from prcast.workspace import Workspace
+from tests.conftest import Invoke
 
 
 def test_press_room_dates_follow_the_workspace_time_zone_not_the_machines(
@@ -31,3 +32,24 @@ def test_press_room_dates_follow_the_workspace_time_zone_not_the_machines(
     shown = re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8"))
     assert "1. Dezember 2099, 09:30 Uhr MEZ" in shown
     assert "08:30" not in shown
+
+
+def test_an_env_file_that_never_ends_is_refused_not_read_forever(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """`.env` linked to /dev/zero (or any huge or binary file): exit 2 naming it, no hang."""
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(
+        text + '\n[channels.hook]\ntype = "webhook"\nurl = "env:PRCAST_HOOK_URL"\n',
+        encoding="utf-8",
+    )
+    env = ws.root / ".env"
+    env.symlink_to("/dev/zero")
+    result = cli("channels", "list")
+    assert result.exit_code == 2, result.output
+    assert ".env" in result.output and "Traceback" not in result.output
+    env.unlink()
+    env.write_bytes(b"PRCAST_HOOK_URL=https://hook.example/x\x00\n")
+    result = cli("channels", "list")
+    assert result.exit_code == 2, result.output
+    assert ".env:1:" in result.output and "hook.example" not in result.output
