@@ -53,3 +53,21 @@ def test_an_env_file_that_never_ends_is_refused_not_read_forever(
     result = cli("channels", "list")
     assert result.exit_code == 2, result.output
     assert ".env:1:" in result.output and "hook.example" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("de", "Die Kette des Prüfprotokolls ist intakt"), ("fr", "La chaîne du journal d’audit")],
+)
+def test_the_reports_audit_line_speaks_the_release_language(
+    ws: Workspace, cli: Invoke, language: str, expected: str
+) -> None:
+    """A German boss reads the audit verdict in German, not "audit chain verified (…)"."""
+    (ws.releases_dir / "werk.md").write_text(
+        f'+++\ntitle = "Werkstatt"\nlanguage = "{language}"\n+++\nText.\n', encoding="utf-8"
+    )
+    assert cli("send", "werk", "--yes").exit_code == 0
+    for fmt in ("text", "md", "html"):
+        shown = cli("report", "--format", fmt).stdout
+        assert expected in shown, (fmt, shown)
+        assert "audit chain verified" not in shown and "records" not in shown
