@@ -758,7 +758,16 @@ def _context(report: Report) -> dict[str, Any]:
         "when": lambda v, f="medium": human_time(report, v, f),
         "timeline": timeline(report),
         "web": lambda url: isinstance(url, str) and url.startswith(("https://", "http://")),
+        "md": _md_text,
     }
+
+
+def _md_text(value: object) -> str:
+    """User text (a title, an address, an error, a reason) inside the Markdown report: its
+    HTML and Markdown neutralised, as the conference report does."""
+    from prcast.conference.report import _md
+
+    return _md(str(value or ""))
 
 
 def _render(report: Report, name: str, templates: Path | None) -> str:

@@ -71,3 +71,19 @@ def test_the_reports_audit_line_speaks_the_release_language(
         shown = cli("report", "--format", fmt).stdout
         assert expected in shown, (fmt, shown)
         assert "audit chain verified" not in shown and "records" not in shown
+
+
+def test_html_and_links_in_a_title_are_neutralised_in_the_markdown_report(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """report.md is opened in Markdown viewers, which pass raw HTML through and follow links."""
+    (ws.releases_dir / "werk.md").write_text(
+        '+++\ntitle = "Werk <script>alert(1)</script> [klick](javascript:alert(2))"\n'
+        'language = "de"\n+++\nText.\n',
+        encoding="utf-8",
+    )
+    assert cli("send", "werk", "--yes").exit_code == 0
+    md = cli("report", "--format", "md").stdout
+    heading = md.splitlines()[0]
+    assert heading.startswith("# Werk &lt;script&gt;"), heading
+    assert "<script>" not in md and "](javascript:" not in md
