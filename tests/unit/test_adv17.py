@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -87,3 +89,22 @@ def test_html_and_links_in_a_title_are_neutralised_in_the_markdown_report(
     heading = md.splitlines()[0]
     assert heading.startswith("# Werk &lt;script&gt;"), heading
     assert "<script>" not in md and "](javascript:" not in md
+
+
+def test_approvals_show_the_signing_time_in_the_workspace_time_zone(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """A press office in Kolkata (+05:30) reads when legal signed in its own time, not UTC."""
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text('timezone = "Asia/Kolkata"\n' + text, encoding="utf-8")
+    (ws.releases_dir / "news.md").write_text('+++\ntitle = "News"\n+++\nText.\n', "utf-8")
+    made = cli("approver", "init", "--name", "Jana Example")
+    assert made.exit_code == 0, made.output
+    assert cli("approver", "add", "--name", "Jana Example", made.stdout.split()[-1]).exit_code == 0
+    assert cli("approve", "news", "--as", "Jana Example").exit_code == 0
+    at = json.loads(cli("approvals", "news", "--json").stdout)["approvals"][0]["at"]
+    signed = datetime.fromisoformat(at)
+    local = signed.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S IST")
+    shown = cli("approvals", "news").stdout
+    assert shown.startswith(f"{local}  Jana Example"), shown
+    assert signed.astimezone(UTC).strftime("%H:%M:%S") not in shown
