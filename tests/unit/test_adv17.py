@@ -108,3 +108,20 @@ def test_approvals_show_the_signing_time_in_the_workspace_time_zone(
     shown = cli("approvals", "news").stdout
     assert shown.startswith(f"{local}  Jana Example"), shown
     assert signed.astimezone(UTC).strftime("%H:%M:%S") not in shown
+
+
+def test_links_are_not_swallowed_into_a_list_the_body_ends_with(ws: Workspace, cli: Invoke) -> None:
+    """A body ending in "- Punkt" keeps its list; the release's links are a list of their own."""
+    (ws.releases_dir / "werk.md").write_text(
+        '+++\ntitle = "Werk"\nlanguage = "de"\nlinks = ["https://gruenwerk.example/a"]\n+++\n'
+        "Die Punkte:\n\n- Punkt eins\n- Punkt zwei\n",
+        encoding="utf-8",
+    )
+    assert cli("send", "werk", "--yes").exit_code == 0
+    page = next((ws.root / "outbox" / "releases").glob("*.html")).read_text(encoding="utf-8")
+    body = page[page.index('<div class="body">') : page.index("</div>")]
+    lists = re.findall(r"<ul>(.*?)</ul>", body, re.S)
+    assert len(lists) == 2, body
+    assert "Punkt eins" in lists[0] and "gruenwerk.example/a" not in lists[0]
+    assert "<p>" not in lists[0]  # still a tight list, as written
+    assert "gruenwerk.example/a" in lists[1]
