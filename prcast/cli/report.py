@@ -111,12 +111,19 @@ def register(app: typer.Typer) -> None:
         else:
             text = core.to_text(rep, ws.templates_dir)
         _emit(text, output)
+        if not rep.audit_ok:  # the report is still written, and says so; a script sees exit 3
+            raise AuditError(rep.audit_message)
 
 
 def _emit(text: str, output: Path | None) -> None:
     """The report to `output`, or to standard output."""
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the report: {exc.strerror or exc}", path=output
+            ) from None
         console().print(f"Report written to {output}")
     else:
         typer.echo(text, nl=False)

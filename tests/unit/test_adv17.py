@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -125,3 +126,31 @@ def test_links_are_not_swallowed_into_a_list_the_body_ends_with(ws: Workspace, c
     assert "Punkt eins" in lists[0] and "gruenwerk.example/a" not in lists[0]
     assert "<p>" not in lists[0]  # still a tight list, as written
     assert "gruenwerk.example/a" in lists[1]
+
+
+def test_a_report_over_a_tampered_audit_log_exits_3_and_still_says_so(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """The boss's report is printed, but a script (`prcast report --json && ...`) sees exit 3."""
+    assert cli("send", "example", "--yes").exit_code == 0
+    assert cli("report").exit_code == 0
+    lines = ws.audit_path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"part":1', b'"part":2')
+    ws.audit_path.write_bytes(b"".join(lines))
+    for fmt in ("text", "json", "csv"):
+        result = cli("report", "--format", fmt)
+        assert result.exit_code == 3, (fmt, result.output)
+        assert result.stdout and "AUDIT CHAIN BROKEN" in result.stderr
+
+
+def test_a_report_into_a_folder_that_does_not_exist_is_exit_2_naming_it(
+    ws: Workspace, cli: Invoke, tmp_path: Path
+) -> None:
+    assert cli("send", "example", "--yes").exit_code == 0
+    target = tmp_path / "missing" / "report.html"
+    result = cli("report", "--format", "html", "-o", str(target))
+    assert result.exit_code == 2, result.output
+    assert "missing/report.html: cannot write the report" in result.stderr
+    assert "Traceback" not in result.output
+    result = cli("report", "--format", "html", "-o", str(tmp_path))
+    assert result.exit_code == 2 and "cannot write the report" in result.stderr
