@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from prcast.channels.base import ChannelError, Post, Receipt, post_record
 from prcast.config import OutboxConfig
-from prcast.errors import PrcastError
+from prcast.errors import InputError, PrcastError
 from prcast.fileio import write_atomic
 
 if TYPE_CHECKING:
@@ -472,6 +472,26 @@ class OutboxChannel:
         self.posts_dir = self.root / "posts"
         self.base_url = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
         self.zone = _room_zone(workspace_root)
+        self._check_templates()
+
+    def _check_templates(self) -> None:
+        """Every press-room template compiles, checked when the channel opens, before anything
+        is published: a broken override stops the run with its file and line (exit 2) rather
+        than leaving entries written and delivered whose pages were never built."""
+        import jinja2
+
+        env = self._env()
+        for name in env.list_templates(extensions=["j2"]):
+            if not name.startswith("pressroom/"):
+                continue
+            try:
+                env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise InputError(
+                    f"template syntax error: {exc.message}",
+                    path=exc.filename or name,
+                    line=exc.lineno,
+                ) from None
 
     def _copy_media(self, post: Post) -> list[dict[str, str]]:
         out = []

@@ -154,3 +154,28 @@ def test_a_report_into_a_folder_that_does_not_exist_is_exit_2_naming_it(
     assert "Traceback" not in result.output
     result = cli("report", "--format", "html", "-o", str(tmp_path))
     assert result.exit_code == 2 and "cannot write the report" in result.stderr
+
+
+def test_a_broken_press_room_template_stops_the_send_before_anything_is_published(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """Not: the entry written and marked delivered, the page never built, and the next send
+    saying "Nothing new was sent" while the release has no page."""
+    (ws.templates_dir / "pressroom").mkdir(parents=True, exist_ok=True)
+    broken = ws.templates_dir / "pressroom" / "release.html.j2"
+    broken.write_text('{% extends "pressroom/base.html.j2" %}\n{{ page.title }\n', "utf-8")
+    doctor = cli("doctor", "--offline")
+    assert "FAIL templates" in doctor.stdout and "release.html.j2:2" in doctor.stdout
+    refused = cli("send", "example", "--yes")
+    assert refused.exit_code == 2, refused.output
+    assert "templates/pressroom/release.html.j2:2: template syntax error" in refused.stderr
+    assert not (ws.root / "outbox" / "posts").is_dir() or not any(
+        (ws.root / "outbox" / "posts").iterdir()
+    )
+    broken.unlink()
+    sent = cli("send", "example", "--yes")
+    assert sent.exit_code == 0, sent.output
+    assert "1 delivered" in sent.stdout and "Nothing new was sent" not in sent.stdout
+    assert any((ws.root / "outbox" / "releases").glob("*.html"))
+    again = cli("send", "example", "--yes")
+    assert "Nothing new was sent" in again.stdout
