@@ -148,6 +148,13 @@ def read_env_file(path: Path) -> dict[str, str]:
         value = m.group(2)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        elif value[:1] in ("'", '"'):  # the quote would become part of the secret
+            raise InputError(
+                f"the value of {m.group(1)} opens a quote ({value[0]}) it does not close "
+                "(the line is not shown: it may hold a secret)",
+                path=path,
+                line=number,
+            )
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         out[m.group(1)] = value  # registered for redaction when a reference resolves it

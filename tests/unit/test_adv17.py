@@ -179,3 +179,20 @@ def test_a_broken_press_room_template_stops_the_send_before_anything_is_publishe
     assert any((ws.root / "outbox" / "releases").glob("*.html"))
     again = cli("send", "example", "--yes")
     assert "Nothing new was sent" in again.stdout
+
+
+def test_an_env_value_with_an_unclosed_quote_is_an_error_not_part_of_the_secret(
+    ws: Workspace, cli: Invoke
+) -> None:
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(
+        text + '\n[channels.hook]\ntype = "webhook"\nurl = "env:PRCAST_HOOK_URL"\n',
+        encoding="utf-8",
+    )
+    (ws.root / ".env").write_text(
+        '# hook\nexport PRCAST_HOOK_URL="https://hook.example/s3cr3t\n', encoding="utf-8"
+    )
+    result = cli("channels", "list")
+    assert result.exit_code == 2, result.output
+    assert ".env:2:" in result.stderr and "PRCAST_HOOK_URL" in result.stderr
+    assert "s3cr3t" not in result.output
