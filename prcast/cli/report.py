@@ -94,8 +94,12 @@ def register(app: typer.Typer) -> None:
             if fmt is Format.json:
                 print_json([r.__dict__ for r in runs])
             else:
+                from prcast.cli.review import _local
+
+                zone, _ = core.workspace_zone(ws)
                 for r in runs:
-                    typer.echo(f"{r.id}  {r.status:<10}  {r.updated_at[:19]}  {r.release_id}")
+                    when = _local(r.updated_at, zone)
+                    typer.echo(f"{r.id}  {r.status:<10}  {when}  {r.release_id}")
             return
         if release is not None and run_id is not None:
             raise InputError("give a run id or --release, not both")

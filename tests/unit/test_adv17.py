@@ -196,3 +196,16 @@ def test_an_env_value_with_an_unclosed_quote_is_an_error_not_part_of_the_secret(
     assert result.exit_code == 2, result.output
     assert ".env:2:" in result.stderr and "PRCAST_HOOK_URL" in result.stderr
     assert "s3cr3t" not in result.output
+
+
+def test_report_list_shows_when_each_run_ended_in_the_workspace_time_zone(
+    ws: Workspace, cli: Invoke
+) -> None:
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text('timezone = "Asia/Kolkata"\n' + text, encoding="utf-8")
+    assert cli("send", "example", "--yes").exit_code == 0
+    [run] = json.loads(cli("report", "--list", "--json").stdout)
+    ended = datetime.fromisoformat(run["updated_at"])
+    local = ended.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S IST")
+    shown = cli("report", "--list").stdout
+    assert f"{run['id']}  complete    {local}  " in shown, shown
