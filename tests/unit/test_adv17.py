@@ -209,3 +209,21 @@ def test_report_list_shows_when_each_run_ended_in_the_workspace_time_zone(
     local = ended.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S IST")
     shown = cli("report", "--list").stdout
     assert f"{run['id']}  complete    {local}  " in shown, shown
+
+
+def test_init_inside_a_repository_adds_the_secret_and_state_lines_to_its_gitignore(
+    tmp_path: Path,
+) -> None:
+    """`prcast init .` in a repository that already has a .gitignore: .env and .prcast/ are
+    kept out of git too, and the repository's own lines stay."""
+    from typer.testing import CliRunner
+
+    from prcast.cli import app
+
+    (tmp_path / ".gitignore").write_text("node_modules/\n.env", encoding="utf-8")
+    assert CliRunner().invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    lines = (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ["node_modules/", ".env"]
+    assert ".prcast/" in lines and ".env.*" in lines and lines.count(".env") == 1
+    assert CliRunner().invoke(app, ["init", str(tmp_path), "--force"]).exit_code == 0
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines() == lines
