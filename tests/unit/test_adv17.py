@@ -227,3 +227,19 @@ def test_init_inside_a_repository_adds_the_secret_and_state_lines_to_its_gitigno
     assert ".prcast/" in lines and ".env.*" in lines and lines.count(".env") == 1
     assert CliRunner().invoke(app, ["init", str(tmp_path), "--force"]).exit_code == 0
     assert (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines() == lines
+
+
+def test_run_due_rehearsal_takes_a_time_without_zone_in_the_workspace_time_zone(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """As `schedule add --at` does: "2030-12-01 09:31" in a Berlin workspace is 08:31 UTC."""
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text('timezone = "Europe/Berlin"\n' + text, encoding="utf-8")
+    added = cli("schedule", "add", "example", "--at", "2030-12-01 09:30")
+    assert added.exit_code == 0, added.output
+    late = cli("run-due", "--at", "2030-12-01 09:31", "--json")
+    assert late.exit_code == 0, late.output
+    data = json.loads(late.stdout)
+    assert data["rehearsal_at"] == "2030-12-01T08:31:00+00:00" and len(data["would_fire"]) == 1
+    early = json.loads(cli("run-due", "--at", "2030-12-01 09:29", "--json").stdout)
+    assert early["would_fire"] == []
