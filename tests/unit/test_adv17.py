@@ -243,3 +243,17 @@ def test_run_due_rehearsal_takes_a_time_without_zone_in_the_workspace_time_zone(
     assert data["rehearsal_at"] == "2030-12-01T08:31:00+00:00" and len(data["would_fire"]) == 1
     early = json.loads(cli("run-due", "--at", "2030-12-01 09:29", "--json").stdout)
     assert early["would_fire"] == []
+
+
+def test_an_env_file_saved_with_a_byte_order_mark_is_read(ws: Workspace, cli: Invoke) -> None:
+    """Windows editors start UTF-8 files with a BOM; the first variable must still be found."""
+    text = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(
+        text + '\n[channels.hook]\ntype = "webhook"\nurl = "env:PRCAST_HOOK_URL"\n',
+        encoding="utf-8",
+    )
+    (ws.root / ".env").write_bytes(b"\xef\xbb\xbfPRCAST_HOOK_URL=https://hook.example/x\n")
+    listed = cli("channels", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    [hook] = [c for c in json.loads(listed.stdout) if c["name"] == "hook"]
+    assert hook["secrets"][0]["set"] is True and hook["secrets"][0]["source"] == ".env"
