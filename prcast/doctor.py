@@ -72,7 +72,12 @@ def _templates(ws: Workspace) -> list[Check]:
 
     env = environment(ws.templates_dir)
     # the channel templates; those in subfolders (conference/) have an environment of their own
-    names = [n for n in env.list_templates(extensions=["j2"]) if "/" not in n]
+    # (the press room's and the report's share it)
+    names = [
+        n
+        for n in env.list_templates(extensions=["j2"])
+        if "/" not in n or n.startswith(("pressroom/", "report/"))
+    ]
     checks = []
     for name in names:
         try:

@@ -153,6 +153,11 @@ class Report:
     overrides: list[Override] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     tz: tzinfo = UTC
+    #: what the audit check found, for the report's own wording: records, the size of the
+    #: signed checkpoint matched (0: none), the bytes of a torn last line left out
+    audit_records: int = 0
+    audit_checkpoint: int = 0
+    audit_torn: int = 0
 
     @property
     def groups(self) -> dict[str, dict[str, int]]:
@@ -331,18 +336,27 @@ def list_runs(ws: Workspace) -> list[RunRow]:
 def chain_status(log: AuditLog) -> tuple[bool, str]:
     """Whether the audit log verifies (its chain, and against every signed checkpoint
     prcast knows), and the sentence a report says about it."""
+    ok, message, _ = chain_figures(log)
+    return ok, message
+
+
+def chain_figures(log: AuditLog) -> tuple[bool, str, tuple[int, int, int]]:
+    """`chain_status` and its figures: records, the signed checkpoint's size matched (0
+    for none), the bytes of a torn last line left out — for a report to word itself."""
     from prcast.checkpoint import verify
 
     verdict = verify(Workspace(log.path.parent.parent))
+    size = verdict.checked[-1].checkpoint.size if verdict.checked else 0
+    figures = (verdict.records, size, verdict.torn)
     if not verdict.ok:
-        return False, "AUDIT CHAIN BROKEN: " + "; ".join(verdict.problems)
+        return False, "AUDIT CHAIN BROKEN: " + "; ".join(verdict.problems), figures
     notes = []
     if verdict.checked:
-        notes.append(f"matches the signed checkpoint of {verdict.checked[-1].checkpoint.size}")
+        notes.append(f"matches the signed checkpoint of {size}")
     if verdict.torn:
         notes.append(f"a torn last line ({verdict.torn} bytes, a crash mid-append) left out")
     detail = "".join(f"; {n}" for n in notes)
-    return True, f"audit chain verified ({verdict.records} records{detail})"
+    return True, f"audit chain verified ({verdict.records} records{detail})", figures
 
 
 def latest_checkpoint(ws: Workspace) -> tuple[str, str] | None:
@@ -473,7 +487,7 @@ def _assemble(
     language: str | None,
 ) -> Report:
     log = ws.audit()
-    audit_ok, audit_message = chain_status(log)
+    audit_ok, audit_message, (audit_records, audit_size, audit_torn) = chain_figures(log)
     run_ids = {r.id for r in runs}
     latest = max(runs, key=lambda r: r.updated_at)
     release_ids = {r.release_id for r in runs}
@@ -596,7 +610,7 @@ def _assemble(
     return Report(latest, rows, counts, audit_ok, audit_message, events, scheduled,
                   latest_checkpoint(ws), title, language or lang, zone, infos, release, embargo,
                   judged, sorted(overrides, key=lambda o: o.at), sorted(tries, key=lambda a: a.at),
-                  tz)  # fmt: skip
+                  tz, audit_records, audit_size, audit_torn)  # fmt: skip
 
 
 def _release_facts(
@@ -744,7 +758,16 @@ def _context(report: Report) -> dict[str, Any]:
         "when": lambda v, f="medium": human_time(report, v, f),
         "timeline": timeline(report),
         "web": lambda url: isinstance(url, str) and url.startswith(("https://", "http://")),
+        "md": _md_text,
     }
+
+
+def _md_text(value: object) -> str:
+    """User text (a title, an address, an error, a reason) inside the Markdown report: its
+    HTML and Markdown neutralised, as the conference report does."""
+    from prcast.conference.report import _md
+
+    return _md(str(value or ""))
 
 
 def _render(report: Report, name: str, templates: Path | None) -> str:

@@ -128,12 +128,12 @@ _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\
 def read_env_file(path: Path) -> dict[str, str]:
     """The `NAME=value` lines of a .env file ('#' comments, optional quotes and `export`).
     A line that is none of these is an error naming the file and line, never the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from prcast.fileio import read_input
+
+    if not path.exists() and not path.is_symlink():
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read it: {exc}", path=path) from None
+    # bounded, UTF-8, no NUL: a .env pointing at /dev/zero or a binary is one clear error
+    text = read_input(path, what=".env file")
     out: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -148,6 +148,13 @@ def read_env_file(path: Path) -> dict[str, str]:
         value = m.group(2)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        elif value[:1] in ("'", '"'):  # the quote would become part of the secret
+            raise InputError(
+                f"the value of {m.group(1)} opens a quote ({value[0]}) it does not close "
+                "(the line is not shown: it may hold a secret)",
+                path=path,
+                line=number,
+            )
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         out[m.group(1)] = value  # registered for redaction when a reference resolves it

@@ -239,6 +239,27 @@ GITIGNORE = """# prcast: never commit secrets or state
 """
 
 
+def _with_prcast_ignores(gitignore: Path) -> str:
+    """The .gitignore's text with every line of GITIGNORE it does not have yet added."""
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return GITIGNORE
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"{gitignore}: cannot read it: {exc}") from None
+    have = {line.strip() for line in text.splitlines()}
+    missing = [line for line in GITIGNORE.splitlines()[1:] if line not in have]
+    if not missing:
+        return text
+    head = GITIGNORE.splitlines()[0]
+    return (
+        text
+        + ("" if not text or text.endswith("\n") else "\n")
+        + "\n".join([head, *missing])
+        + "\n"
+    )
+
+
 def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Path]]:
     """Create a workspace with a working outbox channel and an example release."""
     ws = Workspace(root.resolve())
@@ -267,8 +288,9 @@ def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Pat
         / "README": "prcast state: state.db (runs) and audit.jsonl (audit log). Back up; never edit.\n",
     }
     gitignore = ws.root / ".gitignore"
-    if not gitignore.exists():  # a workspace kept in git never commits secrets or state
-        files[gitignore] = GITIGNORE
+    # a workspace kept in git never commits secrets or state: an existing .gitignore (a
+    # workspace made inside a repository) gets the lines it lacks
+    files[gitignore] = _with_prcast_ignores(gitignore)
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
         created.append(path)

@@ -31,6 +31,7 @@ from markupsafe import Markup
 
 from prcast.channels.base import ChannelError, Post, Receipt, post_record
 from prcast.config import OutboxConfig
+from prcast.errors import InputError, PrcastError
 from prcast.fileio import write_atomic
 
 if TYPE_CHECKING:
@@ -74,6 +75,20 @@ def local_zone() -> tzinfo:
         return get_localzone()
     except (LookupError, OSError, ValueError):
         return UTC
+
+
+def _room_zone(workspace_root: Path) -> tzinfo:
+    """The workspace's `timezone` (channels.toml) where it states one, else `local_zone()`."""
+    from prcast.report import _declared_zone
+    from prcast.workspace import Workspace
+
+    try:
+        name = _declared_zone(Workspace(workspace_root))
+        if name:
+            return ZoneInfo(name)
+    except (PrcastError, OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    return local_zone()
 
 
 def human_time(moment: datetime, language: str | None, zone: tzinfo) -> str:
@@ -456,7 +471,27 @@ class OutboxChannel:
         self.root = (workspace_root / config.path).resolve()
         self.posts_dir = self.root / "posts"
         self.base_url = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
-        self.zone = local_zone()
+        self.zone = _room_zone(workspace_root)
+        self._check_templates()
+
+    def _check_templates(self) -> None:
+        """Every press-room template compiles, checked when the channel opens, before anything
+        is published: a broken override stops the run with its file and line (exit 2) rather
+        than leaving entries written and delivered whose pages were never built."""
+        import jinja2
+
+        env = self._env()
+        for name in env.list_templates(extensions=["j2"]):
+            if not name.startswith("pressroom/"):
+                continue
+            try:
+                env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise InputError(
+                    f"template syntax error: {exc.message}",
+                    path=exc.filename or name,
+                    line=exc.lineno,
+                ) from None
 
     def _copy_media(self, post: Post) -> list[dict[str, str]]:
         out = []

@@ -159,6 +159,9 @@ class _Progress:
         )
         self.tasks: dict[str, TaskID] = {}
         self.problems: list[str] = []
+        #: deliveries made by this command (a continued run may deliver what an earlier,
+        #: stopped attempt did not)
+        self.delivered = 0
 
     def __call__(self, event: Event) -> None:
         if event.kind == "planned":
@@ -170,7 +173,9 @@ class _Progress:
         task = self.tasks.get(event.channel)
         if task is not None:
             self.progress.advance(task)
-        if event.kind != "delivered":
+        if event.kind == "delivered":
+            self.delivered += 1
+        else:
             self.problems.append(
                 f"{event.channel} part {event.part}/{event.parts}: {event.kind}: {event.message}"
             )
@@ -254,7 +259,9 @@ def _finish(
         summary = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
         colour = "green" if outcome.ok else "red"
         con.print(f"[{colour}]Run {outcome.run_id}: {summary}[/{colour}]")
-        if not outcome.new_run and outcome.counts.get(DELIVERED) == sum(outcome.counts.values()):
+        sent_now = progress is not None and progress.delivered > 0
+        all_done = outcome.counts.get(DELIVERED) == sum(outcome.counts.values())
+        if not outcome.new_run and all_done and not sent_now:
             con.print("Nothing new was sent: every post of this run was delivered before.")
         con.print(f"Report: [bold]prcast report {outcome.run_id}[/bold]")
     if not outcome.ok:

@@ -94,8 +94,12 @@ def register(app: typer.Typer) -> None:
             if fmt is Format.json:
                 print_json([r.__dict__ for r in runs])
             else:
+                from prcast.cli.review import _local
+
+                zone, _ = core.workspace_zone(ws)
                 for r in runs:
-                    typer.echo(f"{r.id}  {r.status:<10}  {r.updated_at[:19]}  {r.release_id}")
+                    when = _local(r.updated_at, zone)
+                    typer.echo(f"{r.id}  {r.status:<10}  {when}  {r.release_id}")
             return
         if release is not None and run_id is not None:
             raise InputError("give a run id or --release, not both")
@@ -111,12 +115,19 @@ def register(app: typer.Typer) -> None:
         else:
             text = core.to_text(rep, ws.templates_dir)
         _emit(text, output)
+        if not rep.audit_ok:  # the report is still written, and says so; a script sees exit 3
+            raise AuditError(rep.audit_message)
 
 
 def _emit(text: str, output: Path | None) -> None:
     """The report to `output`, or to standard output."""
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the report: {exc.strerror or exc}", path=output
+            ) from None
         console().print(f"Report written to {output}")
     else:
         typer.echo(text, nl=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated
 
 import typer
@@ -165,7 +166,7 @@ def register(app: typer.Typer) -> None:
             return
         con = console()
         for s in standings:
-            con.print(f"{s.at[:19]}  {s.by}: {s.state}", markup=False)
+            con.print(f"{_local(s.at, ws.timezone)}  {s.by}: {s.state}", markup=False)
             for text in diffs(s).values() if show_diff else ():
                 for line in text.splitlines():
                     style = (
@@ -173,3 +174,14 @@ def register(app: typer.Typer) -> None:
                     )
                     con.print(line, style=style, markup=False, highlight=False)
         con.print(f"{len(current)} of {rules.required_approvals} required approvals", markup=False)
+
+
+def _local(at: str, zone: tzinfo) -> str:
+    """An audit time (ISO 8601, UTC) in the workspace's time zone, with the zone's name."""
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return at[:19]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -242,7 +242,7 @@ def register(root: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--at",
-                help='Rehearse: show what would fire at this time ("2026-12-01 09:30 Europe/Berlin"), deliver nothing.',
+                help='Rehearse: show what would fire at this time ("2026-12-01 09:30 Europe/Berlin", or without a zone in the workspace\'s timezone), deliver nothing.',
             ),
         ] = None,
         as_json: JsonOpt = False,
@@ -258,7 +258,7 @@ def register(root: typer.Typer) -> None:
 
         ws = workspace(ctx)
         if at is not None:
-            moment, _ = parse_when(at)
+            moment, _ = parse_when(_zoned(at, ws.config.timezone))
             items = rehearse(ws, moment)
             if as_json:
                 print_json(

@@ -299,8 +299,8 @@ def test_a_workspace_template_overrides_the_press_room_and_a_broken_one_names_it
     index = (ws.root / "outbox" / "index.html").read_text(encoding="utf-8")
     assert "<h1>Unser Pressebereich</h1>" in index and "repair workshop in Leipzig</a>" in index
     override.write_text("line one\n{% for p in pages %}\nno end\n", encoding="utf-8")
-    room = OutboxChannel(ws.config.channels["press-room"], ws.root, ws.templates_dir)  # type: ignore[arg-type]
-    with pytest.raises(InputError) as info:
+    with pytest.raises(InputError) as info:  # when the channel opens, before any publishing
+        room = OutboxChannel(ws.config.channels["press-room"], ws.root, ws.templates_dir)  # type: ignore[arg-type]
         room.rebuild()
     assert info.value.path == override and info.value.line == 3
 
