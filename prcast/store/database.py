@@ -6,6 +6,7 @@ password: its text form and every message built from it carry the URL redacted."
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -21,22 +22,31 @@ DEFAULT_SCHEMA = "prcast"
 SCHEMES = ("postgresql", "postgres")
 
 
+#: `scheme://user:password@host…`: the password is everything between the user's colon and the
+#: last "@", whatever it holds ("#", "/", "?" unencoded would otherwise hide it from urlsplit)
+_USERINFO = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):(?P<secret>.*)@(?P<tail>[^@]*)$", re.S
+)
+#: `password=…` in a query or in a libpq keyword string (`host=db password=…`)
+_KEYWORD = re.compile(r"(?P<key>\w*password\w*\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
+
+
+def _secrets_in(url: str) -> list[str]:
+    """Every password `url` may carry, as written and decoded (to register for redaction)."""
+    found = [m.group("secret") for m in _KEYWORD.finditer(url)]
+    userinfo = _USERINFO.match(url)
+    if userinfo:
+        found.append(userinfo.group("secret"))
+    return [v for s in found for v in {s, unquote(s), s.strip("'")} if v]
+
+
 def hide_password(url: str) -> str:
-    """`url` with its password (if any) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "(an unreadable database URL)"
-    query = "&".join(
-        f"{k}=***" if "password" in k.lower() else f"{k}={v}" for k, v in _query(parts.query)
-    )
-    parts = parts._replace(query=query)
-    if password is not None:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    return redact(urlunsplit(parts))
+    """`url` with its password (if any) replaced by `***`: in the user part of a URL, in its
+    query, or in a libpq keyword string; also when it is not a well-formed URL."""
+    userinfo = _USERINFO.match(url)
+    if userinfo and not userinfo.group("secret").startswith("env:"):
+        url = f"{userinfo.group('head')}:***@{userinfo.group('tail')}"
+    return redact(_KEYWORD.sub(lambda m: f"{m.group('key')}***", url))
 
 
 def _query(query: str) -> list[tuple[str, str]]:
@@ -47,6 +57,9 @@ def _query(query: str) -> list[tuple[str, str]]:
 def resolve_url(url: str, origin: str = "") -> str:
     """A database URL with an `env:NAME` password (`postgresql://user:env:NAME@host/db`)
     filled in from the environment; every password is registered for redaction."""
+    for secret in _secrets_in(url):
+        if not secret.startswith("env:"):
+            register(secret)
     try:
         parts = urlsplit(url)
         password = parts.password

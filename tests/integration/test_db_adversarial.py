@@ -1,0 +1,38 @@
+"""Adversarial checks of the PostgreSQL state and audit: database URLs written in unusual
+ways never print their password; and the other defects found from outside."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from prcast.workspace import Workspace
+
+
+def _run(ws: Workspace, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prcast", "--workspace", str(ws.root), *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        # "#", "/" and ":" left unencoded in the password: urlsplit sees no password at all
+        "postgresql://pg:{pw}#x/y:z@127.0.0.1:1/postgres",
+        # libpq's keyword form, which prcast refuses: the refusal must not quote it whole
+        "host=127.0.0.1 port=1 user=pg password={pw}#x/y:z",
+    ],
+)
+def test_a_malformed_database_url_never_prints_its_password(ws: Workspace, shape: str) -> None:
+    password = f"pw{uuid.uuid4().hex[:12]}"
+    done = _run(ws, "db", "status", env={"PRCAST_DATABASE_URL": shape.format(pw=password)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert password not in done.stdout + done.stderr
+    assert "***" in done.stderr  # the URL is still shown, its password hidden
