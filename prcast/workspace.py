@@ -167,9 +167,10 @@ def database_setting(channels_file: Path) -> tuple[str | None, str | None, str]:
         if value is not None and not isinstance(value, str):
             raise doc.error((key,), f'"{key}" must be a string, got {type(value).__name__}')
     if isinstance(url, str) and url.startswith("env:"):
-        from prcast.secrets import SecretRef
+        from prcast.secrets import ENV_FILE, SecretRef
 
-        return SecretRef(url[4:], origin=origin).resolve(), schema, origin
+        env_file = str(channels_file.parent / ENV_FILE)
+        return SecretRef(url[4:], origin=origin, env_file=env_file).resolve(), schema, origin
     if isinstance(url, str):
         from urllib.parse import urlsplit
 

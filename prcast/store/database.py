@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prcast.errors import InputError
-from prcast.secrets import SecretRef, redact, register
+from prcast.secrets import ENV_FILE, SecretRef, redact, register
 from prcast.store.dialect import SCHEMA_NAME, Connection, PostgreSQL, SQLite
 
 #: the environment's choice of database, over the workspace's setting
@@ -54,7 +54,7 @@ def _query(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
 
 
-def resolve_url(url: str, origin: str = "") -> str:
+def resolve_url(url: str, origin: str = "", env_file: str = "") -> str:
     """A database URL with an `env:NAME` password (`postgresql://user:env:NAME@host/db`)
     filled in from the environment; every password is registered for redaction."""
     for secret in _secrets_in(url):
@@ -77,7 +77,7 @@ def resolve_url(url: str, origin: str = "") -> str:
         return url
     password = unquote(password)
     if password.startswith("env:"):
-        value = SecretRef(password[4:], origin=origin).resolve()
+        value = SecretRef(password[4:], origin=origin, env_file=env_file).resolve()
         host = parts.netloc.rpartition("@")[2]
         from urllib.parse import quote
 
@@ -154,4 +154,5 @@ def choose(
             f' database schema "{schema}" must be lower-case letters, digits and "_"'
             " (at most 63, not starting with a digit)"
         )
-    return Database(url=resolve_url(url, where), schema=schema, root=root)
+    env_file = str(root / ENV_FILE)  # `env:NAME`: the environment, else the workspace's .env
+    return Database(url=resolve_url(url, where, env_file), schema=schema, root=root)

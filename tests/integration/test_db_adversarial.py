@@ -36,3 +36,23 @@ def test_a_malformed_database_url_never_prints_its_password(ws: Workspace, shape
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert password not in done.stdout + done.stderr
     assert "***" in done.stderr  # the URL is still shown, its password hidden
+
+
+def test_the_database_password_is_read_from_the_workspace_env_file(
+    ws: Workspace, pg_url: str
+) -> None:
+    """As the error's hint says: `env:NAME` is read from the environment, else from .env
+    beside channels.toml, for the database as for every channel."""
+    password = f"pw{uuid.uuid4().hex[:12]}"
+    host_db = pg_url.split("@", 1)[1]
+    text = ws.channels_file.read_text(encoding="utf-8")
+    named = f"postgresql://pg:env:PRCAST_DB_PASSWORD@{host_db}"
+    ws.channels_file.write_text(f'database = "{named}"\n' + text, encoding="utf-8")
+    (ws.root / ".env").write_text(f"PRCAST_DB_PASSWORD={password}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PRCAST_DB_PASSWORD"}
+    done = subprocess.run(
+        [sys.executable, "-m", "prcast", "--workspace", str(ws.root), "db", "status"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "postgresql" in done.stdout and password not in done.stdout + done.stderr
