@@ -56,3 +56,29 @@ def test_the_database_password_is_read_from_the_workspace_env_file(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "postgresql" in done.stdout and password not in done.stdout + done.stderr
+
+
+def test_a_record_altered_in_the_database_is_placed_in_the_database_not_a_file(
+    ws: Workspace, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The problem names where the altered record is: the chain in the database (its URL
+    shown without password), not a .prcast/audit.jsonl that does not exist."""
+    import psycopg
+    from typer.testing import CliRunner
+
+    from prcast.cli import app
+
+    monkeypatch.setenv("PRCAST_DATABASE_URL", pg_url)
+    log = ws.audit()
+    for i in range(4):
+        log.append("test.record", i=i)
+    log.close()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("UPDATE prcast.audit_records SET line = replace(line, '\"i\":1', '\"i\":9')"
+                   " WHERE seq = 2")  # fmt: skip
+    result = CliRunner().invoke(app, ["--workspace", str(ws.root), "audit", "verify"])
+    assert result.exit_code == 3
+    named = [line for line in result.output.splitlines() if "record 2:" in line]
+    assert named, result.output
+    assert "(schema prcast)" in named[0] and "audit.jsonl" not in named[0]
+    assert not ws.audit_path.exists()
