@@ -154,5 +154,11 @@ def choose(
             f' database schema "{schema}" must be lower-case letters, digits and "_"'
             " (at most 63, not starting with a digit)"
         )
+    if schema.startswith("pg_") or schema == "information_schema":  # PostgreSQL's own
+        raise InputError(
+            f"{SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or 'database_schema'}:"
+            f' database schema "{schema}" is one of PostgreSQL\'s own: choose another name',
+            hint='for example database_schema = "acme" in channels.toml',
+        )
     env_file = str(root / ENV_FILE)  # `env:NAME`: the environment, else the workspace's .env
     return Database(url=resolve_url(url, where, env_file), schema=schema, root=root)

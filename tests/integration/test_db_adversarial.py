@@ -82,3 +82,16 @@ def test_a_record_altered_in_the_database_is_placed_in_the_database_not_a_file(
     assert named, result.output
     assert "(schema prcast)" in named[0] and "audit.jsonl" not in named[0]
     assert not ws.audit_path.exists()
+
+
+@pytest.mark.parametrize("schema", ["pg_catalog", "pg_mine", "information_schema"])
+def test_a_system_schema_is_refused_with_one_clear_message(
+    ws: Workspace, pg_url: str, schema: str
+) -> None:
+    """PostgreSQL's own schemas are no place for a workspace: refused before connecting
+    (not an internal error, not prcast's tables written among the system's)."""
+    done = _run(ws, "db", "status", env={"PRCAST_DATABASE_URL": pg_url,
+                                          "PRCAST_DATABASE_SCHEMA": schema})  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f'PRCAST_DATABASE_SCHEMA: database schema "{schema}"' in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
