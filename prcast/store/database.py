@@ -148,17 +148,21 @@ def choose(
     if not url:
         return Database(path=sqlite_path, root=root)
     schema = os.environ.get(SCHEMA_ENV, "").strip() or schema_setting or DEFAULT_SCHEMA
+    check_schema(schema, SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or "database_schema")
+    env_file = str(root / ENV_FILE)  # `env:NAME`: the environment, else the workspace's .env
+    return Database(url=resolve_url(url, where, env_file), schema=schema, root=root)
+
+
+def check_schema(schema: str, where: str) -> None:
+    """Refuse a schema name PostgreSQL would not take, or one of its own schemas."""
     if not SCHEMA_NAME.match(schema):
         raise InputError(
-            f"{SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or 'database_schema'}:"
+            f"{where}:"
             f' database schema "{schema}" must be lower-case letters, digits and "_"'
             " (at most 63, not starting with a digit)"
         )
     if schema.startswith("pg_") or schema == "information_schema":  # PostgreSQL's own
         raise InputError(
-            f"{SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or 'database_schema'}:"
-            f' database schema "{schema}" is one of PostgreSQL\'s own: choose another name',
+            f'{where}: database schema "{schema}" is one of PostgreSQL\'s own: choose another name',
             hint='for example database_schema = "acme" in channels.toml',
         )
-    env_file = str(root / ENV_FILE)  # `env:NAME`: the environment, else the workspace's .env
-    return Database(url=resolve_url(url, where, env_file), schema=schema, root=root)

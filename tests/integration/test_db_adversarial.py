@@ -95,3 +95,14 @@ def test_a_system_schema_is_refused_with_one_clear_message(
     assert done.returncode == 2, done.stdout + done.stderr
     assert f'PRCAST_DATABASE_SCHEMA: database schema "{schema}"' in done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_database_schema_in_channels_toml_names_its_own_line(
+    ws: Workspace, pg_url: str
+) -> None:
+    text = ws.channels_file.read_text(encoding="utf-8")
+    head = f'# the team\'s database\ndatabase = "{pg_url}"\n\ndatabase_schema = "Acme-Press"\n'
+    ws.channels_file.write_text(head + text, encoding="utf-8")
+    done = _run(ws, "db", "status", env={})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert 'channels.toml:4: database schema "Acme-Press"' in done.stderr
