@@ -1,0 +1,51 @@
+"""A press conference whose workspace keeps its state and audit chain in PostgreSQL: the
+question book, the moderators' claims, skips taken back and answers go to the database, and
+the chain verifies and exports there."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from prcast import conference
+from prcast.workspace import Workspace
+from tests.conftest import Invoke
+from tests.integration.conftest import HOST, JOURNALISTS
+from tests.integration.test_conference import ask, define, newest_id, statuses_of
+
+
+def test_skip_unskip_and_answer_on_postgres_are_audited_in_the_database(
+    conf_ws: Workspace,
+    cli: Invoke,
+    conference_server: str,
+    pg_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("PRCAST_DATABASE_URL", pg_url)
+    name = "pgconf"
+    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", name).exit_code == 0
+    ask(conference_server, JOURNALISTS[0], f"@{HOST} is the workshop open on Sundays?")
+    conf = conference.load(conf_ws, name)
+    [q1] = conference.poll(conf_ws, conf).new
+    monkeypatch.setenv("PRCAST_MODERATOR", "dave")
+    assert cli("conference", "skip", q1.qid, "--reason", "off topic", "-c", name).exit_code == 0
+    monkeypatch.setenv("PRCAST_MODERATOR", "carol")
+    result = cli("conference", "unskip", q1.qid, "-c", name)
+    assert result.exit_code == 0, result.output
+    marker = newest_id(conference_server)
+    result = cli("conference", "answer", q1.qid, "Yes, from 10.", "-c", name)
+    assert result.exit_code == 0, result.output
+    assert len(statuses_of(conference_server, HOST, marker)) == 1
+    assert not conf_ws.audit_path.exists() and not conf_ws.store_path.exists()
+    out = tmp_path / "audit.jsonl"
+    assert cli("audit", "export", "--out", str(out)).exit_code == 0
+    kinds = [json.loads(line)["type"] for line in out.read_text().splitlines()]
+    assert kinds.count("conference.unskipped") == 1 and kinds.count("conference.answered") == 1
+    assert cli("audit", "verify").exit_code == 0
+    report = cli("report", "--conference", name, "--format", "json")
+    assert report.exit_code == 0, report.output
