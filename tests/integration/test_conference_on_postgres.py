@@ -49,3 +49,43 @@ def test_skip_unskip_and_answer_on_postgres_are_audited_in_the_database(
     assert cli("audit", "verify").exit_code == 0
     report = cli("report", "--conference", name, "--format", "json")
     assert report.exit_code == 0, report.output
+
+
+def test_an_answer_in_flight_when_the_conference_closes_is_not_posted_after_the_closing(
+    conf_ws: Workspace, conference_server: str
+) -> None:
+    """A moderator's answer is being posted (the server is slow) when another shell closes
+    the conference: the close is refused naming who holds the question, the answer goes out,
+    and closing again puts the closing post last; no answer lands after it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    name = "race"
+    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
+    env = {**os.environ, "PRCAST_WORKSPACE": str(conf_ws.root), "PRCAST_MODERATOR": "carol"}
+    run = [sys.executable, "-m", "prcast", "conference"]
+    assert subprocess.run([*run, "open", "-c", name], env=env).returncode == 0
+    ask(conference_server, JOURNALISTS[0], f"@{HOST} will the workshop open on Sundays?")
+    conf = conference.load(conf_ws, name)
+    [q1] = conference.poll(conf_ws, conf).new
+    marker = newest_id(conference_server)
+    httpx.post(conference_server + "/api/v1/_mock/faults", json={
+        "match": {"methods": ["POST"], "path": "/api/v1/statuses"},
+        "effect": {"type": "latency", "delay_ms": 4000}, "count": 1}).raise_for_status()  # fmt: skip
+    answering = subprocess.Popen([*run, "answer", q1.qid, "Yes, from 10.", "-c", name], env=env)
+    time.sleep(1.5)  # its post is on the way
+    closing = subprocess.run([*run, "close", "-c", name], env=env, capture_output=True, text=True)
+    assert answering.wait(60) == 0
+    assert closing.returncode == 2, closing.stdout + closing.stderr
+    assert f"{q1.qid} is taken by carol" in closing.stderr and "Traceback" not in closing.stderr
+    closed = subprocess.run([*run, "close", "-c", name], env=env, capture_output=True, text=True)
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    posted = sorted(statuses_of(conference_server, HOST, marker), key=lambda s: int(s["id"]))
+    assert len(posted) == 2 and "from 10" in posted[0]["content"]
+    with conference.Book(conf_ws, conf) as book:
+        assert book.state().status == conference.CLOSED
+        assert book.question(q1.qid).status == conference.ANSWERED
