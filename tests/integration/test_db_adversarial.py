@@ -106,3 +106,57 @@ def test_a_bad_database_schema_in_channels_toml_names_its_own_line(
     done = _run(ws, "db", "status", env={})
     assert done.returncode == 2, done.stdout + done.stderr
     assert 'channels.toml:4: database schema "Acme-Press"' in done.stderr
+
+
+def test_a_server_that_never_answers_is_one_clear_error_not_a_hang(ws: Workspace) -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the backlog), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"postgresql://pg@127.0.0.1:{port}/press"
+        done = _run(ws, "db", "status", env={"PRCAST_DATABASE_URL": url})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot connect to the database" in done.stderr and "timeout" in done.stderr
+
+
+def test_a_lock_held_by_a_stopped_session_is_waited_for_then_one_clear_error(
+    ws: Workspace, pg_url: str
+) -> None:
+    """Another session (a laptop suspended mid-append) holds the audit chain's head: a send
+    waits PRCAST_DB_LOCK_TIMEOUT seconds, then stops with one message and posts nothing;
+    once the lock is gone the same send posts once."""
+    import psycopg
+
+    from tests.conftest import outbox_entries
+
+    env = {"PRCAST_DATABASE_URL": pg_url, "PRCAST_DB_LOCK_TIMEOUT": "2"}
+    assert _run(ws, "db", "upgrade", env=env).returncode == 0
+    with psycopg.connect(pg_url) as holder:  # a transaction left open
+        holder.execute("SELECT * FROM prcast.audit_head FOR UPDATE")
+        done = _run(ws, "send", "releases/example.md", "--yes", env=env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "is locked by another session for more than 2 s" in done.stderr
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+        assert outbox_entries(ws) == []
+    done = _run(ws, "send", "releases/example.md", "--yes", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(outbox_entries(ws)) == 1
+
+
+def test_a_connection_lost_mid_statement_is_one_clear_error(pg_url: str) -> None:
+    import psycopg
+
+    from prcast.errors import DeliveryError
+    from prcast.store.dialect import PostgreSQL
+
+    db = PostgreSQL(pg_url, "prcast")
+    pid = db.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops it
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(DeliveryError) as lost:
+        db.execute("SELECT 1")
+    assert "the connection to the database" in lost.value.message
+    assert "was lost" in lost.value.message and "prcast resume" in (lost.value.hint or "")
+    db.close()
