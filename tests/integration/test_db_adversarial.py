@@ -160,3 +160,21 @@ def test_a_connection_lost_mid_statement_is_one_clear_error(pg_url: str) -> None
     assert "the connection to the database" in lost.value.message
     assert "was lost" in lost.value.message and "prcast resume" in (lost.value.hint or "")
     db.close()
+
+
+def test_doctor_checks_the_audit_chain_in_the_database(ws: Workspace, pg_url: str) -> None:
+    """Not "no audit log yet" for a workspace whose chain is in PostgreSQL: doctor verifies
+    it there, and fails with exit 3 when a row was altered."""
+    import psycopg
+
+    env = {"PRCAST_DATABASE_URL": pg_url}
+    assert _run(ws, "send", "releases/example.md", "--yes", env=env).returncode == 0
+    done = _run(ws, "doctor", "--json", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "chain verifies" in done.stdout and "no audit log yet" not in done.stdout
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("UPDATE prcast.audit_records SET line = replace(line, '\"seq\":2', '\"seq\":9')"
+                   " WHERE seq = 2")  # fmt: skip
+    done = _run(ws, "doctor", env=env)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "record 2" in done.stdout + done.stderr
