@@ -89,3 +89,46 @@ def test_an_answer_in_flight_when_the_conference_closes_is_not_posted_after_the_
     with conference.Book(conf_ws, conf) as book:
         assert book.state().status == conference.CLOSED
         assert book.question(q1.qid).status == conference.ANSWERED
+
+
+def test_two_moderators_taking_back_the_same_skips_at_once_each_is_taken_back_once(
+    conf_ws: Workspace, conference_server: str, pg_url: str, tmp_path: Path
+) -> None:
+    """Two processes (two moderators on two machines sharing PostgreSQL) unskip the same ten
+    questions at the same moment: each question opens again once, audited once."""
+    import os
+    import subprocess
+    import sys
+
+    name = "both"
+    env = {**os.environ, "PRCAST_WORKSPACE": str(conf_ws.root), "PRCAST_DATABASE_URL": pg_url}
+    os.environ["PRCAST_DATABASE_URL"] = pg_url  # this process's Book too
+    try:
+        define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
+        run = [sys.executable, "-m", "prcast", "conference"]
+        assert subprocess.run([*run, "open", "-c", name], env=env).returncode == 0
+        for n in range(10):
+            ask(conference_server, JOURNALISTS[n], f"@{HOST} question {n}: and on day {n}?")
+        conf = conference.load(conf_ws, name)
+        questions = conference.poll(conf_ws, conf).new
+        assert len(questions) == 10
+        for q in questions:
+            conference.skip(conf_ws, conf, q.qid, "later", by="dave")
+        script = " && ".join(f"{{ {' '.join(run)} unskip {q.qid} -c {name} || true; }}"
+                             for q in questions)  # fmt: skip
+        procs = [subprocess.Popen(["bash", "-c", script], env={**env, "PRCAST_MODERATOR": who},
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for who in ("carol", "erin")]  # fmt: skip
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+        assert "Traceback" not in "".join(outputs) and "internal error" not in "".join(outputs)
+        out = tmp_path / "audit.jsonl"
+        export = subprocess.run([sys.executable, "-m", "prcast", "audit", "export", "--out",
+                                 str(out)], env=env)  # fmt: skip
+        assert export.returncode == 0
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        unskipped = [r["qid"] for r in records if r["type"] == "conference.unskipped"]
+        assert sorted(unskipped) == sorted(q.qid for q in questions)
+        with conference.Book(conf_ws, conf) as book:
+            assert {q.status for q in book.questions()} == {conference.OPEN}
+    finally:
+        os.environ.pop("PRCAST_DATABASE_URL", None)
