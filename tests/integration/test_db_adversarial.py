@@ -178,3 +178,24 @@ def test_doctor_checks_the_audit_chain_in_the_database(ws: Workspace, pg_url: st
     done = _run(ws, "doctor", env=env)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "record 2" in done.stdout + done.stderr
+
+
+def test_a_workspace_with_an_audit_log_but_no_state_can_be_imported(
+    ws: Workspace, pg_url: str
+) -> None:
+    """An approver registered before anything was sent leaves an audit log and no state:
+    the database is refused until `db import`, so the import must take the log alone
+    (it used to refuse too: "no state to import", a dead end)."""
+    key = _run(ws, "audit", "key", env={}).stdout.split()[0]
+    assert _run(ws, "approver", "add", "--name", "Jana", key, env={}).returncode == 0
+    assert ws.audit_path.is_file() and not ws.store_path.exists()
+    env = {"PRCAST_DATABASE_URL": pg_url}
+    refused = _run(ws, "send", "releases/example.md", "--yes", env=env)
+    assert refused.returncode == 2 and "prcast db import" in refused.stderr
+    done = _run(ws, "db", "import", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 audit records" in done.stdout
+    sent = _run(ws, "send", "releases/example.md", "--yes", env=env)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    verified = _run(ws, "audit", "verify", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
