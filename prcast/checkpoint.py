@@ -590,7 +590,8 @@ def verify(
     chain_problem: str | None = None
     frontier = merkle.Frontier()
     prev = GENESIS
-    path = ws.audit_path
+    # where the records are, for the problem found in them: the file, or the database's chain
+    path = f"the audit log in {ws.database}" if ws.database.is_postgres else str(ws.audit_path)
     approval_records: list[dict[str, Any]] = []
     odd_records: list[dict[str, Any]] = []
     heads = _heads(ws)

@@ -166,10 +166,18 @@ def database_setting(channels_file: Path) -> tuple[str | None, str | None, str]:
     for key, value in (("database", url), ("database_schema", schema)):
         if value is not None and not isinstance(value, str):
             raise doc.error((key,), f'"{key}" must be a string, got {type(value).__name__}')
-    if isinstance(url, str) and url.startswith("env:"):
-        from prcast.secrets import SecretRef
+    if isinstance(schema, str):  # checked again in choose(); here to name its own line
+        from prcast.store.database import check_schema
 
-        return SecretRef(url[4:], origin=origin).resolve(), schema, origin
+        try:
+            check_schema(schema, "")
+        except InputError as exc:
+            raise doc.error(("database_schema",), exc.message.lstrip(": "), hint=exc.hint) from None
+    if isinstance(url, str) and url.startswith("env:"):
+        from prcast.secrets import ENV_FILE, SecretRef
+
+        env_file = str(channels_file.parent / ENV_FILE)
+        return SecretRef(url[4:], origin=origin, env_file=env_file).resolve(), schema, origin
     if isinstance(url, str):
         from urllib.parse import urlsplit
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +29,9 @@ from prcast.conference.book import (
     _refuse_when_closed,
     _stamp,
     _working_on,
+    let_go,
     moderator,
+    take,
 )
 from prcast.conference.definition import Conference
 from prcast.conference.intake import poll
@@ -242,17 +245,45 @@ def close_conference(
         )
     if state.status != CLOSED:
         poll(ws, conf)
-    text = render_post(ws, conf, "closing")
-    # closing again after a reopening is a post of its own; closing twice is not
-    target = f"closing:{state.reopened + 1}" if state.reopened else "closing"
-    plan = _plan_post(ws, conf, "closing", text, conf.channels, target=target)
-    outcome = _deliver(ws, conf, "closing", text, plan, on_event)
-    if outcome.ok:
-        with Book(ws, conf) as book:
-            if book.state().status != CLOSED:
-                book._set_state(CLOSED, "closed_at", clock.now())
-                book.audit.append("conference.closed", conference=conf.name, run=outcome.run_id)
+    # every question held while the closing post goes out: an answer being posted at this
+    # moment finishes first (closing is refused, naming who), none starts until it is closed
+    with _holding_every_question(ws, conf):
+        text = render_post(ws, conf, "closing")
+        # closing again after a reopening is a post of its own; closing twice is not
+        target = f"closing:{state.reopened + 1}" if state.reopened else "closing"
+        plan = _plan_post(ws, conf, "closing", text, conf.channels, target=target)
+        outcome = _deliver(ws, conf, "closing", text, plan, on_event)
+        if outcome.ok:
+            with Book(ws, conf) as book:
+                if book.state().status != CLOSED:
+                    book._set_state(CLOSED, "closed_at", clock.now())
+                    book.audit.append("conference.closed", conference=conf.name, run=outcome.run_id)
     return outcome
+
+
+@contextmanager
+def _holding_every_question(ws: Workspace, conf: Conference) -> Iterator[None]:
+    """Take every question of the conference for this command (refused, naming who, when a
+    moderator holds one), and let them go at the end."""
+    from prcast.delivery import claims
+
+    who = moderator()
+    held: list[str] = []
+    with claims.Lease(ws.database, "conference close") as lease, Book(ws, conf) as book:
+        try:
+            for q in book.questions():
+                try:
+                    take(book, q.qid, lease.id, who)
+                except InputError as exc:
+                    raise InputError(
+                        f'conference "{conf.name}" not closed: {exc.message}',
+                        hint="close it when that answer or skip is done",
+                    ) from None
+                held.append(q.qid)
+            yield
+        finally:
+            for qid in held:
+                let_go(book, qid, lease.id)
 
 
 def reopen(ws: Workspace, conf: Conference, reason: str) -> State:

@@ -6,12 +6,13 @@ password: its text form and every message built from it carry the URL redacted."
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prcast.errors import InputError
-from prcast.secrets import SecretRef, redact, register
+from prcast.secrets import ENV_FILE, SecretRef, redact, register
 from prcast.store.dialect import SCHEMA_NAME, Connection, PostgreSQL, SQLite
 
 #: the environment's choice of database, over the workspace's setting
@@ -21,22 +22,31 @@ DEFAULT_SCHEMA = "prcast"
 SCHEMES = ("postgresql", "postgres")
 
 
+#: `scheme://user:password@host…`: the password is everything between the user's colon and the
+#: last "@", whatever it holds ("#", "/", "?" unencoded would otherwise hide it from urlsplit)
+_USERINFO = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):(?P<secret>.*)@(?P<tail>[^@]*)$", re.S
+)
+#: `password=…` in a query or in a libpq keyword string (`host=db password=…`)
+_KEYWORD = re.compile(r"(?P<key>\w*password\w*\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
+
+
+def _secrets_in(url: str) -> list[str]:
+    """Every password `url` may carry, as written and decoded (to register for redaction)."""
+    found = [m.group("secret") for m in _KEYWORD.finditer(url)]
+    userinfo = _USERINFO.match(url)
+    if userinfo:
+        found.append(userinfo.group("secret"))
+    return [v for s in found for v in {s, unquote(s), s.strip("'")} if v]
+
+
 def hide_password(url: str) -> str:
-    """`url` with its password (if any) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "(an unreadable database URL)"
-    query = "&".join(
-        f"{k}=***" if "password" in k.lower() else f"{k}={v}" for k, v in _query(parts.query)
-    )
-    parts = parts._replace(query=query)
-    if password is not None:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    return redact(urlunsplit(parts))
+    """`url` with its password (if any) replaced by `***`: in the user part of a URL, in its
+    query, or in a libpq keyword string; also when it is not a well-formed URL."""
+    userinfo = _USERINFO.match(url)
+    if userinfo and not userinfo.group("secret").startswith("env:"):
+        url = f"{userinfo.group('head')}:***@{userinfo.group('tail')}"
+    return redact(_KEYWORD.sub(lambda m: f"{m.group('key')}***", url))
 
 
 def _query(query: str) -> list[tuple[str, str]]:
@@ -44,9 +54,12 @@ def _query(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
 
 
-def resolve_url(url: str, origin: str = "") -> str:
+def resolve_url(url: str, origin: str = "", env_file: str = "") -> str:
     """A database URL with an `env:NAME` password (`postgresql://user:env:NAME@host/db`)
     filled in from the environment; every password is registered for redaction."""
+    for secret in _secrets_in(url):
+        if not secret.startswith("env:"):
+            register(secret)
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -64,7 +77,7 @@ def resolve_url(url: str, origin: str = "") -> str:
         return url
     password = unquote(password)
     if password.startswith("env:"):
-        value = SecretRef(password[4:], origin=origin).resolve()
+        value = SecretRef(password[4:], origin=origin, env_file=env_file).resolve()
         host = parts.netloc.rpartition("@")[2]
         from urllib.parse import quote
 
@@ -135,10 +148,21 @@ def choose(
     if not url:
         return Database(path=sqlite_path, root=root)
     schema = os.environ.get(SCHEMA_ENV, "").strip() or schema_setting or DEFAULT_SCHEMA
+    check_schema(schema, SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or "database_schema")
+    env_file = str(root / ENV_FILE)  # `env:NAME`: the environment, else the workspace's .env
+    return Database(url=resolve_url(url, where, env_file), schema=schema, root=root)
+
+
+def check_schema(schema: str, where: str) -> None:
+    """Refuse a schema name PostgreSQL would not take, or one of its own schemas."""
     if not SCHEMA_NAME.match(schema):
         raise InputError(
-            f"{SCHEMA_ENV if os.environ.get(SCHEMA_ENV) else origin or 'database_schema'}:"
+            f"{where}:"
             f' database schema "{schema}" must be lower-case letters, digits and "_"'
             " (at most 63, not starting with a digit)"
         )
-    return Database(url=resolve_url(url, where), schema=schema, root=root)
+    if schema.startswith("pg_") or schema == "information_schema":  # PostgreSQL's own
+        raise InputError(
+            f'{where}: database schema "{schema}" is one of PostgreSQL\'s own: choose another name',
+            hint='for example database_schema = "acme" in channels.toml',
+        )

@@ -6,6 +6,8 @@ dialect is the same interface over psycopg."""
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -101,7 +103,7 @@ class SQLite:
             self.db.execute("ROLLBACK")
             raise
         self.depth = 0
-        self.db.execute("COMMIT")
+        self.execute("COMMIT")
 
     def lock(self, name: str) -> None:
         """Nothing to take: a transaction holds the write lock of the whole database."""
@@ -187,6 +189,19 @@ def placeholders(sql: str) -> str:
     return "".join(out)
 
 
+#: seconds to wait for a PostgreSQL server's first answer (unless the URL sets connect_timeout)
+CONNECT_TIMEOUT = 10
+#: how long a statement waits for a lock another session holds (seconds; default 120)
+LOCK_TIMEOUT_ENV = "PRCAST_DB_LOCK_TIMEOUT"
+
+
+def lock_timeout_seconds() -> int:
+    try:
+        return max(1, int(os.environ.get(LOCK_TIMEOUT_ENV, "") or 120))
+    except ValueError:
+        return 120
+
+
 #: a schema name prcast accepts: no quoting needed anywhere
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -204,21 +219,62 @@ class PostgreSQL:
 
         if not SCHEMA_NAME.match(schema):
             raise ValueError(f"bad schema name {schema!r}")
+        logging.getLogger("psycopg").addHandler(logging.NullHandler())  # errors: ours to say
         self.schema = schema
-        self.db = psycopg.connect(url, autocommit=True, row_factory=_rows)
+        self.url = url
+        # a server that accepts the connection and never answers must not hang prcast
+        timeout: dict[str, Any] = {}
+        if "connect_timeout" not in url:
+            timeout["connect_timeout"] = CONNECT_TIMEOUT
+        self.db = psycopg.connect(url, autocommit=True, row_factory=_rows, **timeout)
         # the schema may not exist yet (the first migration makes it); naming it is harmless
         self.db.execute(f"SET search_path TO {schema}")
+        # a lock held by a session that stopped (a suspended laptop mid-write) is waited
+        # for this long, then one clear error; never a hang
+        self.db.execute(f"SET lock_timeout = '{lock_timeout_seconds()}s'")
         self.depth = 0
 
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """A lost connection, or a lock waited for too long, as one clear error."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            from prcast.errors import DeliveryError
+            from prcast.secrets import redact
+            from prcast.store.database import hide_password
+
+            where = f"{hide_password(self.url)} (schema {self.schema})"
+            reason = redact(" ".join(str(exc).split())).replace(self.url, "***")
+            if exc.sqlstate == "55P03":  # lock_not_available: lock_timeout ran out
+                raise DeliveryError(
+                    f"the database {where} is locked by another session for more than"
+                    f" {lock_timeout_seconds()} s: stopped here, nothing more was done",
+                    hint="a prcast process stopped mid-write elsewhere? (pg_stat_activity"
+                    f" shows it); then `prcast resume`. {LOCK_TIMEOUT_ENV} sets the wait",
+                ) from None
+            if exc.sqlstate is not None and not self.db.broken and not self.db.closed:
+                raise  # an error of the statement, for the caller to handle
+            raise DeliveryError(
+                f"the connection to the database {where} was lost ({reason}):"
+                " stopped here, nothing more was done",
+                hint="when the database is back, `prcast resume` finishes the run"
+                " (what was in flight follows the in-doubt rules)",
+            ) from None
+
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
-        return self.db.execute(placeholders(sql), tuple(args))
+        with self._guarded():
+            return self.db.execute(placeholders(sql), tuple(args))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
-        cur = self.db.cursor()
-        batch = [tuple(r) for r in rows]
-        if batch:
-            cur.executemany(placeholders(sql), batch)
-        return cur
+        with self._guarded():
+            cur = self.db.cursor()
+            batch = [tuple(r) for r in rows]
+            if batch:
+                cur.executemany(placeholders(sql), batch)
+            return cur
 
     @contextmanager
     def transaction(self, exclusive: bool = True) -> Iterator[PostgreSQL]:
@@ -234,7 +290,7 @@ class PostgreSQL:
             finally:
                 self.depth -= 1
             return
-        self.db.execute("BEGIN")
+        self.execute("BEGIN")
         self.depth = 1
         try:
             if exclusive:
@@ -251,13 +307,15 @@ class PostgreSQL:
                 pass
             raise
         self.depth = 0
-        self.db.execute("COMMIT")
+        self.execute("COMMIT")
 
     def lock(self, name: str) -> None:
         """Wait for this schema's lock `name`, held to the end of the transaction."""
-        self.db.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{self.schema}:{name}",)
-        )
+        with self._guarded():
+            self.db.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"{self.schema}:{name}",),
+            )
 
     def try_lock(self, name: str) -> bool:
         """Take this schema's lock `name` unless another transaction holds it."""

@@ -108,7 +108,10 @@ def import_workspace(ws: Workspace) -> Moved:
             "no PostgreSQL database is configured for this workspace: nothing to import into",
             hint=f'set {URL_ENV}, or database = "postgresql://USER@HOST/DATABASE" in channels.toml',
         )
-    if not ws.store_path.is_file():
+    has_log = ws.audit_path.is_file() and ws.audit_path.stat().st_size > 0
+    # a log without state (approvers registered, nothing sent yet) is imported on its own:
+    # the empty state the import reads from is made beside it
+    if not ws.store_path.is_file() and not has_log:
         raise InputError(
             f"{ws.store_path}: no state to import (this workspace never sent anything)",
             hint="prcast db upgrade prepares an empty database",
