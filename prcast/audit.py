@@ -425,6 +425,9 @@ class DatabaseAuditLog(AuditLog):
     one chain (prcast/store/auditlog.py takes turns on its head row). `audit export` writes
     it out as the JSON Lines file any verifier reads."""
 
+    #: each append is committed (durable) before it returns
+    commits_durably = True
+
     def __init__(self, ws: Workspace) -> None:
         super().__init__(ws.audit_path)
         self.ws = ws

@@ -128,6 +128,8 @@ class GroupCommit:
         self.syncing = False
         self._syncer: asyncio.Task[None] | None = None
         self._fd: int | None = None
+        # a log in the database is durable once append_many has committed: no file to fsync
+        self.fsyncs = not getattr(audit, "commits_durably", False)
 
     async def append(self, type: str, data: dict[str, Any], durable: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -136,7 +138,7 @@ class GroupCommit:
         if len(self.pending) == 1:
             loop.call_soon(self._write)
         await written
-        if durable:
+        if durable and self.fsyncs:
             synced: asyncio.Future[None] = loop.create_future()
             self.waiting.append(synced)
             if not self.syncing:
@@ -529,6 +531,8 @@ def _deliver(
             runner.flush()
 
     async def main() -> None:
+        running: dict[asyncio.Task[None], str] = {}
+        flushing: asyncio.Task[None] | None = None
         try:
             for channel in channels.values():
                 ready = getattr(channel, "ready", None)
@@ -541,7 +545,6 @@ def _deliver(
                     config.max_per_minute,
                     getattr(channel, "rate", None),
                 )
-            running: dict[asyncio.Task[None], str] = {}
             told = ""
             flushing = asyncio.create_task(flusher())
             while True:
@@ -590,6 +593,12 @@ def _deliver(
                         running.pop(task)
                         task.result()
         finally:
+            # a run that stops on an error (a database gone) collects what is still in
+            # flight, so no task's exception is left unretrieved to be printed at exit
+            leftovers = [t for t in (*running, flushing) if t is not None and not t.done()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*running, *leftovers, return_exceptions=True)
             runner.flush()
             runner.records.close()
             for channel in channels.values():
