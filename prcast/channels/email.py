@@ -25,6 +25,7 @@ import aiosmtplib
 from prcast.channels.base import ChannelError, Post, Receipt
 from prcast.config import EmailConfig
 from prcast.errors import InputError
+from prcast.text.markup import plain_of
 
 # --- the wire form of a message, assembled from parts prepared once per run -------------------
 
@@ -163,6 +164,8 @@ class Composer:
         self._from, self._reply_to = fixed, fixed_reply
         self._subjects: dict[str, bytes] = {}
         self._attachments: dict[tuple[Path, str], bytes] = {}
+        #: each paragraph's plain text, converted once for all recipients
+        self._plain: dict[str, str] = {}
         self._date: tuple[int, bytes] = (-1, b"")
         mailto = f"<mailto:{self.sender}?subject=unsubscribe>"
         self._mailto = mailto
@@ -228,10 +231,12 @@ class Composer:
 
     def message(self, post: Post, key: str) -> bytes:
         """The whole message as SMTP's DATA carries it (CRLF line ends, before dot-stuffing):
-        text and HTML alternatives, images attached."""
+        text and HTML alternatives, images attached. The text part is the post's Markdown as
+        plain text (made here: the post's text, whose digest identifies what was published,
+        stays as it is)."""
         text = (
             b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-            + _b64(post.text.encode("utf-8"))
+            + _b64(plain_of(post.text, self._plain).encode("utf-8"))
         )
         # boundaries from the key: the parts are base64 (or encoded headers), which never
         # hold "=_"
