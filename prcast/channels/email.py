@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import mimetypes
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
@@ -135,9 +136,17 @@ def address_header(name: str, display: str, address: str, utf8: bool = False) ->
 
 
 def parse_address(value: str) -> tuple[str, str]:
-    """(display name, address) of "Name <local@domain>" or a bare address."""
-    display, address = parseaddr(value)
-    return display, address or value.strip()
+    """(display name, address) of "Name <local@domain>", '"Name, Org" <local@domain>' or a
+    bare address (then the name is empty: a bare address is never taken for a name). Read
+    the same on every Python version (email.utils.parseaddr's strictness varies)."""
+    value = value.strip()
+    if not (value.endswith(">") and "<" in value):
+        return "", value
+    display, _, address = value[:-1].rpartition("<")
+    display = display.strip()
+    if len(display) >= 2 and display[0] == display[-1] == '"':
+        display = re.sub(r"\\(.)", r"\1", display[1:-1])
+    return display, address.strip()
 
 
 @dataclass

@@ -219,6 +219,7 @@ def test_a_non_ascii_sender_address_without_smtputf8_is_refused_before_anything_
     [
         ("presse@grünwerk.example", "Grünwerk Antwort <antwort@grünwerk.example>", "", "Grünwerk Antwort"),
         ("Grünwerk Presse <presse@grünwerk.example>", "antwort@grünwerk.example", "Grünwerk Presse", ""),
+        ('\\"Presse, Grünwerk\\" <presse@grünwerk.example>', "antwort@grünwerk.example", "Presse, Grünwerk", ""),
     ],
 )  # fmt: skip
 def test_a_sender_with_an_internationalised_domain_is_an_address_with_or_without_a_name(
