@@ -183,6 +183,23 @@ def to_plain(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
+#: characters that may start Markdown syntax inside a line (the others only at a line's
+#: start: "#", ">", "=", "|", "!" only before "[")
+_MARKUP = re.compile(r"[\\`*_\[\]<&~]")
+
+
+def _is_plain(paragraph: str) -> bool:
+    """Whether `paragraph` has no Markdown in it (to_plain would only strip its lines): each
+    line starts with a letter, none holds a character that may start Markdown; a first line
+    "--" (a signature separator) is text as well."""
+    lines = paragraph.split("\n")
+    if lines[0].rstrip() == "--":
+        lines = lines[1:]
+    return (
+        bool(lines) and all(line[:1].isalpha() for line in lines) and not _MARKUP.search(paragraph)
+    )
+
+
 def plain_of(text: str, cache: dict[str, str]) -> str:
     """`to_plain(text)`, each paragraph converted once for all recipients (a press email's
     paragraphs are mostly the same for all); a text whose paragraphs depend on each other
@@ -193,8 +210,11 @@ def plain_of(text: str, cache: dict[str, str]) -> str:
     for p in _PARAGRAPH_BREAK.split(text.strip()):
         block = cache.get(p)
         if block is None:
-            block = to_plain(p)
-            if len(cache) < 10_000:
-                cache[p] = block
+            if _is_plain(p):  # a greeting, an unsubscribe line: as it is, without parsing
+                block = "\n".join(line.strip() for line in p.split("\n"))
+            else:
+                block = to_plain(p)
+                if len(cache) < 10_000:
+                    cache[p] = block
         out.append(block)
     return "\n\n".join(b for b in out if b)

@@ -61,9 +61,8 @@ def test_paragraphs_are_converted_once_and_give_the_same_text_as_the_whole() -> 
     for name in ("Jo", "Al", "Zoë"):
         text = f"Dear {name},\n\n{body}"
         assert plain_of(text, cache) == to_plain(text)
-    # the shared paragraphs once, plus one greeting per recipient
-    assert set(cache) == {"# Titel", "**Fett** und [Link](https://x.example)", "- a\n- b",
-                          "Dear Jo,", "Dear Al,", "Dear Zoë,"}  # fmt: skip
+    # the shared Markdown paragraphs once; the greetings have none and are not parsed or kept
+    assert set(cache) == {"# Titel", "**Fett** und [Link](https://x.example)", "- a\n- b"}
 
 
 def test_a_text_whose_paragraphs_depend_on_each_other_is_converted_whole() -> None:
@@ -71,3 +70,31 @@ def test_a_text_whose_paragraphs_depend_on_each_other_is_converted_whole() -> No
     cache: dict[str, str] = {}
     assert plain_of(text, cache) == "Siehe hier (https://x.example).\n\n    eins\n\n    zwei"
     assert cache == {}
+
+
+def test_paragraphs_without_markdown_come_out_as_markdown_it_reads_them() -> None:
+    paragraphs = [
+        "Guten Tag Jürgen Müller,",
+        "Dear Jo,  \nsecond line",
+        "--\nAbmelden: https://gruenwerk.example/ab?email=j%40zeitung.example",
+        "Text\n---",
+        "Text\n===",
+        "1. Dezember",
+        "Größe 300 m² (Erdgeschoss); Eintritt: frei",
+        "Sehr geehrte Frau Weiß \\*",
+        "Ab **Montag**",
+    ]
+    cache: dict[str, str] = {}
+    for p in paragraphs:
+        assert plain_of(p, cache) == to_plain(p), p
+
+
+def test_characters_that_are_markdown_only_at_a_line_start_keep_the_fast_path_right() -> None:
+    for p in [
+        "Abmelden: https://x.example/u?e=p1%40x.example#oben",
+        "Eintritt > 5 Euro | Kinder frei! Ja = ja",
+        "Text\n> Zitat",
+        "Text\n# Titel",
+        "a | b\nc | d",
+    ]:
+        assert plain_of(p, {}) == to_plain(p), p
