@@ -49,7 +49,7 @@ def to_html(text: str) -> str:
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 #: what makes a paragraph depend on another one (fenced code over blank lines, indented
 #: continuations, reference definitions): such a text is converted as a whole
-_NOT_SELF_CONTAINED = re.compile(r"```|~~~|\]:|(?:^|\n)[ \t]")
+_NOT_SELF_CONTAINED = ("```", "~~~", "]:", "\n ", "\n\t")
 
 
 @functools.cache
@@ -204,7 +204,7 @@ def plain_of(text: str, cache: dict[str, str]) -> str:
     """`to_plain(text)`, each paragraph converted once for all recipients (a press email's
     paragraphs are mostly the same for all); a text whose paragraphs depend on each other
     is converted as a whole."""
-    if _NOT_SELF_CONTAINED.search(text):
+    if text[:1] in (" ", "\t") or any(mark in text for mark in _NOT_SELF_CONTAINED):
         return to_plain(text)
     out = []
     for p in _PARAGRAPH_BREAK.split(text.strip()):
