@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import mimetypes
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ import aiosmtplib
 from prcast.channels.base import ChannelError, Post, Receipt
 from prcast.config import EmailConfig
 from prcast.errors import InputError
+from prcast.text.markup import plain_of
 
 # --- the wire form of a message, assembled from parts prepared once per run -------------------
 
@@ -134,9 +136,17 @@ def address_header(name: str, display: str, address: str, utf8: bool = False) ->
 
 
 def parse_address(value: str) -> tuple[str, str]:
-    """(display name, address) of "Name <local@domain>" or a bare address."""
-    display, address = parseaddr(value)
-    return display, address or value.strip()
+    """(display name, address) of "Name <local@domain>", '"Name, Org" <local@domain>' or a
+    bare address (then the name is empty: a bare address is never taken for a name). Read
+    the same on every Python version (email.utils.parseaddr's strictness varies)."""
+    value = value.strip()
+    if not (value.endswith(">") and "<" in value):
+        return "", value
+    display, _, address = value[:-1].rpartition("<")
+    display = display.strip()
+    if len(display) >= 2 and display[0] == display[-1] == '"':
+        display = re.sub(r"\\(.)", r"\1", display[1:-1])
+    return display, address.strip()
 
 
 @dataclass
@@ -163,6 +173,8 @@ class Composer:
         self._from, self._reply_to = fixed, fixed_reply
         self._subjects: dict[str, bytes] = {}
         self._attachments: dict[tuple[Path, str], bytes] = {}
+        #: each paragraph's plain text, converted once for all recipients
+        self._plain: dict[str, str] = {}
         self._date: tuple[int, bytes] = (-1, b"")
         mailto = f"<mailto:{self.sender}?subject=unsubscribe>"
         self._mailto = mailto
@@ -228,10 +240,12 @@ class Composer:
 
     def message(self, post: Post, key: str) -> bytes:
         """The whole message as SMTP's DATA carries it (CRLF line ends, before dot-stuffing):
-        text and HTML alternatives, images attached."""
+        text and HTML alternatives, images attached. The text part is the post's Markdown as
+        plain text (made here: the post's text, whose digest identifies what was published,
+        stays as it is)."""
         text = (
             b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-            + _b64(post.text.encode("utf-8"))
+            + _b64(plain_of(post.text, self._plain).encode("utf-8"))
         )
         # boundaries from the key: the parts are base64 (or encoded headers), which never
         # hold "=_"

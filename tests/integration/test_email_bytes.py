@@ -5,6 +5,7 @@ internationalised domains (punycode), long subjects folded, SMTPUTF8 only where 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, message_from_string, policy
@@ -211,3 +212,85 @@ def test_a_non_ascii_sender_address_without_smtputf8_is_refused_before_anything_
     assert "SMTPUTF8" in result.output and "büro@grünwerk.example" in result.output
     assert "Traceback" not in result.output
     assert ascii_server.received == []
+
+
+@pytest.mark.parametrize(
+    ("from_address", "reply_to", "from_name", "reply_name"),
+    [
+        ("presse@grünwerk.example", "Grünwerk Antwort <antwort@grünwerk.example>", "", "Grünwerk Antwort"),
+        ("Grünwerk Presse <presse@grünwerk.example>", "antwort@grünwerk.example", "Grünwerk Presse", ""),
+        ('\\"Presse, Grünwerk\\" <presse@grünwerk.example>', "antwort@grünwerk.example", "Presse, Grünwerk", ""),
+    ],
+)  # fmt: skip
+def test_a_sender_with_an_internationalised_domain_is_an_address_with_or_without_a_name(
+    ws: Workspace,
+    cli: Invoke,
+    server: Server,
+    from_address: str,
+    reply_to: str,
+    from_name: str,
+    reply_name: str,
+) -> None:
+    setup(ws, server.port, from_address, [("Jo", "jo@example.net")])
+    channels = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(channels.rstrip() + f'\nreply_to = "{reply_to}"\n', "utf-8")
+    release(ws, "idn", "Neuigkeiten", "de", "Text.")
+    result = cli("send", "idn", "--yes")
+    assert result.exit_code == 0, result.output
+    [envelope] = server.received
+    assert envelope.sender == "presse@xn--grnwerk-o2a.example"
+    assert envelope.data.isascii() and "SMTPUTF8" not in envelope.options
+    msg = parse(envelope.data)
+    [sender] = msg["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (from_name, "presse@xn--grnwerk-o2a.example")
+    [answer] = msg["Reply-To"].addresses
+    assert (answer.display_name, answer.addr_spec) == (
+        reply_name,
+        "antwort@xn--grnwerk-o2a.example",
+    )
+    if not from_name:  # a bare address is written bare, never as an encoded name
+        assert b"\r\nFrom: presse@xn--grnwerk-o2a.example\r\n" in envelope.data
+    assert getaddresses([str(msg["Reply-To"])]) == [(reply_name, "antwort@xn--grnwerk-o2a.example")]
+
+
+LONG_URL = "https://gruenwerk.example/presse/2026/reparaturwerkstatt-loebau-" + "x" * 120
+
+
+def test_the_text_part_reads_as_text_and_the_html_part_wraps_on_a_phone(
+    ws: Workspace, cli: Invoke, server: Server
+) -> None:
+    setup(ws, server.port, "Presse <presse@gruenwerk.example>", [("Jo", "jo@example.net")])
+    body = (
+        "Ab **Montag** repariert das _Team_ Räder. Mehr auf [unserer Seite](https://gruenwerk.example/p).\n\n"
+        "## Fakten\n\n- 300 m²\n- `Eintritt frei`\n\n"
+        f"![Zwei Techniker](https://gruenwerk.example/team.jpg)\n\n{LONG_URL}"
+    )  # fmt: skip
+    (ws.releases_dir / "md.md").write_text(
+        '+++\ntitle = "Werkstatt"\nsummary = "Reparieren statt wegwerfen"\nlanguage = "de"\n'
+        f'channels = ["mail"]\naudience = ["presse"]\n+++\n{body}\n',
+        encoding="utf-8",
+    )
+    result = cli("send", "md", "--yes")
+    assert result.exit_code == 0, result.output
+    [envelope] = server.received
+    msg = parse(envelope.data)
+    text_part, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    lines = text_part.get_content().splitlines()
+    assert lines[0] == "Guten Tag Jo,"
+    assert lines[lines.index("Werkstatt") + 1] == "========="  # the title, underlined
+    assert "Reparieren statt wegwerfen" in lines  # the summary, without its **
+    assert "Ab Montag repariert das Team Räder. Mehr auf unserer Seite (https://gruenwerk.example/p)." in lines  # fmt: skip
+    assert lines[lines.index("Fakten") + 1] == "------"
+    assert "- 300 m²" in lines and "- Eintritt frei" in lines
+    assert "Zwei Techniker (https://gruenwerk.example/team.jpg)" in lines
+    assert LONG_URL in lines
+    for mark in ("**", "# ", "](", "`", "_Team_", "!["):
+        assert mark not in text_part.get_content()
+    page = html_part.get_content()
+    assert page.startswith("<!doctype html>") and '<html lang="de">' in page
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
+    body_tag = re.search(r"<body[^>]*>", page)
+    assert body_tag is not None
+    assert "overflow-wrap: anywhere" in body_tag.group(0)
+    assert "word-break: break-word" in body_tag.group(0)
