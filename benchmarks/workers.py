@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import glob
 import os
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine
-from benchmarks.email_fanout import free_port
+from benchmarks.email_fanout import free_port, workspace
 
 LATENCY = 0.05
 
@@ -93,22 +92,6 @@ class SlowServer:
         self.controller.stop()
 
 
-def workspace(root: Path, recipients: int, port: int) -> Path:
-    from prcast.workspace import init_workspace
-
-    ws, _ = init_workspace(root)
-    with open(ws.lists_dir / "contacts.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["name", "email", "beat"])
-        for i in range(recipients):
-            w.writerow([f"Journalist {i}", f"j{i}@outlet{i % 97}.example", "tech"])
-    (ws.lists_dir / "groups.toml").write_text('[groups.press]\nwhere = { beat = "tech" }\n')
-    with open(ws.channels_file, "a", encoding="utf-8") as f:
-        f.write(f'\n[channels.mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
-                'from_address = "Press <press@example.org>"\nconnections = 4\n')  # fmt: skip
-    return ws.root
-
-
 def one(server: str, recipients: int, count: int, tmp: Path) -> float:
     """Messages per second with `count` workers."""
     smtp = SlowServer()
@@ -117,7 +100,7 @@ def one(server: str, recipients: int, count: int, tmp: Path) -> float:
     env.pop("PRCAST_WORKSPACE", None)
     procs = []
     try:
-        root = workspace(tmp / f"ws{count}", recipients, smtp.port)
+        root = workspace(tmp / f"ws{count}", recipients, smtp.port).root
         for i in range(count):
             folder = tmp / f"w{count}-{i}"
             folder.mkdir()
