@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,38 +24,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine
+from benchmarks.common import machine, postgres_server
 from benchmarks.email_fanout import free_port, workspace
 
 LATENCY = 0.05
 
 
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
 @contextmanager
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback; yields its URL."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise SystemExit("PostgreSQL is not installed: `bash scripts/test` installs it (apt)")
-    bin_dir = Path(found[-1]).parent
-    data = Path(tempfile.mkdtemp(prefix="prcast-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
-                                 "-U", "pg"]), check=True, capture_output=True)  # fmt: skip
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-o", options,
-                                 "-l", str(data / "log"), "-w", "start"]), check=True, capture_output=True)  # fmt: skip
-    try:
-        yield f"postgresql://pg@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
-                                     "stop"]), capture_output=True)  # fmt: skip
-        shutil.rmtree(data, ignore_errors=True)
+    with postgres_server("prcast-bench-pg-", "-c max_connections=200", SystemExit) as url:
+        yield url
 
 
 def fresh_database(server: str) -> str:
