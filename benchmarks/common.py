@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,3 +85,13 @@ def postgres_server(
         subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
                                      "stop"]), capture_output=True)  # fmt: skip
         shutil.rmtree(data, ignore_errors=True)
+
+
+def fresh_database(server: str, prefix: str, hex_digits: int) -> str:
+    """A new, empty database on the server (named `prefix` and random hex digits); its URL."""
+    import psycopg
+
+    name = f"{prefix}{uuid.uuid4().hex[:hex_digits]}"
+    with psycopg.connect(server, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return server.rsplit("/", 1)[0] + f"/{name}"

@@ -17,14 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, postgres_server
+from benchmarks.common import fresh_database, machine, postgres_server
 from benchmarks.email_fanout import free_port, workspace
 
 LATENCY = 0.05
@@ -35,15 +34,6 @@ def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback; yields its URL."""
     with postgres_server("prcast-bench-pg-", "-c max_connections=200", SystemExit) as url:
         yield url
-
-
-def fresh_database(server: str) -> str:
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 class SlowServer:
@@ -72,7 +62,7 @@ class SlowServer:
 def one(server: str, recipients: int, count: int, tmp: Path) -> float:
     """Messages per second with `count` workers."""
     smtp = SlowServer()
-    env = {**os.environ, "PRCAST_DATABASE_URL": fresh_database(server),
+    env = {**os.environ, "PRCAST_DATABASE_URL": fresh_database(server, "bench_", 12),
            "PRCAST_TEAM_SPREAD": str(count)}  # fmt: skip
     env.pop("PRCAST_WORKSPACE", None)
     procs = []

@@ -4,12 +4,12 @@ conftests, so the store's tests run on it as well as on SQLite."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks.common import fresh_database as new_database
 from benchmarks.common import postgres_server
 from prcast.store.database import Database
 
@@ -23,12 +23,7 @@ def postgres() -> Iterator[str]:
 
 def fresh_database(server: str) -> str:
     """A new, empty database on the server; its URL."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(server, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    return new_database(server, "t_", 16)
 
 
 @pytest.fixture
