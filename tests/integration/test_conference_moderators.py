@@ -24,7 +24,7 @@ from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
 from tests.integration.test_conference import ask, define, newest_id, statuses_of
-from tests.integration.test_conference_bluesky import login, open_sky_conference, post
+from tests.integration.test_conference_bluesky import login, open_sky_conference, poll_until, post
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 QUESTIONS = int(os.environ.get("PRCAST_TEST_QUESTIONS", "30"))
@@ -281,13 +281,7 @@ def test_two_moderators_on_bluesky_answer_each_question_at_most_once(
         for n in range(QUESTIONS)
     }
     conf = conference.load(ws, "skyrace")
-    deadline = time.monotonic() + 60  # the AppView indexes a moment later
-    while time.monotonic() < deadline:
-        conference.poll(ws, conf)
-        with conference.Book(ws, conf) as book:
-            if len(book.questions()) >= QUESTIONS:
-                break
-        time.sleep(0.5)
+    poll_until(ws, conf, QUESTIONS, 60)
 
     screens, log, finals = race_two_screens(ws, "skyrace")
     assert all(s.widest <= 80 for s in screens)

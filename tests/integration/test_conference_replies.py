@@ -26,7 +26,13 @@ from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
 from tests.integration.test_conference import ask, define
-from tests.integration.test_conference_bluesky import login, open_sky_conference, post, record_cid
+from tests.integration.test_conference_bluesky import (
+    login,
+    open_sky_conference,
+    poll_until,
+    post,
+    record_cid,
+)
 
 ANSWERS = 30
 #: the answers a reply without a mention goes under: the 25th-newest of 30, long out of the
@@ -148,13 +154,7 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_blu
         post(pds, reporters[n % 3], f"@{host} question {n}: how many devices in week {n}?",
              mention=(host, host_did))  # fmt: skip
     conf = conference.load(ws, "skymany")
-    deadline = time.monotonic() + 60  # the AppView indexes the firehose a moment later
-    while time.monotonic() < deadline:
-        conference.poll(ws, conf)
-        with conference.Book(ws, conf) as book:
-            if len(book.questions()) >= ANSWERS:
-                break
-        time.sleep(0.5)
+    poll_until(ws, conf, ANSWERS, 60)
     answers = _answered(ws, cli, "skymany")
     old_uri = answers[OLD].split()[0]
     parts = answers[THREADED].split()
