@@ -23,7 +23,7 @@ from prcast.channels.mastodon import plain_text
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
-from tests.integration.test_conference import ask, define, newest_id, statuses_of
+from tests.integration.test_conference import ask, define, newest_id, open_and_ask, statuses_of
 from tests.integration.test_conference_bluesky import login, open_sky_conference, poll_until, post
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -242,11 +242,7 @@ def test_a_command_is_refused_a_question_a_screen_holds_naming_the_moderator(
     from prcast.delivery.claims import Lease
 
     name = "held"
-    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", name).exit_code == 0
-    ask(conference_server, JOURNALISTS[0], f"@{HOST} held question?")
-    conf = conference.load(conf_ws, name)
-    [q] = conference.poll(conf_ws, conf).new
+    conf, [q] = open_and_ask(conf_ws, cli, conference_server, name, [f"@{HOST} held question?"])
     with Lease(conf_ws.store_path, "conference live") as lease:
         with conference.Book(conf_ws, conf) as book:
             conference.take(book, q.qid, lease.id, "carol")

@@ -14,18 +14,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from prcast import conference
-from prcast.conference.definition import Conference
 from prcast.conference.intake import OLDER_THREADS, RECENT_THREADS, Threads, polls_to_cover
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
-from tests.integration.test_conference import ask, define
+from tests.integration.test_conference import ask, open_and_ask
 from tests.integration.test_conference_bluesky import (
     login,
     open_sky_conference,
@@ -63,20 +60,6 @@ def test_every_answer_thread_is_read_within_the_bound_and_no_poll_reads_more() -
     assert polls_to_cover(137) == -(-(137 - RECENT_THREADS) // OLDER_THREADS)
 
 
-def _open_and_ask(
-    ws: Workspace, cli: Invoke, server: str, name: str, count: int, question: Callable[[int], str]
-) -> Conference:
-    """Conference `name`, open, with `count` questions (`question(n)`) asked on the Mastodon
-    server by the journalists in turn, all taken in by one poll."""
-    define(ws, name, datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", name).exit_code == 0
-    for n in range(count):
-        ask(server, JOURNALISTS[n % 12], question(n))
-    conf = conference.load(ws, name)
-    assert len(conference.poll(ws, conf).new) == count
-    return conf
-
-
 def _answered(ws: Workspace, cli: Invoke, name: str, count: int = ANSWERS) -> list[str]:
     """Answer every open question of `name`, oldest first, THREADED one in several parts;
     returns the remote ids of the answers' posts, in order, per answer joined by spaces."""
@@ -100,8 +83,8 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_mas
     conf_ws: Workspace, cli: Invoke, conference_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = conference_server
-    conf = _open_and_ask(conf_ws, cli, base, "many", ANSWERS,
-                         lambda n: f"@{HOST} question {n}: how many devices in week {n}?")  # fmt: skip
+    questions = [f"@{HOST} question {n}: how many devices in week {n}?" for n in range(ANSWERS)]
+    conf, _ = open_and_ask(conf_ws, cli, base, "many", questions)
     answers = _answered(conf_ws, cli, "many")
     old = answers[OLD].split()[0]
     parts = answers[THREADED].split()
@@ -204,8 +187,8 @@ def test_two_processes_polling_at_once_read_different_windows(
     (claimed in a transaction), so together they move the window on twice, never read the
     same older answers both."""
     count = RECENT_THREADS + OLDER_THREADS + 5  # 15 older answers: windows 0-9, 10-14+0-4
-    conf = _open_and_ask(conf_ws, cli, conference_server, "together", count,
-                         lambda n: f"@{HOST} together {n}: and week {n}?")  # fmt: skip
+    questions = [f"@{HOST} together {n}: and week {n}?" for n in range(count)]
+    conf, _ = open_and_ask(conf_ws, cli, conference_server, "together", questions)
     _answered(conf_ws, cli, "together", count)
     with conference.Book(conf_ws, conf) as book:
         assert book.cursors("masto").get("threads") == "0"
