@@ -11,63 +11,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import glob
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine
-from benchmarks.email_fanout import free_port
+from benchmarks.common import fresh_database, machine, postgres_server
+from benchmarks.email_fanout import free_port, workspace
 
 LATENCY = 0.05
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
 @contextmanager
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback; yields its URL."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise SystemExit("PostgreSQL is not installed: `bash scripts/test` installs it (apt)")
-    bin_dir = Path(found[-1]).parent
-    data = Path(tempfile.mkdtemp(prefix="prcast-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
-                                 "-U", "pg"]), check=True, capture_output=True)  # fmt: skip
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-o", options,
-                                 "-l", str(data / "log"), "-w", "start"]), check=True, capture_output=True)  # fmt: skip
-    try:
-        yield f"postgresql://pg@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
-                                     "stop"]), capture_output=True)  # fmt: skip
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def fresh_database(server: str) -> str:
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    with postgres_server("prcast-bench-pg-", "-c max_connections=200", SystemExit) as url:
+        yield url
 
 
 class SlowServer:
@@ -93,31 +59,15 @@ class SlowServer:
         self.controller.stop()
 
 
-def workspace(root: Path, recipients: int, port: int) -> Path:
-    from prcast.workspace import init_workspace
-
-    ws, _ = init_workspace(root)
-    with open(ws.lists_dir / "contacts.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["name", "email", "beat"])
-        for i in range(recipients):
-            w.writerow([f"Journalist {i}", f"j{i}@outlet{i % 97}.example", "tech"])
-    (ws.lists_dir / "groups.toml").write_text('[groups.press]\nwhere = { beat = "tech" }\n')
-    with open(ws.channels_file, "a", encoding="utf-8") as f:
-        f.write(f'\n[channels.mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
-                'from_address = "Press <press@example.org>"\nconnections = 4\n')  # fmt: skip
-    return ws.root
-
-
 def one(server: str, recipients: int, count: int, tmp: Path) -> float:
     """Messages per second with `count` workers."""
     smtp = SlowServer()
-    env = {**os.environ, "PRCAST_DATABASE_URL": fresh_database(server),
+    env = {**os.environ, "PRCAST_DATABASE_URL": fresh_database(server, "bench_", 12),
            "PRCAST_TEAM_SPREAD": str(count)}  # fmt: skip
     env.pop("PRCAST_WORKSPACE", None)
     procs = []
     try:
-        root = workspace(tmp / f"ws{count}", recipients, smtp.port)
+        root = workspace(tmp / f"ws{count}", recipients, smtp.port).root
         for i in range(count):
             folder = tmp / f"w{count}-{i}"
             folder.mkdir()

@@ -320,22 +320,33 @@ class AuditLog:
     def verified_records(self) -> list[dict[str, Any]]:
         """Every record, each checked against its hash and the chain as it is read (a torn
         last line left out); AuditError naming the first record that does not verify."""
-        out: list[dict[str, Any]] = []
-        prev = GENESIS
         self.torn = 0
         if not self.path.exists():
-            return out
+            return []
         with open(self.path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                if not raw.endswith(b"\n"):
-                    self.torn = len(raw)
-                    break
-                own = _verified_line(raw, number, prev)
-                if own is None:
-                    self.verify()  # names what is wrong with it
-                    raise AuditError(f"{self.path}: record {number} does not verify", record=number)
-                out.append(json.loads(raw))
-                prev = own
+            return self._chained(self._whole_lines(f), str(self.path))
+
+    def _whole_lines(self, f: Iterable[bytes]) -> Iterator[bytes]:
+        """The lines of `f` up to a torn last line, whose size is kept in `torn`."""
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                self.torn = len(raw)
+                return
+            yield raw
+
+    def _chained(self, lines: Iterable[bytes], where: str) -> list[dict[str, Any]]:
+        """The records of `lines`, each checked against its hash and the chain as it is
+        read; AuditError naming the first record that does not verify (`verify` is asked
+        first, to name what is wrong with it)."""
+        out: list[dict[str, Any]] = []
+        prev = GENESIS
+        for number, raw in enumerate(lines, start=1):
+            own = _verified_line(raw, number, prev)
+            if own is None:
+                self.verify()  # names what is wrong with it
+                raise AuditError(f"{where}: record {number} does not verify", record=number)
+            out.append(json.loads(raw))
+            prev = own
         return out
 
     def checkpoint(self) -> Any:
@@ -477,16 +488,7 @@ class DatabaseAuditLog(AuditLog):
             yield json.loads(line)
 
     def verified_records(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        prev = GENESIS
-        for number, raw in enumerate(self.lines(), start=1):
-            own = _verified_line(raw, number, prev)
-            if own is None:
-                self.verify()  # names what is wrong with it
-                raise AuditError(f"{self.where}: record {number} does not verify", record=number)
-            out.append(json.loads(raw))
-            prev = own
-        return out
+        return self._chained(self.lines(), self.where)
 
     @property
     def where(self) -> str:

@@ -361,6 +361,20 @@ def answer(
     return outcome
 
 
+@contextmanager
+def _changing(
+    ws: Workspace, conf: Conference, qid: str, owner: str | None, who: str
+) -> Iterator[tuple[Book, Question]]:
+    """The book and the question `qid` as it stands, held by `who` (as `owner`, a screen's
+    lease, or as this call's own) while a change is made to it. Refused after the close."""
+    with Book(ws, conf) as book:
+        q = book.question(qid)
+        _refuse_when_closed(book, "nothing changes")
+    with _working_on(ws, conf, q.qid, owner, who), Book(ws, conf) as book:
+        _refuse_when_closed(book, "nothing changes")
+        yield book, book.question(q.qid)
+
+
 def skip(
     ws: Workspace,
     conf: Conference,
@@ -375,12 +389,7 @@ def skip(
     if not reason.strip():
         raise InputError("say why the question is skipped: --reason TEXT")
     who = by or moderator()
-    with Book(ws, conf) as book:
-        q = book.question(qid)
-        _refuse_when_closed(book, "nothing changes")
-    with _working_on(ws, conf, q.qid, owner, who), Book(ws, conf) as book:
-        _refuse_when_closed(book, "nothing changes")
-        q = book.question(q.qid)
+    with _changing(ws, conf, qid, owner, who) as (book, q):
         if q.status == SKIPPED and q.done_by and q.done_by != who:
             raise InputError(f"{q.qid} was skipped already by {q.done_by}: {q.reason}")
         if not book.store.conference_change_status(
@@ -406,12 +415,7 @@ def unskip(
     Refused after the close, when another moderator holds the question, and when it is not
     skipped (answered, open, a repeat)."""
     who = by or moderator()
-    with Book(ws, conf) as book:
-        q = book.question(qid)
-        _refuse_when_closed(book, "nothing changes")
-    with _working_on(ws, conf, q.qid, owner, who), Book(ws, conf) as book:
-        _refuse_when_closed(book, "nothing changes")
-        q = book.question(q.qid)
+    with _changing(ws, conf, qid, owner, who) as (book, q):
         # compare-and-set: only a skipped question opens again; who skipped it is cleared
         if q.status != SKIPPED or not book.store.conference_change_status(
             conf.name, q.qid, OPEN, None, (OPEN, ANSWERED, DUPLICATE), ""

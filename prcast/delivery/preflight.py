@@ -10,6 +10,7 @@ import re
 import socket
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from prcast import clock
 from prcast.audit import AuditLog
@@ -19,6 +20,9 @@ from prcast.delivery.plan import Plan, conflict_error, ledger_conflicts
 from prcast.errors import InputError
 from prcast.store import DELIVERED, stamp
 from prcast.workspace import Workspace
+
+if TYPE_CHECKING:
+    from prcast.policy import Policy
 
 
 def check_embargo(
@@ -130,6 +134,35 @@ def check_posts_policy(
         _refuse(audit, lines, records, run_id)
 
 
+def check_content(
+    ws: Workspace, plan: Plan, rules: Policy, audit: AuditLog, *, ledger: bool = True
+) -> list[dict[str, Any]]:
+    """What a send checks in what it would send, whenever and wherever it is sent: the
+    policy over the release file and every rendered byte, the ledger (unless `ledger` is
+    false, as for a new edition), the approvals over the exact text. Returns the approval
+    records that covered it (none when the policy asks for none)."""
+    from prcast import policy
+
+    release = plan.release
+    in_file = [f for f in policy.check_release(rules, release) if f.action == "block"]
+    lines, records = policy_findings(ws, [d.post for d in plan.deliveries])
+    if in_file or records:
+        lines += [f"  {f.show(release)}" for f in in_file]
+        records += [{"file": str(release.path), **r} for r in policy.finding_records(in_file)]
+        _refuse(audit, lines, records, plan.run_id,
+                {"release": release.id, "release_sha256": release.sha256})  # fmt: skip
+    if ledger:
+        conflicts = ledger_conflicts(ws, plan)
+        if conflicts:
+            raise conflict_error(plan, conflicts)
+    if not rules.required_approvals:
+        return []
+    # from a verified chain; check_approvals checks each signature
+    approvals = policy.approvals_of(audit.verified_records(), release.id)
+    policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
+    return approvals
+
+
 def preflight(
     ws: Workspace,
     plan: Plan,
@@ -145,20 +178,7 @@ def preflight(
     rules = policy.load_policy(ws.root)
     audit = ws.audit()
     release = plan.release
-    in_file = [f for f in policy.check_release(rules, release) if f.action == "block"]
-    lines, records = policy_findings(ws, [d.post for d in plan.deliveries])
-    if in_file or records:
-        lines += [f"  {f.show(release)}" for f in in_file]
-        records += [{"file": str(release.path), **r} for r in policy.finding_records(in_file)]
-        _refuse(audit, lines, records, plan.run_id,
-                {"release": release.id, "release_sha256": release.sha256})  # fmt: skip
-    if not new_edition:
-        conflicts = ledger_conflicts(ws, plan)
-        if conflicts:
-            raise conflict_error(plan, conflicts)
-    if rules.required_approvals:  # from a verified chain; check_approvals checks each signature
-        approvals = policy.approvals_of(audit.verified_records(), release.id)
-        policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
+    check_content(ws, plan, rules, audit, ledger=not new_edition)
     early = [d.post for d in plan.deliveries if d.post.embargo and d.post.embargo > clock.now()]
     check_embargo(ws, early, overridden=bool(break_embargo) or rehearsal)
     if early and break_embargo and not rehearsal:

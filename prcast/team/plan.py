@@ -62,27 +62,9 @@ def check(ws: Workspace, plan: Any) -> list[dict[str, Any]]:
     over every rendered byte, the ledger, the approvals over the exact text. Returns the
     approval records that covered it."""
     from prcast import policy
-    from prcast.delivery.plan import conflict_error, ledger_conflicts
-    from prcast.delivery.preflight import _refuse, policy_findings
+    from prcast.delivery.preflight import check_content
 
-    rules = policy.load_policy(ws.root)
-    audit = ws.audit()
-    release = plan.release
-    in_file = [f for f in policy.check_release(rules, release) if f.action == "block"]
-    lines, records = policy_findings(ws, [d.post for d in plan.deliveries])
-    if in_file or records:
-        lines += [f"  {f.show(release)}" for f in in_file]
-        records += [{"file": str(release.path), **r} for r in policy.finding_records(in_file)]
-        _refuse(audit, lines, records, plan.run_id,
-                {"release": release.id, "release_sha256": release.sha256})  # fmt: skip
-    conflicts = ledger_conflicts(ws, plan)
-    if conflicts:
-        raise conflict_error(plan, conflicts)
-    if not rules.required_approvals:
-        return []
-    approvals = policy.approvals_of(audit.verified_records(), release.id)
-    policy.check_approvals(rules, approvals, release, policy.content_digests(plan.renderings))
-    return approvals
+    return check_content(ws, plan, policy.load_policy(ws.root), ws.audit())
 
 
 def submit(ws: Workspace, plan: Any) -> Manifest:

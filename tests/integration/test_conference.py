@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,8 @@ import pytest
 
 from prcast import conference
 from prcast.channels.mastodon import plain_text
+from prcast.conference.book import Question
+from prcast.conference.definition import Conference
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, add_channel
@@ -78,6 +81,22 @@ def define(ws: Workspace, name: str, start: datetime, channel: str = "masto") ->
         'moderators = ["Tom Press"]\n',
         encoding="utf-8",
     )
+
+
+def open_and_ask(
+    ws: Workspace, cli: Invoke, server: str, name: str, questions: Sequence[str]
+) -> tuple[Conference, list[Question]]:
+    """Conference `name` (started a minute ago), open, with `questions` asked on the
+    Mastodon server by the journalists in turn; returns it and the questions one poll took
+    in (all of them)."""
+    define(ws, name, datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("conference", "open", "-c", name).exit_code == 0
+    for n, text in enumerate(questions):
+        ask(server, JOURNALISTS[n % 12], text)
+    conf = conference.load(ws, name)
+    new = conference.poll(ws, conf).new
+    assert len(new) == len(questions)
+    return conf, new
 
 
 def question_text(n: int) -> str:

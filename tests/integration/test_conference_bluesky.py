@@ -16,6 +16,7 @@ import pytest
 
 from prcast import conference
 from prcast.cli.live import Moderator
+from prcast.conference.definition import Conference
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import PersonalDataServer, add_channel, unique
@@ -74,6 +75,18 @@ def record(pds: PersonalDataServer, uri: str) -> dict[str, Any]:
     )
 
 
+def poll_until(ws: Workspace, conf: Conference, count: int, seconds: float) -> None:
+    """Poll until the book holds `count` questions or `seconds` have passed: the AppView
+    indexes the firehose a moment after a post."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        conference.poll(ws, conf)
+        with conference.Book(ws, conf) as book:
+            if len(book.questions()) >= count:
+                break
+        time.sleep(0.5)
+
+
 def open_sky_conference(
     ws: Workspace, cli: Invoke, pds: PersonalDataServer, monkeypatch: pytest.MonkeyPatch,
     name: str, title: str,
@@ -126,13 +139,7 @@ def test_bluesky_conference_intake_answers_and_report(
                   mention=(host, host_did))  # fmt: skip
 
     conf = conference.load(ws, "sky")
-    deadline = time.monotonic() + 30  # the AppView indexes the firehose a moment later
-    while time.monotonic() < deadline:
-        conference.poll(ws, conf)
-        with conference.Book(ws, conf) as book:
-            if len(book.questions()) >= 13:
-                break
-        time.sleep(0.5)
+    poll_until(ws, conf, 13, 30)
     with conference.Book(ws, conf) as book:
         questions = book.questions()
     assert {q.remote_id for q in questions} == set(asked) | {repeat["uri"]}
@@ -184,13 +191,7 @@ def test_bluesky_reply_without_mention_under_the_opening_is_taken_in_once(
     deeper = post(pds, login(pds, handle2, password2), "And the prices?",
                   reply={"root": opening, "parent": under})  # fmt: skip
     conf = conference.load(ws, "thread")
-    deadline = time.monotonic() + 30  # the AppView indexes a moment later
-    while time.monotonic() < deadline:
-        conference.poll(ws, conf)
-        with conference.Book(ws, conf) as book:
-            if len(book.questions()) >= 2:
-                break
-        time.sleep(0.5)
+    poll_until(ws, conf, 2, 30)
     for _ in range(2):
         conference.poll(ws, conf)
     with conference.Book(ws, conf) as book:

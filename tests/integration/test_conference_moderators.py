@@ -23,8 +23,8 @@ from prcast.channels.mastodon import plain_text
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
-from tests.integration.test_conference import ask, define, newest_id, statuses_of
-from tests.integration.test_conference_bluesky import login, open_sky_conference, post
+from tests.integration.test_conference import ask, define, newest_id, open_and_ask, statuses_of
+from tests.integration.test_conference_bluesky import login, open_sky_conference, poll_until, post
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 QUESTIONS = int(os.environ.get("PRCAST_TEST_QUESTIONS", "30"))
@@ -242,11 +242,7 @@ def test_a_command_is_refused_a_question_a_screen_holds_naming_the_moderator(
     from prcast.delivery.claims import Lease
 
     name = "held"
-    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", name).exit_code == 0
-    ask(conference_server, JOURNALISTS[0], f"@{HOST} held question?")
-    conf = conference.load(conf_ws, name)
-    [q] = conference.poll(conf_ws, conf).new
+    conf, [q] = open_and_ask(conf_ws, cli, conference_server, name, [f"@{HOST} held question?"])
     with Lease(conf_ws.store_path, "conference live") as lease:
         with conference.Book(conf_ws, conf) as book:
             conference.take(book, q.qid, lease.id, "carol")
@@ -281,13 +277,7 @@ def test_two_moderators_on_bluesky_answer_each_question_at_most_once(
         for n in range(QUESTIONS)
     }
     conf = conference.load(ws, "skyrace")
-    deadline = time.monotonic() + 60  # the AppView indexes a moment later
-    while time.monotonic() < deadline:
-        conference.poll(ws, conf)
-        with conference.Book(ws, conf) as book:
-            if len(book.questions()) >= QUESTIONS:
-                break
-        time.sleep(0.5)
+    poll_until(ws, conf, QUESTIONS, 60)
 
     screens, log, finals = race_two_screens(ws, "skyrace")
     assert all(s.widest <= 80 for s in screens)

@@ -14,7 +14,7 @@ from prcast import conference
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS
-from tests.integration.test_conference import ask, define, newest_id, statuses_of
+from tests.integration.test_conference import ask, define, newest_id, open_and_ask, statuses_of
 
 
 def test_skip_unskip_and_answer_on_postgres_are_audited_in_the_database(
@@ -27,11 +27,8 @@ def test_skip_unskip_and_answer_on_postgres_are_audited_in_the_database(
 ) -> None:
     monkeypatch.setenv("PRCAST_DATABASE_URL", pg_url)
     name = "pgconf"
-    define(conf_ws, name, datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", name).exit_code == 0
-    ask(conference_server, JOURNALISTS[0], f"@{HOST} is the workshop open on Sundays?")
-    conf = conference.load(conf_ws, name)
-    [q1] = conference.poll(conf_ws, conf).new
+    question = f"@{HOST} is the workshop open on Sundays?"
+    _, [q1] = open_and_ask(conf_ws, cli, conference_server, name, [question])
     monkeypatch.setenv("PRCAST_MODERATOR", "dave")
     assert cli("conference", "skip", q1.qid, "--reason", "off topic", "-c", name).exit_code == 0
     monkeypatch.setenv("PRCAST_MODERATOR", "carol")

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,8 +22,14 @@ from prcast.conference.intake import OLDER_THREADS, RECENT_THREADS, Threads, pol
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
 from tests.integration.conftest import HOST, JOURNALISTS, PersonalDataServer, unique
-from tests.integration.test_conference import ask, define
-from tests.integration.test_conference_bluesky import login, open_sky_conference, post, record_cid
+from tests.integration.test_conference import ask, open_and_ask
+from tests.integration.test_conference_bluesky import (
+    login,
+    open_sky_conference,
+    poll_until,
+    post,
+    record_cid,
+)
 
 ANSWERS = 30
 #: the answers a reply without a mention goes under: the 25th-newest of 30, long out of the
@@ -78,12 +83,8 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_mas
     conf_ws: Workspace, cli: Invoke, conference_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = conference_server
-    define(conf_ws, "many", datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", "many").exit_code == 0
-    for n in range(ANSWERS):
-        ask(base, JOURNALISTS[n % 12], f"@{HOST} question {n}: how many devices in week {n}?")
-    conf = conference.load(conf_ws, "many")
-    assert len(conference.poll(conf_ws, conf).new) == ANSWERS
+    questions = [f"@{HOST} question {n}: how many devices in week {n}?" for n in range(ANSWERS)]
+    conf, _ = open_and_ask(conf_ws, cli, base, "many", questions)
     answers = _answered(conf_ws, cli, "many")
     old = answers[OLD].split()[0]
     parts = answers[THREADED].split()
@@ -136,13 +137,7 @@ def test_a_reply_under_an_old_answer_or_deep_in_a_thread_is_taken_in_once_on_blu
         post(pds, reporters[n % 3], f"@{host} question {n}: how many devices in week {n}?",
              mention=(host, host_did))  # fmt: skip
     conf = conference.load(ws, "skymany")
-    deadline = time.monotonic() + 60  # the AppView indexes the firehose a moment later
-    while time.monotonic() < deadline:
-        conference.poll(ws, conf)
-        with conference.Book(ws, conf) as book:
-            if len(book.questions()) >= ANSWERS:
-                break
-        time.sleep(0.5)
+    poll_until(ws, conf, ANSWERS, 60)
     answers = _answered(ws, cli, "skymany")
     old_uri = answers[OLD].split()[0]
     parts = answers[THREADED].split()
@@ -192,12 +187,8 @@ def test_two_processes_polling_at_once_read_different_windows(
     (claimed in a transaction), so together they move the window on twice, never read the
     same older answers both."""
     count = RECENT_THREADS + OLDER_THREADS + 5  # 15 older answers: windows 0-9, 10-14+0-4
-    define(conf_ws, "together", datetime.now(UTC) - timedelta(minutes=1))
-    assert cli("conference", "open", "-c", "together").exit_code == 0
-    for n in range(count):
-        ask(conference_server, JOURNALISTS[n % 12], f"@{HOST} together {n}: and week {n}?")
-    conf = conference.load(conf_ws, "together")
-    assert len(conference.poll(conf_ws, conf).new) == count
+    questions = [f"@{HOST} together {n}: and week {n}?" for n in range(count)]
+    conf, _ = open_and_ask(conf_ws, cli, conference_server, "together", questions)
     _answered(conf_ws, cli, "together", count)
     with conference.Book(conf_ws, conf) as book:
         assert book.cursors("masto").get("threads") == "0"

@@ -37,15 +37,21 @@ def test_press_room_dates_follow_the_workspace_time_zone_not_the_machines(
     assert "08:30" not in shown
 
 
-def test_an_env_file_that_never_ends_is_refused_not_read_forever(
-    ws: Workspace, cli: Invoke
-) -> None:
-    """`.env` linked to /dev/zero (or any huge or binary file): exit 2 naming it, no hang."""
+def _add_hook_from_env(ws: Workspace) -> None:
+    """A webhook channel whose URL is the secret PRCAST_HOOK_URL (from the environment or
+    the workspace's .env)."""
     text = ws.channels_file.read_text(encoding="utf-8")
     ws.channels_file.write_text(
         text + '\n[channels.hook]\ntype = "webhook"\nurl = "env:PRCAST_HOOK_URL"\n',
         encoding="utf-8",
     )
+
+
+def test_an_env_file_that_never_ends_is_refused_not_read_forever(
+    ws: Workspace, cli: Invoke
+) -> None:
+    """`.env` linked to /dev/zero (or any huge or binary file): exit 2 naming it, no hang."""
+    _add_hook_from_env(ws)
     env = ws.root / ".env"
     env.symlink_to("/dev/zero")
     result = cli("channels", "list")
@@ -184,11 +190,7 @@ def test_a_broken_press_room_template_stops_the_send_before_anything_is_publishe
 def test_an_env_value_with_an_unclosed_quote_is_an_error_not_part_of_the_secret(
     ws: Workspace, cli: Invoke
 ) -> None:
-    text = ws.channels_file.read_text(encoding="utf-8")
-    ws.channels_file.write_text(
-        text + '\n[channels.hook]\ntype = "webhook"\nurl = "env:PRCAST_HOOK_URL"\n',
-        encoding="utf-8",
-    )
+    _add_hook_from_env(ws)
     (ws.root / ".env").write_text(
         '# hook\nexport PRCAST_HOOK_URL="https://hook.example/s3cr3t\n', encoding="utf-8"
     )
@@ -247,11 +249,7 @@ def test_run_due_rehearsal_takes_a_time_without_zone_in_the_workspace_time_zone(
 
 def test_an_env_file_saved_with_a_byte_order_mark_is_read(ws: Workspace, cli: Invoke) -> None:
     """Windows editors start UTF-8 files with a BOM; the first variable must still be found."""
-    text = ws.channels_file.read_text(encoding="utf-8")
-    ws.channels_file.write_text(
-        text + '\n[channels.hook]\ntype = "webhook"\nurl = "env:PRCAST_HOOK_URL"\n',
-        encoding="utf-8",
-    )
+    _add_hook_from_env(ws)
     (ws.root / ".env").write_bytes(b"\xef\xbb\xbfPRCAST_HOOK_URL=https://hook.example/x\n")
     listed = cli("channels", "list", "--json")
     assert listed.exit_code == 0, listed.output

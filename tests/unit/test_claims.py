@@ -4,7 +4,6 @@ on SQLite and on PostgreSQL (the `database` fixture)."""
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import re
 from dataclasses import replace
@@ -14,6 +13,7 @@ from typing import Any
 from prcast.delivery.claims import Lease, is_dead, this_process
 from prcast.store import ATTEMPTING, PLANNED, DeliveryRow, RunRow, Store, now
 from prcast.store.database import Database
+from tests.unit.racing import race
 
 REPO = Path(__file__).resolve().parents[2]
 CHAINS = [f"chain-{i:04d}" for i in range(2000)]
@@ -37,14 +37,8 @@ def test_each_chain_is_claimed_by_exactly_one_of_eight_racing_processes(
     database: Database,
 ) -> None:
     Store(database).close()
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(8), ctx.Queue()  # all eight ready before any claims
-    procs = [ctx.Process(target=_claim_all, args=(database, start, out)) for _ in range(8)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(60)
+    # all eight ready before any claims
+    results, _ = race(_claim_all, [(database,)] * 8, timeout=60)
     won = [c for r in results for c in r]
     assert sorted(won) == CHAINS, "a chain was claimed twice or not at all"
     assert sum(1 for r in results if r) >= 2, "no race happened"
@@ -133,15 +127,7 @@ def test_two_processes_claiming_the_same_chains_in_opposite_orders_share_them_on
     """Whole batches claimed at once from both ends: no deadlock, no chain twice or lost."""
     Store(database).close()
     chains = CHAINS
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(2), ctx.Queue()
-    orders = [chains, chains[::-1]]
-    procs = [ctx.Process(target=_claim_batches, args=(database, o, start, out)) for o in orders]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(60)
+    results, procs = race(_claim_batches, [(database, chains), (database, chains[::-1])])
     assert all(p.exitcode == 0 for p in procs)
     won = [c for r in results for c in r]
     assert sorted(won) == chains, "a chain was claimed twice or not at all"

@@ -5,7 +5,6 @@ database without seeing each other."""
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from prcast.errors import InputError
 from prcast.store import DELIVERED, PLANNED, DeliveryRow, RunRow, Store, now
 from prcast.store.database import Database
 from prcast.store.migrations import LATEST
+from tests.unit.racing import race
 
 
 def _row(key: str, part: int = 1, chain: str = "") -> DeliveryRow:
@@ -100,14 +100,7 @@ def _open(database: Database, start: Any, out: Any) -> None:
 def test_processes_opening_a_new_database_at_once_apply_each_migration_once(
     database: Database,
 ) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(4), ctx.Queue()
-    procs = [ctx.Process(target=_open, args=(database, start, out)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(60)
+    results, _ = race(_open, [(database,)] * 4)
     assert [r[0] for r in results] == ["ok"] * 4, results
     assert {r[1] for r in results} == {LATEST}
     # one workspace id: the migration that makes it ran once
@@ -135,14 +128,7 @@ def test_each_due_item_is_taken_by_exactly_one_of_four_racing_processes(
     ids = [store.add_schedule(f"r{i}.md", f"2026-01-01T09:{i % 60:02d}:00+00:00", "UTC", [], [],
                               "send") for i in range(200)]  # fmt: skip
     store.close()
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(4), ctx.Queue()
-    procs = [ctx.Process(target=_take_due, args=(database, start, out)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(60)
+    results, _ = race(_take_due, [(database,)] * 4)
     taken = [i for r in results for i in r]
     assert sorted(taken) == ids, "a due item was taken twice or not at all"
 
@@ -164,14 +150,7 @@ def test_question_numbers_taken_by_racing_processes_are_never_given_twice(
     store = Store(database)
     store.conference_open_book("launch", "open")
     store.close()
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_ask, args=(database, start, out)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(60)
+    results, _ = race(_ask, [(database,)] * 3)
     assert sorted(n for r in results for n in r) == list(range(1, 151))
 
 
