@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,11 +71,27 @@ class SQLite:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._enter_wal()
         # the fsynced audit log is the durable record; the store may lose its last commits
         # in a power cut, and resume trusts the log over it
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.depth = 0
+
+    def _enter_wal(self, patience: float = 60.0) -> None:
+        """Switch the file to WAL. SQLite answers a mode change that meets another
+        connection's lock with "database is locked" at once, without its busy handler: several
+        processes opening a new file together must wait for each other here themselves."""
+        deadline = time.monotonic() + patience
+        pause = 0.005
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         return self.db.execute(sql, tuple(args))
