@@ -30,7 +30,11 @@ def prcast(root: Path, *args: str) -> Result:
 
 
 def as_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> Path:
-    """Switch this process to another machine: a home and config folder of its own."""
+    """Switch this process to another machine: a home and config folder of its own, and
+    nothing appended yet (a command signs a checkpoint of every log it appended to)."""
+    from prcast import audit
+
+    monkeypatch.setattr(audit, "appended", set())
     home = machine_home(tmp_path, name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))

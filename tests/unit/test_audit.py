@@ -10,6 +10,17 @@ from prcast.errors import AuditError
 from prcast.secrets import MASK, register
 
 
+@pytest.fixture(autouse=True)
+def appended_by_this_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests append outside any command, so nothing seals what they wrote: the logs
+    they noted as appended (prcast.audit.appended, which the CLI signs a checkpoint of when
+    a command ends) must not outlive them. Otherwise the next command run in this process
+    signs a checkpoint of these workspaces, with whatever key and database it has then."""
+    from prcast import audit
+
+    monkeypatch.setattr(audit, "appended", set())
+
+
 def make_log(path: Path, n: int = 4) -> AuditLog:
     log = AuditLog(path)
     for i in range(n):
