@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,13 +142,19 @@ def read_signing_key(path: Path) -> SigningKey:
 
 
 def write_signing_key(key: SigningKey, path: Path) -> None:
-    """Write a new key file readable by its owner only (never overwriting one)."""
+    """Write a new key file readable by its owner only (never overwriting one: FileExistsError).
+    The key is written whole beside it, then linked in: another process starting at the same
+    moment finds no key file or a whole one, never an empty one."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(key.text())
-        f.flush()
-        os.fsync(f.fileno())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp: readable by its owner only
+            f.write(key.text())
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # FileExistsError when there is one
+    finally:
+        os.unlink(tmp)
 
 
 def default_key_name(kind: str) -> str:
