@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -64,6 +65,31 @@ def run_due(
 
 def wait_until(moment: datetime) -> None:
     time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
+def start_daemon(
+    ws: Workspace, *options: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`prcast scheduler` in a process of its own, returned once it says it runs (a loaded
+    machine may take seconds to start it: what the tests time starts after that)."""
+    daemon = subprocess.Popen([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "scheduler", *options],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert daemon.stdout is not None
+    ready, _, _ = select.select([daemon.stdout], [], [], 120)
+    line = daemon.stdout.readline() if ready else ""
+    if "scheduler running" not in line:
+        daemon.kill()
+        _, err = daemon.communicate(timeout=60)
+        raise AssertionError(f"the scheduler did not start: {line!r} {err}")
+    return daemon
+
+
+def startup_seconds() -> float:
+    """How long a prcast command takes to start on this machine now (loaded or not)."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "prcast", "--version"], capture_output=True, timeout=120,
+                   check=True)  # fmt: skip
+    return time.monotonic() - started
 
 
 def test_run_due_sends_at_the_due_time_and_the_report_says_when(ws: Workspace, cli: Invoke) -> None:
@@ -163,11 +189,14 @@ def embargoed(ws: Workspace, until: datetime) -> None:
 
 
 def test_embargo_holds_on_every_path(ws: Workspace, cli: Invoke) -> None:
-    # far enough ahead that the five commands before the wait end before it on a loaded machine
-    until = (datetime.now(UTC) + timedelta(seconds=25)).replace(microsecond=0)
+    # far enough ahead that the five commands before the wait end before it, however loaded
+    # the machine is: 25 s, or ten times what starting one command takes now
+    ahead = max(25.0, 10 * startup_seconds())
+    until = (datetime.now(UTC) + timedelta(seconds=ahead)).replace(microsecond=0)
     embargoed(ws, until)
     direct = subprocess.run([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "send", "example", "--yes"],
-                            env={**os.environ, **CLOCK_TAMPERING}, capture_output=True, text=True)  # fmt: skip
+                            env={**os.environ, **CLOCK_TAMPERING}, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
     assert direct.returncode == 2 and "under embargo" in direct.stderr
     assert cli("schedule", "add", "example", "--at", datetime.now(UTC).isoformat()).exit_code == 0
     early = run_due(ws, env=CLOCK_TAMPERING)
@@ -187,18 +216,17 @@ def test_embargo_holds_on_every_path(ws: Workspace, cli: Invoke) -> None:
 def test_the_scheduler_daemon_fires_on_time_and_stops_on_sigterm(
     ws: Workspace, cli: Invoke
 ) -> None:
-    due = datetime.now(UTC) + timedelta(seconds=2)
-    assert cli("schedule", "add", "example", "--at", due.isoformat()).exit_code == 0
-    daemon = subprocess.Popen([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "scheduler", "--poll", "0.5"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    daemon = start_daemon(ws, "--poll", "0.5")
     try:
-        deadline = time.monotonic() + 30
+        due = datetime.now(UTC) + timedelta(seconds=5)  # an item added while it runs
+        assert cli("schedule", "add", "example", "--at", due.isoformat()).exit_code == 0
+        deadline = time.monotonic() + 120
         while not outbox_entries(ws) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert outbox_entries(ws), "the scheduler did not send the item"
     finally:
         daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=30)
+        out, err = daemon.communicate(timeout=120)
     assert daemon.returncode == 0, err
     assert "scheduler stopped" in out
     [fired] = [r for r in AuditLog(ws.audit_path).records() if r["type"] == "schedule.fired"]
@@ -209,10 +237,9 @@ def test_the_scheduler_daemon_does_not_send_before_the_embargo(ws: Workspace, cl
     embargoed(ws, datetime.now(UTC) + timedelta(days=1))
     due = datetime.now(UTC) + timedelta(seconds=1)
     assert cli("schedule", "add", "example", "--at", due.isoformat()).exit_code == 0
-    daemon = subprocess.Popen([sys.executable, "-m", "prcast", "--workspace", str(ws.root), "scheduler", "--poll", "0.5"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    daemon = start_daemon(ws, "--poll", "0.5")
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             rows = json.loads(cli("schedule", "list", "--all", "--json").stdout)
             if rows[0]["status"] != "pending" and rows[0]["status"] != "running":
@@ -220,7 +247,7 @@ def test_the_scheduler_daemon_does_not_send_before_the_embargo(ws: Workspace, cl
             time.sleep(0.1)
     finally:
         daemon.send_signal(signal.SIGTERM)
-        daemon.communicate(timeout=30)
+        daemon.communicate(timeout=120)
     assert rows[0]["status"] == "failed" and "under embargo" in rows[0]["detail"]
     assert outbox_entries(ws) == []
 
@@ -253,10 +280,9 @@ def test_an_embargo_until_tomorrow_holds_on_every_path_whatever_the_environment_
     assert rehearsal.returncode == 0 and "would fire" in rehearsal.stdout
     # the scheduler daemon, given a due item
     assert cli("schedule", "add", "example", "--at", datetime.now(UTC).isoformat()).exit_code == 0
-    daemon = subprocess.Popen([*prcast, "scheduler", "--poll", "0.2"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    daemon = start_daemon(ws, "--poll", "0.2", env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             rows = {
                 r["id"]: r for r in json.loads(cli("schedule", "list", "--all", "--json").stdout)
@@ -266,7 +292,7 @@ def test_an_embargo_until_tomorrow_holds_on_every_path_whatever_the_environment_
             time.sleep(0.1)
     finally:
         daemon.send_signal(signal.SIGTERM)
-        daemon.communicate(timeout=30)
+        daemon.communicate(timeout=120)
     assert rows[3]["status"] == "failed" and "under embargo" in rows[3]["detail"]
     assert rows[2]["status"] == "pending"  # the embargo-time item waits for the real time
     assert outbox_entries(ws) == []
