@@ -79,22 +79,25 @@ def test_import_killed_at_many_points_leaves_old_or_new_state_and_reimport_compl
         proc = run(root)
         if isinstance(point, float):
             time.sleep(duration * point)
-        else:
-            deadline = time.perf_counter() + duration * 3
+        else:  # however slowly a loaded machine runs it: until the file appears or it ends
+            deadline = time.perf_counter() + 300
             while not (root / "lists" / point).exists() and proc.poll() is None:
-                if time.perf_counter() > deadline:
-                    break
+                assert time.perf_counter() < deadline, f"the import hangs (waiting for {point})"
                 time.sleep(0.0005)
+        finished = proc.poll() is not None  # the import ended before this kill point
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         left = sorted(p.name for p in (root / "lists").iterdir() if p.name.startswith("."))
         after = state(root / "lists")  # the load repairs or tidies what the kill left
         assert after in (old, new), f"kill at {point} ({duration:.2f} s import): a mixed state"
+        assert after == new or not finished, f"an import that ended left the old state ({point})"
         outcomes.append(("new" if after == new else "old") + (f" {left}" if left else ""))
         import_csv(root / "lists", new_csv, "g")  # the re-import completes it
         assert state(root / "lists") == new
     print(f"kills over {duration:.2f} s: {outcomes}")
-    assert outcomes[0] == "old" and outcomes[len(KILL_AT) - 1] == "new", outcomes
+    # killed at its start it changed nothing; an import that ends (the kill at 1.3 times its
+    # usual duration, unless a loaded machine slowed this one down) leaves the new state
+    assert outcomes[0] == "old" and any(o.startswith("new") for o in outcomes), outcomes
     assert any("[" in o for o in outcomes), (
         f"no kill landed while the files were written: {outcomes}"
     )
