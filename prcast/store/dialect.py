@@ -219,6 +219,10 @@ def lock_timeout_seconds() -> int:
         return 120
 
 
+#: what PostgreSQL answers when it rolls back one of two transactions that wait for each
+#: other (or, above READ COMMITTED, that cannot both stand): one clear error, never a traceback
+GAVE_UP = {"40P01": "a deadlock", "40001": "a serialization failure"}
+
 #: a schema name prcast accepts: no quoting needed anywhere
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -271,6 +275,13 @@ class PostgreSQL:
                     f" {lock_timeout_seconds()} s: stopped here, nothing more was done",
                     hint="a prcast process stopped mid-write elsewhere? (pg_stat_activity"
                     f" shows it); then `prcast resume`. {LOCK_TIMEOUT_ENV} sets the wait",
+                ) from None
+            if exc.sqlstate in GAVE_UP:  # the server rolled back this transaction
+                raise DeliveryError(
+                    f"the database {where} rolled back a transaction that met another"
+                    f" session's ({GAVE_UP[exc.sqlstate]}): stopped here, nothing more was done",
+                    hint="`prcast resume` finishes the run (what was in flight follows the"
+                    " in-doubt rules)",
                 ) from None
             if exc.sqlstate is not None and not self.db.broken and not self.db.closed:
                 raise  # an error of the statement, for the caller to handle

@@ -4,8 +4,11 @@ on SQLite and on PostgreSQL (the `database` fixture)."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
+from prcast.errors import DeliveryError
 from prcast.store import Store
 from prcast.store.database import Database
 from tests.unit.racing import race
@@ -50,3 +53,45 @@ def test_runners_claiming_while_others_release_or_stop_never_deadlock(
     results, procs = race(_claim_and_release, [(database, how) for how in hows])
     assert results == [("ok", 30)] * 4, results
     assert all(p.exitcode == 0 for p in procs)
+
+
+def test_a_deadlock_on_postgresql_is_one_clear_error_and_the_other_session_goes_on(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Whatever order a future change takes rows in: when PostgreSQL breaks a deadlock by
+    rolling one transaction back, that command stops with one clear message (no traceback,
+    no "internal error") and the other transaction commits."""
+    database = Database(url=pg_url, schema="prcast", root=tmp_path)
+    store = Store(database)
+    for name in ("a", "b"):
+        store.conference_open_book(name, "open")
+    store.close()
+    both = threading.Barrier(2, timeout=120)
+    outcome: dict[str, str] = {}
+
+    def lock_in_order(first: str, second: str) -> None:
+        db = database.connect()
+        try:
+            with db.transaction(exclusive=False):
+                db.execute("UPDATE conference_state SET status = 'closed' WHERE name = ?", (first,))
+                both.wait()  # each holds its first row: each now waits for the other's
+                db.execute(
+                    "UPDATE conference_state SET status = 'closed' WHERE name = ?", (second,)
+                )
+            outcome[first] = "committed"
+        except DeliveryError as exc:
+            outcome[first] = exc.message
+        finally:
+            db.close()
+
+    threads = [
+        threading.Thread(target=lock_in_order, args=pair) for pair in (("a", "b"), ("b", "a"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert sorted(outcome.values())[0] == "committed", outcome
+    [message] = [m for m in outcome.values() if m != "committed"]
+    assert "rolled back a transaction that met another session's (a deadlock)" in message
+    assert "stopped here, nothing more was done" in message
