@@ -80,7 +80,7 @@ def test_kill_at_55_points_then_resume_sends_everything_once(
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         if kills >= KILLS:
-            assert proc.wait(120) in (0, 1)
+            assert proc.wait(600) in (0, 1)  # the rest of the run, on a loaded machine too
             break
         start, before = time.monotonic(), progress()
         if kills % 5 == 4:  # some kills early: start-up, planning, the first requests
