@@ -126,7 +126,7 @@ def test_concurrent_appenders_keep_one_valid_chain(tmp_path: Path) -> None:
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(300)  # a loaded machine starts and runs them slowly
         assert p.exitcode == 0
     assert AuditLog(path).verify().records == 100
 
