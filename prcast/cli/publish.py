@@ -44,6 +44,18 @@ ToOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON instead of panels.")]
+ProcessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        max=64,
+        help="OS processes that send an email channel together (its connections and "
+        "max_per_minute are split between them; 1: this process alone). Default: the "
+        "channel's `processes`, else the CPU count, at most one per connection and per "
+        "500 messages.",
+    ),
+]
 
 
 def _length_style(length: int, limit: int) -> str:
@@ -169,6 +181,9 @@ class _Progress:
             return
         if event.kind == "waiting":
             self.progress.console.print(f"waiting: {event.message}", markup=False)
+            return
+        if event.kind == "note":  # e.g. a helper process that stopped (its part is taken over)
+            self.progress.console.print(event.message, style="yellow", markup=False)
             return
         task = self.tasks.get(event.channel)
         if task is not None:
@@ -381,6 +396,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--reason", help="Why the embargo is broken (goes into the audit log)."),
         ] = None,
+        processes: ProcessesOpt = None,
         new_edition: Annotated[
             bool,
             typer.Option(
@@ -434,7 +450,9 @@ def register(app: typer.Typer) -> None:
         progress = None if as_json else _Progress()
         outcome = _run(
             progress,
-            lambda sink: send_plan(ws, plan, sink, resend_in_doubt=resend_in_doubt, checked=True),
+            lambda sink: send_plan(
+                ws, plan, sink, resend_in_doubt=resend_in_doubt, checked=True, processes=processes
+            ),
         )
         _finish(ws, outcome, progress, as_json, unreachable)
 
@@ -445,6 +463,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Argument(help="Run id (default: the latest run).")
         ] = None,
         resend_in_doubt: ResendOpt = False,
+        processes: ProcessesOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Finish an interrupted or failed run: deliver what is not delivered, never twice. Safe beside a running send: it takes only what nobody holds, waits for the rest, and takes over from a process that died.
@@ -467,6 +486,9 @@ def register(app: typer.Typer) -> None:
         rid = run_id
         progress = None if as_json else _Progress()
         outcome = _run(
-            progress, lambda sink: run_deliveries(ws, rid, sink, resend_in_doubt=resend_in_doubt)
+            progress,
+            lambda sink: run_deliveries(
+                ws, rid, sink, resend_in_doubt=resend_in_doubt, processes=processes
+            ),
         )
         _finish(ws, outcome, progress, as_json)
