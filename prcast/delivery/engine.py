@@ -223,14 +223,12 @@ class _Runner:
         answered, self.answered = self.answered, []
         finished, self.finished = self.finished, []
         with self.store.transaction():
-            for row, receipt in answered:
-                self.store.update_delivery(
-                    row.key,
-                    DELIVERED,
-                    remote_id=receipt.remote_id,
-                    url=receipt.url,
-                    receipt=receipt.extra,
-                )
+            self.store.mark_delivered(
+                [
+                    (row.key, receipt.remote_id, receipt.url, receipt.extra)
+                    for row, receipt in answered
+                ]
+            )
             self.store.release(self.owner, finished)
 
     async def _record(self, row: DeliveryRow, type: str, durable: bool = True, **data: Any) -> None:
@@ -609,8 +607,8 @@ def _deliver(
     runner = _Runner(ws, store, audit, run_id, owner, on_event, resend_in_doubt)
     keys = {r.key for r in rows}
 
-    async def one(chain: str) -> None:
-        parts = [r for r in store.chain(chain, run_id) if r.key in keys]
+    async def one(chain: str, now_rows: list[DeliveryRow]) -> None:
+        parts = [r for r in now_rows if r.key in keys]
         if all(p.status == DELIVERED for p in parts):
             work.meet(chain)  # done by another process of the team
         try:
@@ -659,9 +657,11 @@ def _deliver(
                         wanted += work.take(name, room)
                 if wanted:
                     won = set(store.claim(run_id, owner, wanted))
+                    now_rows = store.chains(sorted(won), run_id)  # as they are now that they are ours
                     for chain in wanted:
                         if chain in won:
-                            running[asyncio.create_task(one(chain))] = chain
+                            task = asyncio.create_task(one(chain, now_rows.get(chain, [])))
+                            running[task] = chain
                         elif share is not None:
                             work.meet(chain)  # another process of the team is here
                         else:
