@@ -191,3 +191,40 @@ def test_a_killed_helper_is_taken_over_and_the_run_completes(
     # the helper held half the connections: at most that many of its messages in doubt
     check_exactly_once(ws, cli, slow_mailbox, in_doubt_at_most=CONNECTIONS // 2)
     assert len(slow_mailbox.messages) >= RECIPIENTS - CONNECTIONS // 2
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_send_stops_its_helpers_and_resume_finishes(
+    ws: Workspace, cli: Invoke, slow_mailbox: Mailbox, how: signal.Signals
+) -> None:
+    setup(ws, slow_mailbox, processes=2)
+    proc = subprocess.Popen(prcast(ws, "send", "notice", "--yes"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    helpers: list[int] = []
+    while len(slow_mailbox.messages) < 100 or not helpers:
+        assert proc.poll() is None and time.monotonic() < deadline, "no helper to stop"
+        helpers = children(proc.pid)
+        time.sleep(0.002)
+    proc.send_signal(how)  # to `send` only, not to its process group
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err
+    deadline = time.monotonic() + 30
+    while any(alive(h) for h in helpers):
+        assert time.monotonic() < deadline, "a helper kept running after send stopped"
+        time.sleep(0.05)
+    stopped_at = len(slow_mailbox.messages)
+    time.sleep(0.5)
+    assert len(slow_mailbox.messages) == stopped_at, "something still sends"
+    done = subprocess.run(prcast(ws, "resume"), capture_output=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr.decode()
+    check_exactly_once(ws, cli, slow_mailbox, in_doubt_at_most=CONNECTIONS)
