@@ -657,7 +657,9 @@ def _deliver(
                         wanted += work.take(name, room)
                 if wanted:
                     won = set(store.claim(run_id, owner, wanted))
-                    now_rows = store.chains(sorted(won), run_id)  # as they are now that they are ours
+                    now_rows = store.chains(
+                        sorted(won), run_id
+                    )  # as they are now that they are ours
                     for chain in wanted:
                         if chain in won:
                             task = asyncio.create_task(one(chain, now_rows.get(chain, [])))
