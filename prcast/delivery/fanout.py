@@ -203,8 +203,12 @@ class Helpers:
 @contextlib.contextmanager
 def stopped_by_sigterm(helpers: Helpers) -> Iterator[None]:
     """While the block runs, SIGTERM stops this process as Ctrl-C does (its helpers are
-    stopped on the way out)."""
-    if threading.current_thread() is not threading.main_thread():
+    stopped on the way out), unless the program handles SIGTERM itself (the scheduler
+    finishes the item in hand: the helpers then finish their part with it)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
