@@ -2,7 +2,8 @@
 discards. Three lines in one run: (a) the ceiling, plain smtplib pushing pre-rendered
 messages over one reused connection; (b) a naive loop, one new connection per message;
 (c) prcast end to end (personalised rendering, delivery store, durable audit records), with
-its default number of sending processes (the CPU count here, see prcast/delivery/fanout.py)
+its default number of sending processes (the CPU count less one; `--processes N` to choose,
+see prcast/delivery/fanout.py)
 and, beside it, (c1) with `processes = 1` (one process, one event loop).
 The server runs in a process of its own, as a real one does (in the benchmark's process it
 would take the GIL from whatever runs there; the ceiling itself is the same either way).
@@ -150,7 +151,7 @@ def run(
     from prcast.delivery.fanout import cpus
 
     return {"recipients": recipients, "connections": connections, "ceiling": a, "naive": b, "prcast": c,
-            "single": c1, "processes": processes or max(1, min(cpus(), 8, connections, recipients // 500)),
+            "single": c1, "processes": processes or max(1, min(cpus() - 1, 8, connections, recipients // 500)),
             "vs_ceiling": figure([cc / aa for aa, cc, _ in pairs]),
             "vs_naive": c.median / b.median,
             "single_vs_ceiling": figure([c1 / aa for aa, _, c1 in pairs])}  # fmt: skip

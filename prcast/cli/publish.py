@@ -52,8 +52,8 @@ ProcessesOpt = Annotated[
         max=64,
         help="OS processes that send an email channel together (its connections and "
         "max_per_minute are split between them; 1: this process alone). Default: the "
-        "channel's `processes`, else the CPU count, at most one per connection and per "
-        "500 messages.",
+        "channel's `processes`, else the CPU count less one, at most one per connection and "
+        "per 500 messages.",
     ),
 ]
 
@@ -409,7 +409,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
 
-        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. A large email run is itself sent by several processes (the channel's `processes`, default the CPU count; --processes N), its connections split between them. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input or a refusal (policy, embargo, an edit after publication), 4 when not confirmed (answered no, or no terminal and no --yes). --dry-run shows exactly what would go, also under embargo.
+        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. A large email run is itself sent by several processes (the channel's `processes`, default the CPU count less one; --processes N), its connections split between them. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input or a refusal (policy, embargo, an edit after publication), 4 when not confirmed (answered no, or no terminal and no --yes). --dry-run shows exactly what would go, also under embargo.
 
         [bold]Example:[/bold] prcast send releases/example.md --yes
         """

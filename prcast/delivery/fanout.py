@@ -4,8 +4,10 @@ starts helpers that share it through the ordinary claims (claims.py), exactly as
 `prcast resume` processes would.
 
 - The team's size: the channel's `processes` setting or `--processes`, by default the CPU
-  count; never more than the channel's connections, and (by default) one process per 500
-  messages at most. Only channels whose settings have `processes` are shared (email).
+  count less one (a core is left to the relay, the database and the rest of the machine:
+  on a 2-core machine the measured team of two was slower than one process, see
+  benchmarks/RESULTS.md); never more than the channel's connections, and (by default) one
+  process per 500 messages at most. Only channels whose settings have `processes` are shared (email).
 - The channel's `connections` and `max_per_minute` are split between the processes, so the
   whole team holds as many connections as configured: after a crash of everything at most
   that many messages are in doubt, as with one process.
@@ -89,13 +91,14 @@ class Share:
 
 def team_size(config: ChannelConfig, messages: int, wanted: int | None = None) -> int:
     """How many processes send `messages` of a channel: `wanted` (--processes), else its
-    `processes` setting, else the CPU count, capped as the module says."""
+    `processes` setting, else the CPU count less one, capped as the module says."""
     if not hasattr(config, "processes"):
         return 1  # a channel that cannot be shared
     connections = int(getattr(config, "connections", 1) or 1)
     chosen = wanted or getattr(config, "processes", None)
     if chosen is None:
-        return max(1, min(cpus(), MAX_DEFAULT, connections, messages // MESSAGES_PER_PROCESS))
+        spare = cpus() - 1
+        return max(1, min(spare, MAX_DEFAULT, connections, messages // MESSAGES_PER_PROCESS))
     return max(1, min(int(chosen), connections, messages))
 
 

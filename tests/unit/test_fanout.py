@@ -38,11 +38,14 @@ def test_the_team_never_holds_more_connections_or_rate_than_configured(
 def test_the_default_follows_the_cpus_and_the_size_of_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(fanout, "cpus", lambda: 4)
+    monkeypatch.setattr(fanout, "cpus", lambda: 5)
     config = email(connections=8)
     assert team_size(config, 999) == 1  # a small run stays in one process
     assert team_size(config, 1_000) == 2
-    assert team_size(config, 100_000) == 4  # the CPU count
+    assert team_size(config, 100_000) == 4  # the CPU count less one
+    monkeypatch.setattr(fanout, "cpus", lambda: 2)
+    assert team_size(config, 100_000) == 1  # two cores: one sends, one for the rest
+    monkeypatch.setattr(fanout, "cpus", lambda: 5)
     assert team_size(email(connections=2), 100_000) == 2  # at most one per connection
     assert team_size(email(connections=8, processes=1), 100_000) == 1
     assert team_size(config, 600, wanted=3) == 3  # asked for: no size rule
