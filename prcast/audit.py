@@ -117,12 +117,19 @@ def written_heads(log: Path) -> list[tuple[int, str]]:
     """(seq, hash) of the last record this account's prcast wrote to `log`, and, while an
     append is under way (or was killed mid-way), of the last record it is writing."""
     try:
-        data = json.loads(head_path(log).read_text(encoding="utf-8"))
+        return _heads_of(head_path(log).read_bytes())
+    except OSError:
+        return []
+
+
+def _heads_of(raw: bytes) -> list[tuple[int, str]]:
+    try:
+        data = json.loads(raw)
         heads = [(int(data["seq"]), str(data["hash"]))]
         if data.get("pending"):
             heads.append((int(data["pending"][0]), str(data["pending"][1])))
         return heads
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError):
         return []
 
 
@@ -145,6 +152,17 @@ class _HeadNote:
     def __init__(self, log: Path) -> None:
         self.path = head_path(log)
         self.file: Any = None
+
+    def read(self) -> list[tuple[int, str]]:
+        """What `written_heads` says, read through the note's open file when there is one:
+        with several processes appending to one log (a run sent by several processes) it
+        is read at nearly every append, and finding its path costs more than reading it."""
+        try:
+            if self.file is None:
+                return _heads_of(self.path.read_bytes())
+            return _heads_of(os.pread(self.file.fileno(), 2 * _HEAD_SIZE, 0))
+        except OSError:
+            return []
 
     def write(self, seq: int, hash: str, pending: tuple[int, str] | None = None) -> None:
         data = {"seq": seq, "hash": hash, "pending": list(pending) if pending else None}
@@ -267,7 +285,7 @@ class AuditLog:
                 notes.append(("audit.torn_tail_removed", {"bytes": torn}))
             confirmed = (seq, prev)  # the last record this account wrote, as far as it knows
             if known is None or known[3:] != (seq, prev):
-                heads = written_heads(self.path)
+                heads = self._note.read()
                 odd = _unexpected_tail(heads, seq, prev)
                 if odd is not None:
                     notes.append(("audit.unexpected_tail", odd))

@@ -205,6 +205,10 @@ class EmailConfig(ChannelConfig):
     reply_to: str | None = None
     #: SMTP connections used at once (each is reused for many messages)
     connections: int = field(default=4, metadata=_range(1, 64))
+    #: OS processes that send one run together, the connections (and max_per_minute) split
+    #: between them; unset: the CPU count less one, at most one per connection and per 500
+    #: messages
+    processes: int | None = field(default=None, metadata=_range(1, 64))
     #: may send before a release's embargo; subject and body then carry the embargo line
     embargo_notice: bool = False
     #: one-click unsubscribe URL ("{email}" is replaced); also sets List-Unsubscribe-Post

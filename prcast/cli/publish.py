@@ -44,6 +44,18 @@ ToOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON instead of panels.")]
+ProcessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        max=64,
+        help="OS processes that send an email channel together (its connections and "
+        "max_per_minute are split between them; 1: this process alone). Default: the "
+        "channel's `processes`, else the CPU count less one, at most one per connection and "
+        "per 500 messages.",
+    ),
+]
 
 
 def _length_style(length: int, limit: int) -> str:
@@ -169,6 +181,9 @@ class _Progress:
             return
         if event.kind == "waiting":
             self.progress.console.print(f"waiting: {event.message}", markup=False)
+            return
+        if event.kind == "note":  # e.g. a helper process that stopped (its part is taken over)
+            self.progress.console.print(event.message, style="yellow", markup=False)
             return
         task = self.tasks.get(event.channel)
         if task is not None:
@@ -381,6 +396,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--reason", help="Why the embargo is broken (goes into the audit log)."),
         ] = None,
+        processes: ProcessesOpt = None,
         new_edition: Annotated[
             bool,
             typer.Option(
@@ -393,7 +409,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a release to its channels and record every step in the audit log.
 
-        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input or a refusal (policy, embargo, an edit after publication), 4 when not confirmed (answered no, or no terminal and no --yes). --dry-run shows exactly what would go, also under embargo.
+        Each post is a publication ("this release, on this channel, to this target, part k") in a ledger: sending again never publishes it twice, whatever channels you select — a wider selection sends only to the new channels. An edit after publication is refused, naming the channels (use --new-edition --reason to publish it again on purpose). Several send/resume/run-due processes on one run share it: each sends what nobody holds and waits for the rest. A large email run is itself sent by several processes (the channel's `processes`, default the CPU count less one; --processes N), its connections split between them. Exit code 0 when all is delivered, 1 when a delivery failed (each failed channel on its own line; the others are delivered), 2 for bad input or a refusal (policy, embargo, an edit after publication), 4 when not confirmed (answered no, or no terminal and no --yes). --dry-run shows exactly what would go, also under embargo.
 
         [bold]Example:[/bold] prcast send releases/example.md --yes
         """
@@ -434,7 +450,9 @@ def register(app: typer.Typer) -> None:
         progress = None if as_json else _Progress()
         outcome = _run(
             progress,
-            lambda sink: send_plan(ws, plan, sink, resend_in_doubt=resend_in_doubt, checked=True),
+            lambda sink: send_plan(
+                ws, plan, sink, resend_in_doubt=resend_in_doubt, checked=True, processes=processes
+            ),
         )
         _finish(ws, outcome, progress, as_json, unreachable)
 
@@ -445,6 +463,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Argument(help="Run id (default: the latest run).")
         ] = None,
         resend_in_doubt: ResendOpt = False,
+        processes: ProcessesOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Finish an interrupted or failed run: deliver what is not delivered, never twice. Safe beside a running send: it takes only what nobody holds, waits for the rest, and takes over from a process that died.
@@ -467,6 +486,9 @@ def register(app: typer.Typer) -> None:
         rid = run_id
         progress = None if as_json else _Progress()
         outcome = _run(
-            progress, lambda sink: run_deliveries(ws, rid, sink, resend_in_doubt=resend_in_doubt)
+            progress,
+            lambda sink: run_deliveries(
+                ws, rid, sink, resend_in_doubt=resend_in_doubt, processes=processes
+            ),
         )
         _finish(ws, outcome, progress, as_json)

@@ -5,6 +5,7 @@
 - claims.py: owners with leases; chains claimed by compare-and-set
 - pacing.py: per-channel concurrency and rate limits
 - engine.py: claim, attempt (durable before the request leaves), record, resume
+- fanout.py: one run sent by several OS processes (helpers sharing the claims)
 """
 
 from __future__ import annotations
@@ -36,14 +37,21 @@ def send(
     resend_in_doubt: bool = False,
     break_embargo: str | None = None,
     checked: bool = False,
+    processes: int | None = None,
 ) -> Outcome:
     """Record the plan (once) and deliver what is not delivered yet (after `preflight`,
-    unless the caller ran it already: `checked`)."""
+    unless the caller ran it already: `checked`). `processes`: see `run_deliveries`."""
     if not checked:
         preflight(ws, plan, break_embargo=break_embargo)
     new = record_plan(ws, plan)
     return run_deliveries(
-        ws, plan.run_id, on_event, resend_in_doubt=resend_in_doubt, new_run=new, checked=True
+        ws,
+        plan.run_id,
+        on_event,
+        resend_in_doubt=resend_in_doubt,
+        new_run=new,
+        checked=True,
+        processes=processes,
     )
 
 

@@ -22,6 +22,7 @@ from prcast.audit import AuditLog
 from prcast.channels import Channel, Post, Receipt, open_channel
 from prcast.channels.base import ChannelError
 from prcast.delivery.claims import Lease, describe, is_dead, is_expired
+from prcast.delivery.fanout import Helpers, Share, plan_team, stopped_by_sigterm
 from prcast.delivery.pacing import Gate
 from prcast.delivery.plan import post_from_dict
 from prcast.errors import InputError, PrcastError
@@ -222,14 +223,12 @@ class _Runner:
         answered, self.answered = self.answered, []
         finished, self.finished = self.finished, []
         with self.store.transaction():
-            for row, receipt in answered:
-                self.store.update_delivery(
-                    row.key,
-                    DELIVERED,
-                    remote_id=receipt.remote_id,
-                    url=receipt.url,
-                    receipt=receipt.extra,
-                )
+            self.store.mark_delivered(
+                [
+                    (row.key, receipt.remote_id, receipt.url, receipt.extra)
+                    for row, receipt in answered
+                ]
+            )
             self.store.release(self.owner, finished)
 
     async def _record(self, row: DeliveryRow, type: str, durable: bool = True, **data: Any) -> None:
@@ -395,24 +394,56 @@ FLUSH_CHAINS = 64
 
 class _Work:
     """The chains of a run this process still has to see to, per channel, in plan order;
-    the ones another live process holds are watched until it lets them go."""
+    the ones another live process holds are watched until it lets them go.
 
-    def __init__(self, rows: list[DeliveryRow]) -> None:
+    With a `share` (one process of a team sending one run, see fanout.py), a channel's
+    chains are cut into as many slices as processes send it: each process walks its own
+    slice forwards, then the others' backwards from their ends, and leaves a slice at the
+    first chain it finds taken or done there (it met the process walking the other way)."""
+
+    def __init__(self, rows: list[DeliveryRow], share: Share | None = None) -> None:
         self.chains: dict[str, list[DeliveryRow]] = {}
         for row in rows:
             self.chains.setdefault(row.chain or row.key, []).append(row)
         self.channel_of = {c: parts[0].channel for c, parts in self.chains.items()}
-        self.todo: dict[str, deque[str]] = {}
+        by_channel: dict[str, list[str]] = {}
         for chain, parts in self.chains.items():
-            if any(p.status != DELIVERED for p in parts):
-                self.todo.setdefault(parts[0].channel, deque()).append(chain)
+            by_channel.setdefault(parts[0].channel, []).append(chain)
+        #: the slice a chain belongs to (only for channels a team shares), and the slices
+        #: this process has left
+        self.slice: dict[str, tuple[str, int]] = {}
+        self.met: set[tuple[str, int]] = set()
+        self.todo: dict[str, deque[str]] = {}
+        for channel, chains in by_channel.items():
+            order = chains
+            count = share.processes.get(channel, 1) if share else 1
+            if share is not None and count > 1:
+                order = []
+                bounds = [len(chains) * k // count for k in range(count + 1)]
+                turn = [share.index, *range(share.index + 1, count), *range(share.index)]
+                for k in turn:
+                    piece = chains[bounds[k] : bounds[k + 1]]
+                    order += piece if k == share.index else piece[::-1]
+                    for chain in piece:
+                        self.slice[chain] = (channel, k)
+            pending = [c for c in order if any(p.status != DELIVERED for p in self.chains[c])]
+            if pending:
+                self.todo[channel] = deque(pending)
         self.watched: set[str] = set()
+
+    def meet(self, chain: str) -> None:
+        """Another process of the team is at this chain: leave the rest of its slice."""
+        where = self.slice.get(chain)
+        if where is not None:
+            self.met.add(where)
 
     def take(self, channel: str, count: int) -> list[str]:
         queue = self.todo.get(channel)
         out: list[str] = []
         while queue and len(out) < count:
-            out.append(queue.popleft())
+            chain = queue.popleft()
+            if not self.met or self.slice.get(chain) not in self.met:
+                out.append(chain)
         return out
 
     def give_back(self, chain: str) -> None:
@@ -441,9 +472,12 @@ def run_deliveries(
     resend_in_doubt: bool = False,
     new_run: bool = False,
     checked: bool = False,
+    processes: int | None = None,
 ) -> Outcome:
     """Deliver every delivery of a run that is not delivered yet, sharing the run with any
-    other process working on it. `checked`: the caller ran the policy on these posts."""
+    other process working on it. `checked`: the caller ran the policy on these posts.
+    `processes`: how many OS processes send a channel that can be shared (email; see
+    fanout.py), instead of its `processes` setting or the CPU count."""
     from prcast.delivery.preflight import check_embargo, check_posts_policy
 
     store = ws.store()
@@ -478,7 +512,12 @@ def run_deliveries(
                     host=lease.owner.host,
                 )
                 store.set_run_status(run_id, "running")
-                _deliver(ws, store, audit, run_id, rows, lease.id, on_event, resend_in_doubt)
+                team = plan_team(ws, pending, processes)
+                if team:
+                    _deliver_as_team(ws, store, audit, run_id, rows, lease.id, on_event,
+                                     resend_in_doubt, team)  # fmt: skip
+                else:
+                    _deliver(ws, store, audit, run_id, rows, lease.id, on_event, resend_in_doubt)
         final = store.deliveries(run_id)
         for r in final:
             outcome.counts[r.status] = outcome.counts.get(r.status, 0) + 1
@@ -496,6 +535,50 @@ def run_deliveries(
         store.close()
 
 
+def _deliver_as_team(
+    ws: Workspace,
+    store: Store,
+    audit: AuditLog,
+    run_id: str,
+    rows: list[DeliveryRow],
+    owner: str,
+    on_event: Callable[[Event], None],
+    resend_in_doubt: bool,
+    team: dict[str, int],
+) -> None:
+    """Send a run with helper processes (fanout.py): this process sends its share beside
+    them, waits until they are gone, then sees to whatever is left (a helper that died:
+    its answers are taken from the audit log, its claims taken over, its unanswered
+    messages in doubt), as `prcast resume` would."""
+    helpers = Helpers(ws, run_id, team, on_event, resend_in_doubt)
+    event = helpers.event
+    try:
+        with stopped_by_sigterm(helpers):
+            helpers.start()
+            _deliver(ws, store, audit, run_id, rows, owner, event, resend_in_doubt,
+                     share=Share(0, team))  # fmt: skip
+            helpers.wait()
+    finally:
+        helpers.stop()
+    keys = {r.key for r in rows}
+    now_rows = [r for r in store.deliveries(run_id) if r.key in keys]
+    if not any(r.status in (PLANNED, ATTEMPTING) for r in now_rows):
+        return
+    left = [r for r in _reconcile(store, audit, now_rows) if r.key in keys]
+    # what the team answered (delivered, failed, in doubt) stays answered: only the chains
+    # left open go round again
+    open_chains = {r.chain or r.key for r in left if r.status in (PLANNED, ATTEMPTING)}
+    left = [r for r in left if (r.chain or r.key) in open_chains]
+    if not left:
+        return
+
+    def later(e: Event) -> None:
+        if e.kind != "planned":  # counted in the progress already
+            event(e)
+
+    _deliver(ws, store, audit, run_id, left, owner, later, resend_in_doubt)
+
+
 def _deliver(
     ws: Workspace,
     store: Store,
@@ -505,21 +588,34 @@ def _deliver(
     owner: str,
     on_event: Callable[[Event], None],
     resend_in_doubt: bool,
+    share: Share | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> None:
-    work = _Work(rows)
+    """Send the chains of `rows` this process can claim. Alone (no `share`), wait for the
+    ones another live process holds and take over those of a process that died. As one of
+    a team (`share`): a share of each shared channel's connections and rate, the slices of
+    fanout.py, and no waiting for the others (the team's first process sees to what is
+    left when they are gone). `keep_going`: asked before each batch of claims."""
+    work = _Work(rows, share)
     names = sorted(work.todo)
-    channels = {n: open_channel(ws.config.channel(n), ws.root, ws.templates_dir) for n in names}
+    configs = {
+        n: share.config(ws.config.channel(n)) if share else ws.config.channel(n) for n in names
+    }
+    channels = {n: open_channel(configs[n], ws.root, ws.templates_dir) for n in names}
     for name in names:
         on_event(Event("planned", name, total=sum(1 for r in rows if r.channel == name)))
     runner = _Runner(ws, store, audit, run_id, owner, on_event, resend_in_doubt)
     keys = {r.key for r in rows}
 
-    async def one(chain: str) -> None:
-        parts = [r for r in store.chain(chain, run_id) if r.key in keys]
+    async def one(chain: str, now_rows: list[DeliveryRow]) -> None:
+        parts = [r for r in now_rows if r.key in keys]
+        if all(p.status == DELIVERED for p in parts):
+            work.meet(chain)  # done by another process of the team
         try:
             await runner.thread(channels[work.channel_of[chain]], parts)
         except LostClaim:
-            work.watched.add(chain)  # another process took it over: see that it finishes
+            if share is None:
+                work.watched.add(chain)  # another process took it over: see that it finishes
         finally:
             runner.finished.append(chain)
             if len(runner.finished) >= FLUSH_CHAINS:
@@ -539,7 +635,7 @@ def _deliver(
                 if ready is not None:  # e.g. email: can this server carry the sender's address?
                     await ready()
             for name, channel in channels.items():
-                config = ws.config.channel(name)
+                config = configs[name]
                 runner.gates[name] = Gate(
                     getattr(channel, "concurrency", 1),
                     config.max_per_minute,
@@ -552,15 +648,24 @@ def _deliver(
                 for chain in running.values():
                     busy[work.channel_of[chain]] = busy.get(work.channel_of[chain], 0) + 1
                 wanted: list[str] = []
+                if not keep_going():
+                    for name in names:
+                        work.todo.pop(name, None)
                 for name in names:
                     room = max(8, 2 * runner.gates[name].concurrency) - busy.get(name, 0)
                     if room > 0:
                         wanted += work.take(name, room)
                 if wanted:
                     won = set(store.claim(run_id, owner, wanted))
+                    now_rows = store.chains(
+                        sorted(won), run_id
+                    )  # as they are now that they are ours
                     for chain in wanted:
                         if chain in won:
-                            running[asyncio.create_task(one(chain))] = chain
+                            task = asyncio.create_task(one(chain, now_rows.get(chain, [])))
+                            running[task] = chain
+                        elif share is not None:
+                            work.meet(chain)  # another process of the team is here
                         else:
                             work.watched.add(chain)
                 if not running and not work.pending:

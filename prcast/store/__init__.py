@@ -423,6 +423,36 @@ class Store:
         ).fetchall()
         return [_delivery(r, run_id or None) for r in rows]
 
+    def chains(self, chains: Sequence[str], run_id: str = "") -> dict[str, list[DeliveryRow]]:
+        """Several threads' parts as they are now, each in part order (one query per 500)."""
+        out: dict[str, list[DeliveryRow]] = {}
+        for start in range(0, len(chains), 500):
+            chunk = list(chains[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT {_PUB_COLUMNS} FROM publications WHERE chain IN ({marks})"
+                " ORDER BY chain, part",
+                chunk,
+            ).fetchall()
+            for r in rows:
+                out.setdefault(r["chain"], []).append(_delivery(r, run_id or None))
+        return out
+
+    def mark_delivered(
+        self, answers: Sequence[tuple[str, str | None, str | None, dict[str, str] | None]]
+    ) -> None:
+        """(key, remote id, url, receipt) of deliveries answered: delivered, as
+        `update_delivery(key, DELIVERED, ...)` does for one."""
+        at = now()
+        self.db.executemany(
+            "UPDATE publications SET status = ?, remote_id = COALESCE(?, remote_id),"
+            " url = COALESCE(?, url), error = NULL, updated_at = ?,"
+            " receipt = COALESCE(?, receipt), published_at = COALESCE(published_at, ?)"
+            " WHERE key = ?",
+            [(DELIVERED, remote_id, url, at, json.dumps(receipt) if receipt else None, at, key)
+             for key, remote_id, url, receipt in answers],
+        )  # fmt: skip
+
     def begin_attempt(self, key: str, chain: str, owner: str, content_sha256: str, at: str) -> bool:
         """planned -> attempting, only for the owner holding the chain's claim with a live
         lease, and only for the text it was claimed with: the compare-and-set that makes
