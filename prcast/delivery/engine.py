@@ -153,10 +153,12 @@ class GroupCommit:
             self.audit.append_many([(t, d) for t, d, _ in batch], sync=False)
         except Exception as exc:
             for *_, written in batch:
-                written.set_exception(exc)
+                if not written.done():  # a delivery cancelled (Ctrl-C, SIGTERM) stopped waiting
+                    written.set_exception(exc)
         else:
             for *_, written in batch:
-                written.set_result(None)
+                if not written.done():
+                    written.set_result(None)
 
     def _fsync(self) -> None:
         path = self.audit.path
@@ -175,10 +177,12 @@ class GroupCommit:
                     await asyncio.to_thread(self._fsync)
                 except Exception as exc:
                     for synced in batch:
-                        synced.set_exception(exc)
+                        if not synced.done():  # its delivery was cancelled meanwhile
+                            synced.set_exception(exc)
                 else:
                     for synced in batch:
-                        synced.set_result(None)
+                        if not synced.done():
+                            synced.set_result(None)
         finally:
             self.syncing = False
 

@@ -215,14 +215,21 @@ def stopped_by_sigterm(helpers: Helpers) -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
+    before = signal.signal(signal.SIGTERM, _as_ctrl_c)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def _as_ctrl_c(signum: int, frame: object) -> None:
+    """SIGTERM taken as Ctrl-C is: through SIGINT's handler, so inside `asyncio.run` the
+    run's main task is cancelled (its deliveries wind down through their `finally`s) rather
+    than a KeyboardInterrupt raised at whatever line the event loop happened to be on."""
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)
+    else:  # SIGINT ignored (a background job of a script): stop here
+        raise KeyboardInterrupt
 
 
 # --- the helper's side -----------------------------------------------------------------------
@@ -295,7 +302,9 @@ def main(argv: list[str]) -> int:
     from prcast.secrets import redact
 
     root, run_id, index, team, resend = argv
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
+    # stop as Ctrl-C does, even when started from a job that ignores Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _as_ctrl_c)
     _die_with_parent()
     try:
         help_run(Path(root), run_id, int(index), json.loads(team), resend == "resend")
