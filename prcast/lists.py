@@ -487,8 +487,10 @@ class PressList:
         self.suppressed = self._read_suppressed()
 
     def _add_to_index(self, i: int, contact: Contact) -> None:
-        for a in contact.addresses():
-            self._index.setdefault(a, i)  # the first contact with an address keeps it
+        index = self._index
+        for a in (contact.email, contact.mastodon, contact.bluesky, contact.x):
+            if a:  # as addresses() names them, without a set per contact
+                index.setdefault(a.lower(), i)  # the first contact with an address keeps it
 
     def _read_groups(self) -> tuple[dict[str, Group], TomlDocument | None]:
         if not self.groups_path.exists():
@@ -550,7 +552,9 @@ class PressList:
         }
 
     def is_suppressed(self, contact: Contact) -> bool:
-        return contact.opt_out or not self.suppressed.isdisjoint(contact.addresses())
+        if contact.opt_out:
+            return True
+        return bool(self.suppressed) and not self.suppressed.isdisjoint(contact.addresses())
 
     def _position(self, address: str) -> int | None:
         wanted = address.strip().lower()

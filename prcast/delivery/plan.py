@@ -6,10 +6,11 @@ time of planning, so a wider selection, a re-plan or a resume finds what was pub
 from __future__ import annotations
 
 import asyncio
-import copy
+import contextlib
+import gc
 import getpass
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from prcast.channels import Post
 from prcast.errors import InputError, did_you_mean
 from prcast.lists import PressList, Resolution
 from prcast.release import Link, Media, Release, load_release
-from prcast.render import Rendering, render_release
+from prcast.render import Rendering, render_release, with_fields
 from prcast.store import (
     PLANNED,
     PUBLISHED,
@@ -126,10 +127,8 @@ def release_key(ws: Workspace, release: Release) -> str:
 
 def _planned(post: Post, planned_at: str) -> Post:
     """`replace(post, planned_at=...)` without its per-call field checks (a plan of 100,000
-    emails spent seconds there): a shallow copy with the one field set."""
-    planned = copy.copy(post)
-    object.__setattr__(planned, "planned_at", planned_at)
-    return planned
+    emails spent seconds there, and a second in copy.copy)."""
+    return with_fields(post, planned_at=planned_at)
 
 
 def make_plan(
@@ -172,6 +171,20 @@ def make_plan(
     return Plan(run_id, release, tuple(renderings), tuple(deliveries), key, edition, workspace)
 
 
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a plan is built: planning makes a few objects
+    per recipient, none in a cycle, and the collector walking them again and again took a
+    third of the time of a plan for 100,000 recipients. It runs as before afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def prepare(
     ws: Workspace,
     release_arg: str,
@@ -186,6 +199,20 @@ def prepare(
     With `refresh_limits`, each channel's server is asked for its current limits first
     (a send does this); otherwise the limits cached by the last send or `channels test`.
     A server that cannot be asked keeps its cached limits (`on_unreachable(name, reason)`)."""
+    with _collection_paused():
+        return _prepare(ws, release_arg, channels, to=to, refresh_limits=refresh_limits,
+                        on_unreachable=on_unreachable)  # fmt: skip
+
+
+def _prepare(
+    ws: Workspace,
+    release_arg: str,
+    channels: Sequence[str] = (),
+    *,
+    to: Sequence[str] = (),
+    refresh_limits: bool = False,
+    on_unreachable: Any = None,
+) -> Plan:
     release = load_release(ws.release_path(release_arg))
     config = ws.config
     if channels:
