@@ -594,7 +594,9 @@ def with_fields(post: Post, **fields: Any) -> Post:
     emails spent seconds there): a new Post of the same fields with `fields` set. Post is a
     plain frozen dataclass (no __post_init__, no slots): its fields are its __dict__."""
     made: Post = object.__new__(Post)
-    object.__setattr__(made, "__dict__", {**post.__dict__, **fields})
+    # filled in place, the instance's dictionary keeps sharing its keys with all Posts
+    made.__dict__.update(post.__dict__)
+    made.__dict__.update(fields)
     return made
 
 
