@@ -204,3 +204,14 @@ def test_contacts_from_the_cache_are_the_contacts_of_the_file(ws: Workspace) -> 
     cache = ws.state_dir / "contacts-cache.json"
     cache.write_text(cache.read_text(encoding="utf-8").replace('"Li"', "7", 1), encoding="utf-8")
     assert _load_contacts(path) == fresh
+
+
+def test_the_html_part_escapes_what_is_not_markup() -> None:
+    # the recipient's paragraph takes the short way (no link, no bold), the others do not
+    assert to_html("Dear Anna & Ben <ed>,\n\n" + BODY) == (
+        "<p>Dear Anna &amp; Ben &lt;ed&gt;,</p><p>Example Corp opens a <strong>repair "
+        'workshop</strong> in Leipzig: <a href="https://example.org/w">https://example.org/w</a>.'
+        "</p><ul><li>forty new jobs</li><li>free repairs for schools</li></ul><h3>What is next"
+        "</h3><p>A second paragraph<br>with a soft line break, {braces} and &lt;angle&gt; &amp; "
+        "ampersands.</p>"
+    )
