@@ -347,8 +347,10 @@ def render_channel(
     channel: ChannelConfig,
     published: Limits | None = None,
     audience: Sequence[Resolution] = (),
+    planned_at: str = "",
 ) -> Rendering:
-    """Render and split one channel's posts: a public thread, or one per recipient or batch."""
+    """Render and split one channel's posts: a public thread, or one per recipient or batch.
+    Emails carry `planned_at` already (a plan then need not copy each one to set it)."""
     check_media(release, channel, published)
     name = channel.template or DEFAULT_TEMPLATES[channel.type]
     limits = effective_limits(channel, published)
@@ -369,7 +371,9 @@ def render_channel(
         )
     members, excluded = audience_members(audience)
     if isinstance(channel, EmailConfig):
-        posts, no_address = _emails(env, release, channel, name, base, members, limits, measure)
+        posts, no_address = _emails(
+            env, release, channel, name, base, members, limits, measure, planned_at
+        )
     else:
         posts, no_address = _direct_messages(
             env, release, channel, name, base, members, limits, measure
@@ -634,6 +638,7 @@ def _emails(
     members: list[tuple[str, Contact]],
     limits: Limits,
     measure: Callable[[str], int],
+    planned_at: str = "",
 ) -> tuple[list[Post], list[Excluded]]:
     posts: list[Post] = []
     missing: list[Excluded] = []
@@ -673,7 +678,7 @@ def _emails(
             continue
         [post] = thread_posts(release, channel, text, limits, measure, target=email, group=group,
                               recipients=(email,), recipient_name=contact.name, subject=subject,
-                              html=html)  # fmt: skip
+                              html=html, planned_at=planned_at)  # fmt: skip
         if post.total == 1 and post.text == text:
             shared_post = post
         posts.append(post)
@@ -726,8 +731,13 @@ def render_release(
     workspace_templates: Path | None,
     published: Mapping[str, Limits] | None = None,
     audience: Sequence[Resolution] = (),
+    planned_at: str = "",
 ) -> list[Rendering]:
-    """Render a release for each of `channels`, within the limits their servers published."""
+    """Render a release for each of `channels`, within the limits their servers published
+    (emails stamped with the `planned_at` of the plan they are rendered for)."""
     env = environment(workspace_templates)
     published = published or {}
-    return [render_channel(env, release, ch, published.get(ch.name), audience) for ch in channels]
+    return [
+        render_channel(env, release, ch, published.get(ch.name), audience, planned_at)
+        for ch in channels
+    ]

@@ -137,37 +137,37 @@ def make_plan(
     workspace: str,
     key: str = "",
     edition: int = 1,
+    planned_at: str = "",
 ) -> Plan:
     """Plan a run. Each delivery is keyed by its publication (release, edition, channel,
     target, part); the run id comes from the release and the exact posts, so sending the
-    same release the same way again continues the same run."""
+    same release the same way again continues the same run. `planned_at`: the moment the
+    posts were rendered for (now when not given); a post stamped with it is not copied."""
     key = key or release.id
     content = canonical(
         [[r.channel.name, [[p.target, p.text, p.subject] for p in r.posts]] for r in renderings]
     )
     run_id = "run-" + sha(f"{workspace}\x00{key}\x00{edition}\x00{content}")[:12]
     deliveries: list[Delivery] = []
-    planned_at = now()
+    planned_at = planned_at or now()
     for r in renderings:
         parents: dict[str, str] = {}
         firsts: dict[str, str] = {}
+        channel = r.channel.name
         for post in r.posts:
-            dkey = publication_identity(
-                workspace, key, edition, r.channel.name, post.target, post.index
-            )
-            firsts.setdefault(post.target, dkey)
-            deliveries.append(
-                Delivery(
-                    dkey,
-                    len(deliveries) + 1,
-                    r.channel.name,
-                    post.target,
-                    _planned(post, planned_at),
-                    parents.get(post.target),
-                    firsts[post.target],
-                )
-            )
-            parents[post.target] = dkey
+            target = post.target
+            dkey = publication_identity(workspace, key, edition, channel, target, post.index)
+            first = firsts.setdefault(target, dkey)
+            # Delivery(...) and replace(post, planned_at=...) without the frozen dataclasses'
+            # per-field checks: a plan of 100,000 emails spent a second there
+            if post.planned_at != planned_at:
+                post = _planned(post, planned_at)
+            delivery: Delivery = object.__new__(Delivery)
+            delivery.__dict__.update(key=dkey, seq=len(deliveries) + 1, channel=channel,
+                                     target=target, post=post,
+                                     parent_key=parents.get(target), chain=first)  # fmt: skip
+            deliveries.append(delivery)
+            parents[target] = dkey
     return Plan(run_id, release, tuple(renderings), tuple(deliveries), key, edition, workspace)
 
 
@@ -255,10 +255,13 @@ def _prepare(
             f"({', '.join(c.name for c in configs)}) delivers to people",
             hint='add an email channel (type = "email") or a Mastodon channel with visibility = "direct"',
         )
-    renderings = render_release(release, configs, ws.templates_dir, published, audience)
+    planned_at = now()
+    renderings = render_release(
+        release, configs, ws.templates_dir, published, audience, planned_at=planned_at
+    )
     key = release_key(ws, release)
     workspace, edition = ledger_position(ws, key)
-    return make_plan(release, renderings, workspace, key, edition)
+    return make_plan(release, renderings, workspace, key, edition, planned_at)
 
 
 def ledger_position(ws: Workspace, key: str) -> tuple[str, int]:

@@ -139,7 +139,8 @@ def test_a_plan_for_1000_recipients_is_what_rendering_each_in_full_gives(
     assert isinstance(rendering.channel, EmailConfig)
     reference = _reference_posts(ws, plan.release, rendering.channel)
     assert len(reference) > 900
-    assert list(rendering.posts) == reference
+    # the emails come stamped with the plan's moment (planned_at), nothing else differs
+    assert [replace(p, planned_at="") for p in rendering.posts] == reference
     planned_at = plan.deliveries[0].post.planned_at
     assert planned_at
     assert [d.post for d in plan.deliveries] == [
