@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import secrets
 import types
@@ -484,19 +485,24 @@ class _Personal:
         #: (None: that combination is rendered in full)
         self.shapes: dict[tuple[bool, ...], str | None] = {}
         self.nonce = secrets.token_hex(8)
+        #: per path, its value from the per-recipient values ("recipient", "name": the
+        #: recipient's name); a KeyError or AttributeError when it has none
+        self.getters: list[Callable[[dict[str, Any]], Any]] = [
+            operator.itemgetter(path[0])
+            if len(path) == 1
+            else _chained(operator.itemgetter(path[0]), operator.attrgetter(".".join(path[1:])))
+            for path in self.paths or ()
+        ]
 
     def _values(self, personal: dict[str, Any]) -> list[Any] | None:
         assert self.paths is not None
-        values = []
-        for path in self.paths:
-            value: Any = personal.get(path[0])
-            for attr in path[1:]:
-                value = getattr(value, attr, _MISSING)
-                if value is _MISSING:
-                    return None  # the full rendering names the template line
+        try:
+            values = [get(personal) for get in self.getters]
+        except (KeyError, AttributeError):
+            return None  # the full rendering names the template line
+        for value in values:
             if value is None or isinstance(value, jinja2.Undefined):
                 return None
-            values.append(value)
         return values
 
     def _shape(self, truths: tuple[bool, ...]) -> str | None:
@@ -560,20 +566,24 @@ class _Personal:
         return self._filled([fragment], (bool(fragment),))
 
 
-_MISSING = object()
+def _chained(
+    first: Callable[[dict[str, Any]], Any], then: Callable[[Any], Any]
+) -> Callable[[dict[str, Any]], Any]:
+    return lambda personal: then(first(personal))
+
+
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 def _html_of(text: str, cache: dict[str, str]) -> str:
     """`to_html(text)`, each paragraph converted once for all recipients: to_html converts
     paragraph by paragraph, and a press email's paragraphs are mostly the same for all."""
-    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    if any(p != p.strip() for p in paragraphs):
-        return to_html(text)
     out = []
-    for p in paragraphs:
+    for p in _PARAGRAPH_BREAK.split(text.strip()):
         block = cache.get(p)
         if block is None:
+            if p != p.strip():
+                return to_html(text)
             block = paragraph_html(p)
             if len(cache) < 10_000:
                 cache[p] = block

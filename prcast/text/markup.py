@@ -32,6 +32,13 @@ def _inline(text: str) -> str:
 def paragraph_html(para: str) -> str:
     """One paragraph of `to_html`'s text (no blank line in it) as its HTML block."""
     lines = para.splitlines()
+    if len(lines) == 1:  # a greeting, a heading: the tests below, for one line
+        line = lines[0]
+        if line.startswith("# "):
+            return f"<h3>{_inline(para[2:])}</h3>"
+        if line.startswith("- "):
+            return f"<ul><li>{_inline(line[2:])}</li></ul>"
+        return f"<p>{_inline(line)}</p>"
     if para.startswith("# ") and len(lines) == 1:
         return f"<h3>{_inline(para[2:])}</h3>"
     if all(line.startswith("- ") for line in lines):
