@@ -455,15 +455,12 @@ def _cached(cache: Path, digest: str) -> list[Contact] | None:
         joined = "".join(cells)  # a TypeError when a cell is not text
         if _CONTROL.search(joined) or max(map(len, cells), default=0) > MAX_CELL:
             return None
-        contacts = []
-        for n, e, m, b, x, o, bt, lang, t, opt in rows:
-            # Contact(...) without its frozen-dataclass __init__ (a third of the time here)
-            contact: Contact = object.__new__(Contact)
-            contact.__dict__.update(name=n, email=e, mastodon=m, bluesky=b, x=x, outlet=o,
-                                    beat=bt, language=lang, tags=tuple(t.split(";")) if t else (),
-                                    opt_out=opt == "yes")  # fmt: skip
-            contacts.append(contact)
-        return contacts
+        # made by __init__: a dictionary filled in afterwards would not share its keys with
+        # the other contacts' (170 bytes more a contact, 17 MB for 100,000)
+        return [
+            Contact(n, e, m, b, x, o, bt, lang, tuple(t.split(";")) if t else (), opt == "yes")
+            for n, e, m, b, x, o, bt, lang, t, opt in rows
+        ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

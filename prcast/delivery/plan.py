@@ -158,14 +158,10 @@ def make_plan(
             target = post.target
             dkey = publication_identity(workspace, key, edition, channel, target, post.index)
             first = firsts.setdefault(target, dkey)
-            # Delivery(...) and replace(post, planned_at=...) without the frozen dataclasses'
-            # per-field checks: a plan of 100,000 emails spent a second there
-            if post.planned_at != planned_at:
+            if post.planned_at != planned_at:  # emails come stamped (render_release)
                 post = _planned(post, planned_at)
-            delivery: Delivery = object.__new__(Delivery)
-            delivery.__dict__.update(key=dkey, seq=len(deliveries) + 1, channel=channel,
-                                     target=target, post=post,
-                                     parent_key=parents.get(target), chain=first)  # fmt: skip
+            delivery = Delivery(dkey, len(deliveries) + 1, channel, target, post,
+                                parents.get(target), first)  # fmt: skip
             deliveries.append(delivery)
             parents[target] = dkey
     return Plan(run_id, release, tuple(renderings), tuple(deliveries), key, edition, workspace)
