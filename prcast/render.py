@@ -608,7 +608,8 @@ def with_fields(post: Post, **fields: Any) -> Post:
     emails spent seconds there): a new Post of the same fields with `fields` set. Post is a
     plain frozen dataclass (no __post_init__, no slots): its fields are its __dict__."""
     made: Post = object.__new__(Post)
-    # filled in place, the instance's dictionary keeps sharing its keys with all Posts
+    # filled in place (a dictionary of its own assigned instead took 100 MB more at 100,000);
+    # still about 60 bytes more a Post than Post(...), for 2 us less
     made.__dict__.update(post.__dict__)
     made.__dict__.update(fields)
     return made
