@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import operator
 import re
+import secrets
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +24,7 @@ from prcast.lists import Contact, Resolution
 from prcast.release import Release
 from prcast.text import split
 from prcast.text.counting import X_INVALID, acceptor, measurer
-from prcast.text.markup import to_html
+from prcast.text.markup import paragraph_html, to_html
 from prcast.text.split import SplitError
 
 DEFAULT_TEMPLATES = {
@@ -346,8 +348,10 @@ def render_channel(
     channel: ChannelConfig,
     published: Limits | None = None,
     audience: Sequence[Resolution] = (),
+    planned_at: str = "",
 ) -> Rendering:
-    """Render and split one channel's posts: a public thread, or one per recipient or batch."""
+    """Render and split one channel's posts: a public thread, or one per recipient or batch.
+    Emails carry `planned_at` already (a plan then need not copy each one to set it)."""
     check_media(release, channel, published)
     name = channel.template or DEFAULT_TEMPLATES[channel.type]
     limits = effective_limits(channel, published)
@@ -368,7 +372,9 @@ def render_channel(
         )
     members, excluded = audience_members(audience)
     if isinstance(channel, EmailConfig):
-        posts, no_address = _emails(env, release, channel, name, base, members, limits, measure)
+        posts, no_address = _emails(
+            env, release, channel, name, base, members, limits, measure, planned_at
+        )
     else:
         posts, no_address = _direct_messages(
             env, release, channel, name, base, members, limits, measure
@@ -475,30 +481,35 @@ class _Personal:
         self.env, self.name, self.base = env, name, base
         self.paths = _hole_paths(env, name)
         self.escape = bool(env.autoescape(name) if callable(env.autoescape) else env.autoescape)
-        self.shapes: dict[tuple[bool, ...], list[str | int]] = {}
+        #: per truthiness combination: the text with the values' places as str.format fields
+        #: (None: that combination is rendered in full)
+        self.shapes: dict[tuple[bool, ...], str | None] = {}
+        self.nonce = secrets.token_hex(8)
+        #: per path, its value from the per-recipient values ("recipient", "name": the
+        #: recipient's name); a KeyError or AttributeError when it has none
+        self.getters: list[Callable[[dict[str, Any]], Any]] = [
+            operator.itemgetter(path[0])
+            if len(path) == 1
+            else _chained(operator.itemgetter(path[0]), operator.attrgetter(".".join(path[1:])))
+            for path in self.paths or ()
+        ]
 
     def _values(self, personal: dict[str, Any]) -> list[Any] | None:
         assert self.paths is not None
-        values = []
-        for path in self.paths:
-            value: Any = personal.get(path[0])
-            for attr in path[1:]:
-                if not hasattr(value, attr):
-                    return None  # the full rendering names the template line
-                value = getattr(value, attr)
+        try:
+            values = [get(personal) for get in self.getters]
+        except (KeyError, AttributeError):
+            return None  # the full rendering names the template line
+        for value in values:
             if value is None or isinstance(value, jinja2.Undefined):
                 return None
-            values.append(value)
         return values
 
-    def _shape(self, truths: tuple[bool, ...]) -> list[str | int] | None:
+    def _shape(self, truths: tuple[bool, ...]) -> str | None:
         assert self.paths is not None
-        shape = self.shapes.get(truths)
-        if shape is not None:
-            return shape
         holes: dict[str, Any] = {}
         for i, (path, truth) in enumerate(zip(self.paths, truths, strict=True)):
-            hole = _Hole(f"\x00{i}\x00")
+            hole = _Hole(f"\x00{self.nonce}{i}\x00")
             hole.truth = truth
             if len(path) == 1:
                 holes[path[0]] = hole
@@ -513,20 +524,52 @@ class _Personal:
             text = self.env.get_template(self.name).render({**self.base, **holes})
         except jinja2.TemplateError:
             return None
-        shape = [int(p) if i % 2 else p for i, p in enumerate(text.split("\x00"))]
-        if len(shape) % 2 == 0:
-            return None
-        self.shapes[truths] = shape
-        return shape
+        # a random mark per renderer: a NUL in the release's own text is not taken for one
+        pieces = re.split(f"\x00{self.nonce}([0-9]+)\x00", text)
+        # literal text with its braces doubled, each marker a positional field: filled by
+        # str.format in one call per recipient
+        return "".join(
+            f"{{{p}}}" if i % 2 else p.replace("{", "{{").replace("}", "}}")
+            for i, p in enumerate(pieces)
+        )
+
+    def _filled(self, texts: list[str], truths: tuple[bool, ...]) -> str | None:
+        """The text for values already written as the template outputs them (`texts`) and
+        tested as `truths`; None when this combination must be rendered in full."""
+        if truths in self.shapes:
+            shape = self.shapes[truths]
+        else:
+            shape = self.shapes[truths] = self._shape(truths)
+        return None if shape is None else shape.format(*texts)
 
     def render(self, personal: dict[str, Any]) -> str:
         if self.paths is not None:
             values = self._values(personal)
-            shape = self._shape(tuple(bool(v) for v in values)) if values is not None else None
-            if values is not None and shape is not None:
-                texts = [str(escape(v)) if self.escape else str(v) for v in values]
-                return "".join(texts[p] if isinstance(p, int) else p for p in shape)
+            if values is not None:
+                texts = (
+                    [str(escape(v)) for v in values] if self.escape else [str(v) for v in values]
+                )
+                text = self._filled(texts, tuple(map(bool, values)))
+                if text is not None:
+                    return text
         return render_template(self.env, self.name, {**self.base, **personal})
+
+    def constant(self) -> str | None:
+        """The text when the template reads no per-recipient value: the same for everyone."""
+        return self._filled([], ()) if self.paths == [] else None
+
+    def with_html(self, fragment: str) -> str | None:
+        """The text when the template's one per-recipient value is `content_html`, given as
+        HTML (what `render` gives for Markup(fragment), without making one per recipient)."""
+        if self.paths != [("content_html",)]:
+            return None
+        return self._filled([fragment], (bool(fragment),))
+
+
+def _chained(
+    first: Callable[[dict[str, Any]], Any], then: Callable[[Any], Any]
+) -> Callable[[dict[str, Any]], Any]:
+    return lambda personal: then(first(personal))
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -535,18 +578,66 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 def _html_of(text: str, cache: dict[str, str]) -> str:
     """`to_html(text)`, each paragraph converted once for all recipients: to_html converts
     paragraph by paragraph, and a press email's paragraphs are mostly the same for all."""
-    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    if any(p != p.strip() for p in paragraphs):
-        return to_html(text)
     out = []
-    for p in paragraphs:
+    for p in _PARAGRAPH_BREAK.split(text.strip()):
         block = cache.get(p)
         if block is None:
-            block = to_html(p)
+            if p != p.strip():
+                return to_html(text)
+            block = paragraph_html(p)
             if len(cache) < 10_000:
                 cache[p] = block
         out.append(block)
     return "".join(out)
+
+
+#: what `quote` (urllib's, with its default safe "/") leaves of an ASCII character
+_QUOTED = {c: f"%{c:02X}" for c in range(128)}
+for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/":
+    del _QUOTED[_c]
+
+
+def _quote(value: str) -> str:
+    """`urllib.parse.quote(value)`: an ASCII address by one translation table, without
+    encoding it to bytes and back (once per recipient of a large list)."""
+    return value.translate(_QUOTED) if value.isascii() else quote(value)
+
+
+def with_fields(post: Post, **fields: Any) -> Post:
+    """`replace(post, **fields)` without its per-call field checks (tens of thousands of
+    emails spent seconds there): a new Post of the same fields with `fields` set. Post is a
+    plain frozen dataclass (no __post_init__, no slots): its fields are its __dict__."""
+    made: Post = object.__new__(Post)
+    # filled in place (a dictionary of its own assigned instead took 100 MB more at 100,000);
+    # still about 60 bytes more a Post than Post(...), for 2 us less
+    made.__dict__.update(post.__dict__)
+    made.__dict__.update(fields)
+    return made
+
+
+class _Wording:
+    """The email templates for the recipients of one language and group, with what does
+    not change from one recipient to the next worked out once."""
+
+    def __init__(self, env: jinja2.Environment, name: str, scoped: dict[str, Any]) -> None:
+        self.body = _Personal(env, name, scoped)
+        self.subject = _Personal(env, "email_subject.txt.j2", scoped)
+        self.page = _Personal(env, "email.html.j2", scoped)
+        constant = self.subject.constant()
+        self.fixed_subject = None if constant is None else " ".join(constant.split())
+        self.paragraphs: dict[str, str] = {}
+
+    def render(self, personal: dict[str, Any]) -> tuple[str, str, str]:
+        """The text, subject and HTML of one recipient's email."""
+        text = self.body.render(personal).strip()
+        subject = self.fixed_subject
+        if subject is None:
+            subject = " ".join(self.subject.render(personal).split())
+        fragment = _html_of(text, self.paragraphs)
+        html = self.page.with_html(fragment)
+        if html is None:
+            html = self.page.render({**personal, "content_html": Markup(fragment)})
+        return text, subject, html
 
 
 def _emails(
@@ -558,36 +649,49 @@ def _emails(
     members: list[tuple[str, Contact]],
     limits: Limits,
     measure: Callable[[str], int],
+    planned_at: str = "",
 ) -> tuple[list[Post], list[Excluded]]:
     posts: list[Post] = []
     missing: list[Excluded] = []
     # the templates' shared parts vary with the recipient's language and group (prcast's
     # wording, the embargo line, the group's public description): one set of renderers each
-    by_wording: dict[tuple[str, str], tuple[_Personal, _Personal, _Personal]] = {}
-    paragraphs: dict[str, str] = {}
+    by_wording: dict[tuple[str, str], _Wording] = {}
+    locales: dict[str, str] = {}  # a contact's language -> the locale of prcast's wording
+    url = channel.unsubscribe_url or ""
+    per_address = "{email}" in url
+    fits = acceptor(channel.rule, limits.max_length, measure)
+    one_part = channel.rule != "x"  # else thread_posts checks the characters X refuses
+    # what every recipient's one-part email shares (thread_posts makes the same Post)
+    shared_post: Post | None = None
     for group, contact in members:
-        if not contact.email:
+        email = contact.email
+        if not email:
             missing.append(Excluded(group, contact.id, "no email address"))
             continue
-        unsubscribe = (channel.unsubscribe_url or "").replace("{email}", quote(contact.email))
-        wording = recipient_context(base, contact, group)
-        shared = {k: v for k, v in wording.items() if k not in PER_RECIPIENT}
-        renderers = by_wording.get((wording["locale"], group))
-        if renderers is None:
-            scoped = {**base, **shared}
-            renderers = by_wording[(wording["locale"], group)] = (
-                _Personal(env, name, scoped),
-                _Personal(env, "email_subject.txt.j2", scoped),
-                _Personal(env, "email.html.j2", scoped),
-            )
-        body, subject_of, page = renderers
-        personal = {"recipient": contact, "group": group, "unsubscribe_url": unsubscribe}
-        text = body.render(personal).strip()
-        subject = " ".join(subject_of.render(personal).split())
-        html = page.render({**personal, "content_html": Markup(_html_of(text, paragraphs))})
-        [post] = thread_posts(release, channel, text, limits, measure, target=contact.email, group=group,
-                         recipients=(contact.email,), recipient_name=contact.name, subject=subject,
-                         html=html)  # fmt: skip
+        locale = locales.get(contact.language)
+        if locale is None:
+            locale = locales[contact.language] = i18n.negotiate(contact.language, release.language)
+        wording = by_wording.get((locale, group))
+        if wording is None:
+            context_of = recipient_context(base, contact, group)
+            shared = {k: v for k, v in context_of.items() if k not in PER_RECIPIENT}
+            wording = by_wording[(locale, group)] = _Wording(env, name, {**base, **shared})
+        unsubscribe = url.replace("{email}", _quote(email)) if per_address else url
+        text, subject, html = wording.render(
+            {"recipient": contact, "group": group, "unsubscribe_url": unsubscribe}
+        )
+        if shared_post is not None and one_part and fits(text):
+            # one part, as split gives a stripped text that fits: the shared Post's fields
+            # with this recipient's text, length and address
+            posts.append(with_fields(shared_post, text=text, length=measure(text), target=email,
+                                     group=group, recipients=(email,), recipient_name=contact.name,
+                                     subject=subject, html=html))  # fmt: skip
+            continue
+        [post] = thread_posts(release, channel, text, limits, measure, target=email, group=group,
+                              recipients=(email,), recipient_name=contact.name, subject=subject,
+                              html=html, planned_at=planned_at)  # fmt: skip
+        if post.total == 1 and post.text == text:
+            shared_post = post
         posts.append(post)
     return posts, missing
 
@@ -638,8 +742,13 @@ def render_release(
     workspace_templates: Path | None,
     published: Mapping[str, Limits] | None = None,
     audience: Sequence[Resolution] = (),
+    planned_at: str = "",
 ) -> list[Rendering]:
-    """Render a release for each of `channels`, within the limits their servers published."""
+    """Render a release for each of `channels`, within the limits their servers published
+    (emails stamped with the `planned_at` of the plan they are rendered for)."""
     env = environment(workspace_templates)
     published = published or {}
-    return [render_channel(env, release, ch, published.get(ch.name), audience) for ch in channels]
+    return [
+        render_channel(env, release, ch, published.get(ch.name), audience, planned_at)
+        for ch in channels
+    ]

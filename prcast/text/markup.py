@@ -15,6 +15,8 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 def _inline(text: str) -> str:
     """Escape `text`, turning URLs into links and **x** into bold."""
+    if "http" not in text and "**" not in text:
+        return html.escape(text, quote=False)  # neither a link nor bold: only escaped
     out, pos = [], 0
     for m in _URL.finditer(text):
         out.append(
@@ -27,20 +29,26 @@ def _inline(text: str) -> str:
     return "".join(out)
 
 
+def paragraph_html(para: str) -> str:
+    """One paragraph of `to_html`'s text (no blank line in it) as its HTML block."""
+    lines = para.splitlines()
+    if len(lines) == 1:  # a greeting, a heading: the tests below, for one line
+        line = lines[0]
+        if line.startswith("# "):
+            return f"<h3>{_inline(para[2:])}</h3>"
+        if line.startswith("- "):
+            return f"<ul><li>{_inline(line[2:])}</li></ul>"
+        return f"<p>{_inline(line)}</p>"
+    if para.startswith("# ") and len(lines) == 1:
+        return f"<h3>{_inline(para[2:])}</h3>"
+    if all(line.startswith("- ") for line in lines):
+        return "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>"
+    return "<p>" + "<br>".join(_inline(line) for line in lines) + "</p>"
+
+
 def to_html(text: str) -> str:
     """The text as an HTML fragment that says the same."""
-    blocks = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        lines = para.splitlines()
-        if para.startswith("# ") and len(lines) == 1:
-            blocks.append(f"<h3>{_inline(para[2:])}</h3>")
-        elif all(line.startswith("- ") for line in lines):
-            blocks.append(
-                "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>"
-            )
-        else:
-            blocks.append("<p>" + "<br>".join(_inline(line) for line in lines) + "</p>")
-    return "".join(blocks)
+    return "".join(paragraph_html(para) for para in re.split(r"\n\s*\n", text.strip()))
 
 
 # -- plain text ---------------------------------------------------------------------------------
