@@ -556,11 +556,11 @@ class EmailChannel:
         post: Post,
         key: str,
         reply_to: Receipt | None = None,
-        commit: Callable[[], Awaitable[None]] | None = None,
+        commit: Callable[[], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
     ) -> Receipt:
-        """Send one message. `commit` (the durable record that it is sent) runs while MAIL
-        and RCPT are answered and is awaited before DATA, the only step after which the
-        server may have the message."""
+        """Send one message. `commit` (the record that it is sent) runs while MAIL and RCPT
+        are answered; what it returns (making that record durable) is awaited before DATA,
+        the only step after which the server may have the message."""
         smtp: _Session | None = await self._acquire()
         committed = False
         recipient = post.recipients[0]
@@ -590,11 +590,22 @@ class EmailChannel:
             if commit is None:
                 await envelope()
             else:
-                # the record's fsync and the envelope's round trips overlap; DATA waits for both
-                sent, recorded = await asyncio.gather(envelope(), commit(), return_exceptions=True)
-                for outcome in (recorded, sent):  # a lost claim first: it is not this one's to send
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+                # the record is written while MAIL and RCPT are answered, and sealed (its
+                # fsync, shared with the messages that started meanwhile) before DATA
+                recording = asyncio.ensure_future(commit())
+                try:
+                    await envelope()
+                except asyncio.CancelledError:
+                    recording.cancel()
+                    raise
+                except BaseException:
+                    await asyncio.wait([recording])
+                    failure = None if recording.cancelled() else recording.exception()
+                    if failure is not None:
+                        raise failure from None  # first: a lost claim (not this one's to send)
+                    raise
+                seal = await recording
+                await seal()
             committed = True
             await smtp.data(data)
         except aiosmtplib.SMTPResponseException as exc:

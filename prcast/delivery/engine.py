@@ -13,7 +13,7 @@ import asyncio
 import os
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,38 +114,55 @@ def backoff(attempt: int, base: float) -> float:
 
 class GroupCommit:
     """The audit records of the deliveries in flight, written as they come (those of one
-    turn of the event loop together) and made durable together: a record that announces a
-    request (`durable`, e.g. "attempted") is awaited until an fsync that began after it was
-    written has finished, and one fsync serves every record written before it began. The
-    fsync runs in a thread, so the other deliveries go on meanwhile. A record that announces
-    nothing (an answer received) is written at once and made durable by the next fsync: a
-    kill leaves it in the file, a power cut before that fsync leaves its delivery in doubt,
-    never sent twice."""
+    turn of the event loop together) and made durable together. A record that announces a
+    request (e.g. "attempted") is sealed before the request leaves: `seal` waits until an
+    fsync that began after the record was written has finished, and one fsync serves every
+    record written before it began. The fsync runs in a thread, so the other deliveries go
+    on meanwhile, and it starts only when a delivery asks for it: an email's record is
+    written when its envelope starts and sealed right before DATA, so the records of the
+    messages that started in between share that fsync. A record that announces nothing (an
+    answer received) is made durable by the next fsync: a kill leaves it in the file, a
+    power cut before that fsync leaves its delivery in doubt, never sent twice."""
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
         self.pending: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
-        self.waiting: list[asyncio.Future[None]] = []
+        #: (the fsync a record needs, its waiter): fsyncs are numbered as they start
+        self.waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self.started = 0
+        self.finished = 0
         self.syncing = False
         self._syncer: asyncio.Task[None] | None = None
         self._fd: int | None = None
         # a log in the database is durable once append_many has committed: no file to fsync
         self.fsyncs = not getattr(audit, "commits_durably", False)
 
-    async def append(self, type: str, data: dict[str, Any], durable: bool = True) -> None:
+    async def write(self, type: str, data: dict[str, Any]) -> int:
+        """Write a record (with the others of this turn of the event loop); returns the
+        ticket `seal` takes: the number of the first fsync that covers it."""
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         self.pending.append((type, data, written))
         if len(self.pending) == 1:
             loop.call_soon(self._write)
         await written
-        if durable and self.fsyncs:
-            synced: asyncio.Future[None] = loop.create_future()
-            self.waiting.append(synced)
-            if not self.syncing:
-                self.syncing = True
-                self._syncer = loop.create_task(self._sync())
-            await synced
+        return self.started + 1  # an fsync under way may have begun before this write
+
+    async def seal(self, ticket: int) -> None:
+        """Wait until the records written before `ticket` was given are on disk."""
+        if not self.fsyncs or self.finished >= ticket:
+            return
+        synced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((ticket, synced))
+        if not self.syncing:
+            self.syncing = True
+            self._syncer = asyncio.get_running_loop().create_task(self._sync())
+        await synced
+
+    async def append(self, type: str, data: dict[str, Any], durable: bool = True) -> None:
+        ticket = await self.write(type, data)
+        if durable:
+            await self.seal(ticket)
 
     def _write(self) -> None:
         batch, self.pending = self.pending, []
@@ -172,15 +189,21 @@ class GroupCommit:
         try:
             while self.waiting:
                 await asyncio.sleep(0)  # the deliveries at this point join this fsync
-                batch, self.waiting = self.waiting, []
+                self.started += 1
+                number = self.started
                 try:
                     await asyncio.to_thread(self._fsync)
                 except Exception as exc:
-                    for synced in batch:
+                    failed = [w for t, w in self.waiting if t <= number]
+                    self.waiting = [(t, w) for t, w in self.waiting if t > number]
+                    for synced in failed:
                         if not synced.done():  # its delivery was cancelled meanwhile
                             synced.set_exception(exc)
                 else:
-                    for synced in batch:
+                    self.finished = number
+                    done = [w for t, w in self.waiting if t <= number]
+                    self.waiting = [(t, w) for t, w in self.waiting if t > number]
+                    for synced in done:
                         if not synced.done():
                             synced.set_result(None)
         finally:
@@ -190,6 +213,11 @@ class GroupCommit:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class LostClaim(Exception):
@@ -235,13 +263,12 @@ class _Runner:
             )
             self.store.release(self.owner, finished)
 
+    def _fields(self, row: DeliveryRow, data: dict[str, Any]) -> dict[str, Any]:
+        return {"run": self.run_id, "key": row.key, "channel": row.channel,
+                "target": row.target, "part": row.part, **data}  # fmt: skip
+
     async def _record(self, row: DeliveryRow, type: str, durable: bool = True, **data: Any) -> None:
-        await self.records.append(
-            type,
-            {"run": self.run_id, "key": row.key, "channel": row.channel, "target": row.target,
-             "part": row.part, **data},
-            durable,
-        )  # fmt: skip
+        await self.records.append(type, self._fields(row, data), durable)
 
     async def _mark(self, row: DeliveryRow, status: str, message: str) -> None:
         await self._record(row, f"delivery.{status}", reason=message)
@@ -266,21 +293,28 @@ class _Runner:
                 # crash leaves at most `concurrency` deliveries of a channel in doubt
                 async with gate:
 
-                    async def commit(attempt: int = attempt) -> None:
-                        # the compare-and-set first: only the claim's owner may go on
+                    async def commit(attempt: int = attempt) -> Callable[[], Awaitable[None]]:
+                        """The compare-and-set (only the claim's owner may go on), then the
+                        "attempted" record written; returns what makes that record durable,
+                        to be awaited right before the request leaves."""
                         if not self.store.begin_attempt(
                             row.key, row.chain, self.owner, row.content_sha256, now()
                         ):
                             raise LostClaim(row.chain)
-                        await self._record(row, "delivery.attempted", parts=row.parts, attempt=attempt,
-                                     text_sha256=sha(post.text))  # fmt: skip
+                        ticket = await self.records.write(
+                            "delivery.attempted",
+                            self._fields(row, {"parts": row.parts, "attempt": attempt,
+                                               "text_sha256": sha(post.text)}),
+                        )  # fmt: skip
+                        return lambda: self.records.seal(ticket)
 
                     if getattr(channel, "commits_late", False):
                         # the adapter says when the request becomes irreversible (email: DATA)
                         publish: Any = channel.publish
                         receipt = await publish(post, row.key, parent, commit=commit)
                     else:
-                        await commit()
+                        seal = await commit()
+                        await seal()
                         receipt = await channel.publish(post, row.key, parent)
                     return receipt, ("", "")
             except LostClaim:
@@ -630,6 +664,27 @@ def _deliver(
             await asyncio.sleep(FLUSH_EVERY)
             runner.flush()
 
+    #: tasks ended since the main loop last looked, and the future that wakes it (cheaper
+    #: than `asyncio.wait` over every running task at each message)
+    ended_tasks: list[asyncio.Task[None]] = []
+    waking: list[asyncio.Future[None]] = []
+
+    def ended(task: asyncio.Task[None]) -> None:
+        ended_tasks.append(task)
+        if waking:
+            _resolve(waking[0])
+
+    async def woken(timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        waking[:] = [waiter]
+        timer = loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            waking.clear()
+
     async def main() -> None:
         running: dict[asyncio.Task[None], str] = {}
         flushing: asyncio.Task[None] | None = None
@@ -656,8 +711,12 @@ def _deliver(
                     for name in names:
                         work.todo.pop(name, None)
                 for name in names:
-                    room = max(8, 2 * runner.gates[name].concurrency) - busy.get(name, 0)
-                    if room > 0:
+                    # claimed ahead, a window at a time: one claim (a transaction) and one read
+                    # per half window, not per message; a claim is not an attempt, so a crash
+                    # leaves the claimed chains to be taken over, never in doubt
+                    window = max(16, 4 * runner.gates[name].concurrency)
+                    room = window - busy.get(name, 0)
+                    if room >= window // 2 or (room > 0 and not busy.get(name)):
                         wanted += work.take(name, room)
                 if wanted:
                     won = set(store.claim(run_id, owner, wanted))
@@ -667,6 +726,7 @@ def _deliver(
                     for chain in wanted:
                         if chain in won:
                             task = asyncio.create_task(one(chain, now_rows.get(chain, [])))
+                            task.add_done_callback(ended)
                             running[task] = chain
                         elif share is not None:
                             work.meet(chain)  # another process of the team is here
@@ -695,9 +755,9 @@ def _deliver(
                         await asyncio.sleep(POLL)
                     continue
                 if running:
-                    done, _ = await asyncio.wait(
-                        list(running), timeout=POLL, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    if not ended_tasks:
+                        await woken(POLL)
+                    done, ended_tasks[:] = list(ended_tasks), []
                     for task in done:
                         running.pop(task)
                         task.result()

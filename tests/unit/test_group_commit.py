@@ -3,6 +3,7 @@ that is cancelled while it waits (Ctrl-C, SIGTERM, a lost claim) must not keep t
 of its batch waiting for ever."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 from prcast.audit import AuditLog
@@ -29,3 +30,69 @@ def test_a_cancelled_append_leaves_the_others_of_its_batch_to_finish(tmp_path: P
     records = [r for r in log.records() if r.get("type") == "delivery.attempted"]
     assert sorted(r["n"] for r in records) == list(range(8))  # written, once each
     assert log.verify().records == 8  # one chain that verifies
+
+
+class Observed(GroupCommit):
+    """Notes the log's size as each fsync begins; the first fsync can be held open."""
+
+    def __init__(self, log: AuditLog) -> None:
+        super().__init__(log)
+        self.sizes: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.inside = threading.Event()
+
+    def _fsync(self) -> None:
+        self.sizes.append(self.audit.path.stat().st_size)
+        self.inside.set()
+        self.hold.wait(30)
+        super()._fsync()
+
+
+def test_records_written_before_a_seal_share_its_fsync(tmp_path: Path) -> None:
+    """Four emails write their "attempted" records while their envelopes are answered, then
+    each seals before DATA: one fsync serves all four, and it began after all were written."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    commit = Observed(log)
+
+    async def main() -> None:
+        tickets = await asyncio.gather(
+            *(commit.write("delivery.attempted", {"n": n}) for n in range(4))
+        )
+        await asyncio.gather(*(commit.seal(t) for t in tickets))
+        await commit.seal(tickets[0])  # sealed already: no fsync of its own
+
+    asyncio.run(main())
+    commit.close()
+    assert commit.sizes == [log.path.stat().st_size]  # one fsync, over all four records
+    assert log.verify().records == 4
+
+
+def test_a_record_written_during_an_fsync_waits_for_the_next(tmp_path: Path) -> None:
+    """An fsync that began before a record was written does not make that record durable:
+    its seal waits for the next fsync, which began after it was written."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    commit = Observed(log)
+    commit.hold.clear()
+    order: list[str] = []
+
+    async def main() -> None:
+        first = await commit.write("delivery.attempted", {"n": 1})
+        sealing = asyncio.create_task(commit.seal(first))
+        await asyncio.to_thread(commit.inside.wait, 30)  # the first fsync has begun
+        second = await commit.write("delivery.attempted", {"n": 2})
+        size = log.path.stat().st_size
+        late = asyncio.create_task(commit.seal(second))
+        await asyncio.sleep(0.05)
+        assert not late.done()  # the fsync under way began before this record was written
+        commit.hold.set()
+        await sealing
+        order.append("first")
+        await asyncio.wait_for(late, 30)
+        order.append("second")
+        assert commit.sizes[-1] == size  # the second fsync began after the second record
+
+    asyncio.run(main())
+    commit.close()
+    assert order == ["first", "second"]
+    assert len(commit.sizes) == 2
