@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from prcast.errors import AuditError
+from prcast.secrets import any_known as any_secret_known
 from prcast.secrets import redact
 from prcast.userdir import log_dir
 
@@ -152,6 +153,8 @@ class _HeadNote:
     def __init__(self, log: Path) -> None:
         self.path = head_path(log)
         self.file: Any = None
+        #: the length of what this object last wrote (-1: not known)
+        self.size = -1
 
     def read(self) -> list[tuple[int, str]]:
         """What `written_heads` says, read through the note's open file when there is one:
@@ -172,11 +175,13 @@ class _HeadNote:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                 self.file = open(fd, "r+b", buffering=0)  # noqa: SIM115 - kept open
-            self.file.seek(0)
-            self.file.write(payload)
-            self.file.truncate(len(payload))
+            os.pwrite(self.file.fileno(), payload, 0)  # one call: it runs twice an append
+            if len(payload) != self.size:
+                self.file.truncate(len(payload))
+                self.size = len(payload)
         except OSError:  # a read-only home costs this check, not the append
             self.file = None
+            self.size = -1
 
 
 def _unexpected_tail(heads: list[tuple[int, str]], seq: int, last: str) -> dict[str, Any] | None:
@@ -438,9 +443,10 @@ def build_records(
     """The records that follow record `seq` (hash `prev`): secrets scrubbed, numbered,
     stamped and chained."""
     written = []
+    scrub = _scrub if any_secret_known() else dict  # no secret known: nothing to redact
     for type, data in entries:
         seq += 1
-        record: dict[str, Any] = _scrub(dict(data))
+        record: dict[str, Any] = scrub(data)
         record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
                       type=type, prev=prev)  # fmt: skip
         record["hash"] = prev = record_hash(record)

@@ -196,6 +196,11 @@ def register(value: str, user: str = "") -> None:
             _pattern = None
 
 
+def any_known() -> bool:
+    """Whether any secret value is known to this process (else `redact` changes nothing)."""
+    return bool(_known)
+
+
 def redact(text: str) -> str:
     """`text` with every known secret value, in any of its encodings, replaced by a mask."""
     global _pattern

@@ -556,18 +556,18 @@ def run_deliveries(
                                      resend_in_doubt, team)  # fmt: skip
                 else:
                     _deliver(ws, store, audit, run_id, rows, lease.id, on_event, resend_in_doubt)
-        final = store.deliveries(run_id)
-        for r in final:
-            outcome.counts[r.status] = outcome.counts.get(r.status, 0) + 1
-            outcome.by_channel.append((r.channel, r.status))
+        final = store.outcomes(run_id)  # (channel, status, error): no post to decode
+        for channel_name, state, _ in final:
+            outcome.counts[state] = outcome.counts.get(state, 0) + 1
+            outcome.by_channel.append((channel_name, state))
         status = "complete" if outcome.ok else "incomplete"
         if pending:
             audit.append("run.finished", run=run_id, status=status, counts=outcome.counts)
         store.set_run_status(run_id, status)
         audit.checkpoint()  # signed at the end of every run (prcast/checkpoint.py)
-        for r in final:
-            if r.status == FAILED and r.error and r.channel not in outcome.channel_errors:
-                outcome.channel_errors[r.channel] = r.error
+        for channel_name, state, error in final:
+            if state == FAILED and error and channel_name not in outcome.channel_errors:
+                outcome.channel_errors[channel_name] = error
         return outcome
     finally:
         store.close()

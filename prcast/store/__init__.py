@@ -416,6 +416,16 @@ class Store:
         ).fetchall()
         return [_delivery(r, run_id, r["item_seq"]) for r in rows]
 
+    def outcomes(self, run_id: str) -> list[tuple[str, str, str | None]]:
+        """(channel, status, error) of each publication a run covers, in the run's order:
+        what a run's outcome counts, without decoding every post."""
+        rows = self.db.execute(
+            "SELECT p.channel, p.status, p.error FROM run_items i JOIN publications p"
+            " ON p.key = i.key WHERE i.run_id = ? ORDER BY i.seq",
+            (run_id,),
+        ).fetchall()
+        return [(r["channel"], r["status"], r["error"]) for r in rows]
+
     def chain(self, chain: str, run_id: str = "") -> list[DeliveryRow]:
         """A thread's parts as they are now, in part order."""
         rows = self.db.execute(
