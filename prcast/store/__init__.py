@@ -137,7 +137,15 @@ def _table(name: str) -> str:
     return name
 
 
-def _delivery(r: Any, run_id: str | None = None, seq: int | None = None) -> DeliveryRow:
+def _delivery(
+    r: Any, run_id: str | None = None, seq: int | None = None, posts: dict[str, Any] | None = None
+) -> DeliveryRow:
+    """A publications row as a DeliveryRow. `posts`: posts decoded before, by their JSON (a
+    post never changes once planned; a chain read again as it is claimed reuses its post)."""
+    if posts is None:
+        post = json.loads(r["post"])
+    elif (post := posts.get(r["post"])) is None:
+        post = posts[r["post"]] = json.loads(r["post"])
     return DeliveryRow(
         key=r["key"],
         run_id=run_id or r["run_id"],
@@ -147,7 +155,7 @@ def _delivery(r: Any, run_id: str | None = None, seq: int | None = None) -> Deli
         part=r["part"],
         parts=r["parts"],
         parent_key=r["parent_key"],
-        post=json.loads(r["post"]),
+        post=post,
         status=r["status"],
         remote_id=r["remote_id"],
         url=r["url"],
@@ -200,6 +208,8 @@ class Store:
         """Open (and upgrade) the store: an SQLite file by its path, or any `Database`."""
         self.database = where if isinstance(where, Database) else Database(path=where)
         self.db: Connection = db or self.database.connect()
+        #: posts decoded by `deliveries` and `chains`, by their JSON (shared, never changed)
+        self._posts: dict[str, Any] = {}
         try:
             self._migrate()
         except BaseException:
@@ -414,7 +424,8 @@ class Store:
             " WHERE i.run_id = ? ORDER BY i.seq",
             (run_id,),
         ).fetchall()
-        return [_delivery(r, run_id, r["item_seq"]) for r in rows]
+        self._posts = {}  # a run's posts at a time (a long-lived store does not grow)
+        return [_delivery(r, run_id, r["item_seq"], self._posts) for r in rows]
 
     def outcomes(self, run_id: str) -> list[tuple[str, str, str | None]]:
         """(channel, status, error) of each publication a run covers, in the run's order:
@@ -435,6 +446,8 @@ class Store:
 
     def chains(self, chains: Sequence[str], run_id: str = "") -> dict[str, list[DeliveryRow]]:
         """Several threads' parts as they are now, each in part order (one query per 500)."""
+        if len(self._posts) > 200_000:
+            self._posts = {}  # bounded in a store that lives across runs (a worker)
         out: dict[str, list[DeliveryRow]] = {}
         for start in range(0, len(chains), 500):
             chunk = list(chains[start : start + 500])
@@ -445,7 +458,9 @@ class Store:
                 chunk,
             ).fetchall()
             for r in rows:
-                out.setdefault(r["chain"], []).append(_delivery(r, run_id or None))
+                out.setdefault(r["chain"], []).append(
+                    _delivery(r, run_id or None, None, self._posts)
+                )
         return out
 
     def mark_delivered(
