@@ -122,8 +122,9 @@ class GroupCommit:
     turn of the event loop together) and made durable together. A record that announces a
     request (e.g. "attempted") is sealed before the request leaves: `seal` waits until an
     fsync that began after the record was written has finished, and one fsync serves every
-    record written before it began. The fsync runs in a thread, so the other deliveries go
-    on meanwhile, and it starts only when a delivery asks for it: an email's record is
+    record written before it began. A slow fsync runs in a thread, so the other deliveries go
+    on meanwhile (a quick one on the event loop), and it starts only when a delivery asks
+    for it: an email's record is
     written when its envelope starts and sealed right before DATA, so the records of the
     messages that started in between share that fsync. A record that announces nothing (an
     answer received) is made durable by the next fsync: a kill leaves it in the file, a
@@ -190,11 +191,14 @@ class GroupCommit:
             self.close()  # the log was replaced: sync the file that is there now
         if self._fd is None:
             self._fd = os.open(path, os.O_RDONLY)
-        began = time.monotonic()
         os.fsync(self._fd)  # the file's data, whichever descriptor wrote it
+
+    def _timed_fsync(self) -> None:
         # a disk that syncs within QUICK_FSYNC (an SSD) is synced on the event loop: waking
         # a thread for it costs more; a slow one (a network file system) in a thread, so the
         # other deliveries go on meanwhile
+        began = time.monotonic()
+        self._fsync()
         self.quick = time.monotonic() - began < QUICK_FSYNC
 
     async def _sync(self) -> None:
@@ -205,9 +209,9 @@ class GroupCommit:
                 number = self.started
                 try:
                     if self.quick:
-                        self._fsync()  # about as long as handing it to a thread would take
+                        self._timed_fsync()  # quicker than handing it to a thread
                     else:
-                        await asyncio.to_thread(self._fsync)
+                        await asyncio.to_thread(self._timed_fsync)
                 except Exception as exc:
                     failed = [w for t, w in self.waiting if t <= number]
                     self.waiting = [(t, w) for t, w in self.waiting if t > number]

@@ -4,10 +4,11 @@ of its batch waiting for ever."""
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 from prcast.audit import AuditLog
-from prcast.delivery.engine import GroupCommit
+from prcast.delivery.engine import QUICK_FSYNC, GroupCommit
 
 
 def test_a_cancelled_append_leaves_the_others_of_its_batch_to_finish(tmp_path: Path) -> None:
@@ -69,10 +70,12 @@ def test_records_written_before_a_seal_share_its_fsync(tmp_path: Path) -> None:
 
 
 def test_a_record_written_during_an_fsync_waits_for_the_next(tmp_path: Path) -> None:
-    """An fsync that began before a record was written does not make that record durable:
-    its seal waits for the next fsync, which began after it was written."""
+    """On a slow disk (fsync in a thread, the event loop going on meanwhile), an fsync that
+    began before a record was written does not make that record durable: its seal waits for
+    the next fsync, which began after it was written."""
     log = AuditLog(tmp_path / "audit.jsonl")
     commit = Observed(log)
+    commit.quick = False  # as after an fsync slower than QUICK_FSYNC
     commit.hold.clear()
     order: list[str] = []
 
@@ -96,3 +99,32 @@ def test_a_record_written_during_an_fsync_waits_for_the_next(tmp_path: Path) -> 
     commit.close()
     assert order == ["first", "second"]
     assert len(commit.sizes) == 2
+
+
+def test_a_slow_fsync_moves_to_a_thread_and_a_quick_one_back(tmp_path: Path) -> None:
+    """A disk slower than QUICK_FSYNC is synced in a thread, so the deliveries in flight go
+    on meanwhile; a quick one on the event loop."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    commit = Observed(log)
+    threads: list[str] = []
+    original = commit._fsync
+
+    def fsync() -> None:
+        threads.append(threading.current_thread().name)
+        if len(threads) == 1:
+            time.sleep(QUICK_FSYNC * 5)  # as a network file system might take
+        original()
+
+    commit._fsync = fsync  # type: ignore[method-assign]
+
+    async def main() -> None:
+        for n in range(3):
+            await commit.append("delivery.attempted", {"n": n})
+
+    asyncio.run(main())
+    commit.close()
+    main_thread = threading.main_thread().name
+    assert threads[0] == main_thread  # the first on the loop (a disk is taken to be quick)
+    assert threads[1] != main_thread  # after a slow one: in a thread
+    assert threads[2] == main_thread  # after a quick one: on the loop again
+    assert log.verify().records == 3
