@@ -124,9 +124,8 @@ class GroupCommit:
     fsync that began after the record was written has finished, and one fsync serves every
     record written before it began. A slow fsync runs in a thread, so the other deliveries go
     on meanwhile (a quick one on the event loop), and it starts only when a delivery asks
-    for it: an email's record is
-    written when its envelope starts and sealed right before DATA, so the records of the
-    messages that started in between share that fsync. A record that announces nothing (an
+    for it: an email's record is written when its envelope starts and sealed right before
+    DATA, so the records of the messages that started in between share that fsync. A record that announces nothing (an
     answer received) is made durable by the next fsync: a kill leaves it in the file, a
     power cut before that fsync leaves its delivery in doubt, never sent twice."""
 
