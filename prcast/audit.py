@@ -295,11 +295,11 @@ class AuditLog:
                 if odd is not None:
                     notes.append(("audit.unexpected_tail", odd))
                     confirmed = heads[0]
-            written = build_records([*notes, *entries], seq, prev)
+            written, lines = build_lines([*notes, *entries], seq, prev)
             if written:
                 seq, prev = written[-1]["seq"], written[-1]["hash"]
             self._note.write(*confirmed, pending=(seq, prev))
-            f.write("".join(canonical(r) + "\n" for r in written).encode("utf-8"))
+            f.write("".join(line + "\n" for line in lines).encode("utf-8"))
             f.flush()
             if sync:
                 os.fsync(f.fileno())
@@ -442,16 +442,40 @@ def build_records(
 ) -> list[dict[str, Any]]:
     """The records that follow record `seq` (hash `prev`): secrets scrubbed, numbered,
     stamped and chained."""
+    return build_lines(entries, seq, prev)[0]
+
+
+def build_lines(
+    entries: Sequence[tuple[str, dict[str, Any]]], seq: int, prev: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """`build_records`, and each record's line as it is written (its canonical JSON)."""
     written = []
+    lines = []
     scrub = _scrub if any_secret_known() else dict  # no secret known: nothing to redact
     for type, data in entries:
         seq += 1
         record: dict[str, Any] = scrub(data)
+        record.pop("hash", None)
         record.update(seq=seq, ts=datetime.now(UTC).isoformat(timespec="microseconds"),
                       type=type, prev=prev)  # fmt: skip
-        record["hash"] = prev = record_hash(record)
+        body = canonical(record)
+        prev = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        lines.append(_with_hash(record, body, prev))
+        record["hash"] = prev
         written.append(record)
-    return written
+    return written, lines
+
+
+def _with_hash(record: dict[str, Any], body: str, digest: str) -> str:
+    """The canonical JSON of `record` with its "hash" member, made from `body` (the canonical
+    JSON without it) rather than serialised again: the members sort before and after
+    "hash", so it goes where the members that sort before it end."""
+    before = {k: v for k, v in record.items() if k < "hash"}
+    member = f'"hash":"{digest}"'
+    if not before:
+        return "{" + member + ("," + body[1:] if len(body) > 2 else "}")
+    cut = len(canonical(before)) - 1  # body[:cut] is "{" and the members before "hash"
+    return body[:cut] + "," + member + body[cut:]
 
 
 class DatabaseAuditLog(AuditLog):
@@ -489,8 +513,9 @@ class DatabaseAuditLog(AuditLog):
         written: list[dict[str, Any]] = []
 
         def build(seq: int, prev: str) -> list[tuple[int, str, str]]:
-            written[:] = build_records(entries, seq, prev)
-            return [(r["seq"], r["hash"], canonical(r)) for r in written]
+            records, lines = build_lines(entries, seq, prev)
+            written[:] = records
+            return [(r["seq"], r["hash"], line) for r, line in zip(records, lines, strict=True)]
 
         self.table.append(build)
         appended.add(self._resolved)

@@ -183,3 +183,26 @@ def test_records_after_the_last_one_this_account_wrote_are_noted(tmp_path: Path)
     note = records[3]
     assert note["type"] == "audit.unexpected_tail" and (note["first"], note["last"]) == (3, 3)
     assert records[4]["type"] == "next"
+
+
+def test_each_line_written_is_the_canonical_json_of_its_record() -> None:
+    """build_lines makes a record's line from the JSON it hashed, putting the "hash" member
+    where it sorts: the line must be exactly what canonical() and record_hash() give, for
+    members sorting before and after "hash", none before it, nested "hash" keys, unicode."""
+    from prcast.audit import build_lines, canonical, record_hash
+
+    entries = [
+        ("delivery.attempted", {"attempt": 1, "channel": "press-mail", "key": "k1", "part": 1}),
+        ("delivery.succeeded", {"duplicate": False, "receipt": {"hash": "x", "a": [1, "ü"]}}),
+        ("run.note", {}),  # only seq, ts, type, prev: nothing sorts before "hash"
+        ("x", {"a": None, "h": "", "hash": "forged", "hasha": 1, "has": '\u2028"\\'}),
+        ("y", {"Z": 1, "_": 2, "ä": {"hash": 3}, "channel": "Ñ"}),
+    ]
+    records, lines = build_lines(entries, 0, "0" * 64)
+    prev = "0" * 64
+    for record, line in zip(records, lines, strict=True):
+        assert line == canonical(record)
+        assert record["hash"] == record_hash(record)
+        assert record["prev"] == prev
+        prev = record["hash"]
+    assert records[3]["hash"] != "forged"
