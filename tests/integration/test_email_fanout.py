@@ -21,7 +21,7 @@ import pytest
 from prcast.audit import AuditLog
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel, smtp_server
+from tests.integration.conftest import Mailbox, add_channel, email_channel, smtp_server
 from tests.integration.test_email import press_list
 
 RECIPIENTS = 600
@@ -37,16 +37,7 @@ def slow_mailbox() -> Iterator[Mailbox]:
 
 def setup(ws: Workspace, box: Mailbox, processes: int | None) -> None:
     press_list(ws, n=RECIPIENTS)
-    setting = f"processes = {processes}\n" if processes else ""
-    add_channel(ws, f"""
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {box.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = {CONNECTIONS}
-{setting}""")  # fmt: skip
+    add_channel(ws, email_channel(box.port, connections=CONNECTIONS, processes=processes or None))
     (ws.releases_dir / "notice.md").write_text(
         '+++\ntitle = "Plant reopens on Monday"\nchannels = ["press-mail"]\n'
         'audience = ["tech-press", "business-press"]\n+++\nThe plant reopens on Monday.\n',
