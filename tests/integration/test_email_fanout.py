@@ -95,7 +95,7 @@ def helpers_once_sent(proc: subprocess.Popen[bytes], box: Mailbox, messages: int
         if proc.poll() is not None:
             pytest.fail(
                 f"the run exited with {proc.returncode} after {len(box.messages)} of the"
-                f" {messages} messages it was to send before the test goes on; its stderr:\n{stderr_so_far(proc)}"
+                f" {messages} messages the test waits for; its stderr:\n" + stderr_so_far(proc)
             )
         if len(box.messages) >= messages:
             helpers = children(proc.pid)
