@@ -6,7 +6,10 @@ once: its process is gone, so its claims are taken without waiting for the lease
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -15,11 +18,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
+from prcast.secrets import redact
 from prcast.store import Owner, Store, now, stamp
-from prcast.store.database import Database
+from prcast.store.database import Database, hide_password
+
+log = logging.getLogger("prcast.lease")
 
 #: how long an owner stays alive without renewing (PRCAST_LEASE_SECONDS; at least 2)
 DEFAULT_LEASE = 60.0
+#: seconds before the first retry of a failed renewal; each further one waits twice as long,
+#: up to the usual third of the lease
+_FIRST_RETRY = 0.25
+#: `scheme://user:password@`: a database URL's password, wherever an error message writes it
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]*@")
 
 
 def lease_seconds() -> float:
@@ -105,12 +116,53 @@ class Lease:
         return self
 
     def _beat(self) -> None:
-        store = Store(self.store_path)
+        """Renew the lease every third of it, until the `with` block ends. A renewal that
+        fails (the database locked beyond its timeout, a full disk, a lost connection) is
+        said once as a warning, then tried again on a fresh connection, backing off: the
+        thread never dies of it, so the lease is held again as soon as the database is."""
+        store: Store | None = None
+        failures = 0
+        pause = self.seconds / 3
         try:
-            while not self._stop.wait(self.seconds / 3):
-                store.renew_owner(self.owner.id, _until(self.seconds))
+            while not self._stop.wait(pause):
+                try:
+                    if store is None:
+                        store = Store(self.store_path)
+                    store.renew_owner(self.owner.id, _until(self.seconds))
+                except Exception as exc:  # whatever the store raises: never out of the thread
+                    failures += 1
+                    pause = min(self.seconds / 3, _FIRST_RETRY * 2 ** min(failures - 1, 16))
+                    self._failed(exc, failures, pause)
+                    _close(store)
+                    store = None  # a lost connection is not used again
+                    continue
+                if failures:
+                    log.info("lease of pid %d renewed again after %d failed tries",
+                             self.owner.pid, failures)  # fmt: skip
+                failures = 0
+                pause = self.seconds / 3
         finally:
-            store.close()
+            _close(store)
+
+    def _failed(self, exc: Exception, failures: int, pause: float) -> None:
+        reason = self._reason(exc)
+        if failures == 1:
+            log.warning(
+                "prcast: could not renew the lease of pid %d in the database %s (%s); trying"
+                " again: if this lasts over %.0f s, another runner may take over this run's"
+                " remaining chains (nothing is sent twice)",
+                self.owner.pid, _redact(str(self.store_path)), reason, self.seconds,
+            )  # fmt: skip
+        else:
+            log.debug("lease renewal failed again (try %d, next in %.1f s): %s",
+                      failures, pause, reason)  # fmt: skip
+
+    def _reason(self, exc: Exception) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        url = getattr(self.store_path, "url", "")
+        if url:
+            text = text.replace(url, hide_password(url))
+        return _redact(text)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -121,6 +173,19 @@ class Lease:
         try:
             store.drop_owner(self.owner.id)
         finally:
+            store.close()
+
+
+def _redact(text: str) -> str:
+    """`text` without known secrets, nor the password of any URL written in it."""
+    return redact(_URL_PASSWORD.sub(r"\g<head>***@", text))
+
+
+def _close(store: Store | None) -> None:
+    """Close `store` if open; a connection already broken may fail to close, and that is
+    no news."""
+    if store is not None:
+        with contextlib.suppress(Exception):
             store.close()
 
 

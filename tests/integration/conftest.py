@@ -88,15 +88,25 @@ type = "mastodon"
 instance = "{mastodon}"
 token = "env:PRCAST_MASTODON_TOKEN"
 max_length = 90
-
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = {connections}
 """)  # fmt: skip
+    add_channel(ws, email_channel(smtp_port, connections=connections))
+
+
+def email_channel(port: int, name: str = "press-mail", **settings: object) -> str:
+    """The TOML of an email channel `name` to the test SMTP server on 127.0.0.1:`port`
+    (plain SMTP, from "Press <press@example.org>"); `settings` add or replace keys, and a
+    setting of None leaves its key out."""
+    import tomlkit
+
+    table = {
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": port,
+        "tls": "none",
+        "from_address": "Press <press@example.org>",
+        **settings,
+    }
+    return tomlkit.dumps({"channels": {name: {k: v for k, v in table.items() if v is not None}}})
 
 
 def add_channel(ws: Workspace, toml: str) -> None:

@@ -11,7 +11,7 @@ from prcast.checkpoint import open_note
 from prcast.keys import parse_vkey
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel
+from tests.integration.conftest import Mailbox, add_channel, email_channel
 
 
 def test_the_checkpoint_reaches_a_witness_by_email(
@@ -19,14 +19,7 @@ def test_the_checkpoint_reaches_a_witness_by_email(
 ) -> None:
     box = mailbox
     assert cli("send", "example", "--yes").exit_code == 0
-    add_channel(ws, f"""
-[channels.press-mail]
-type = "email"
-host = "{box.host}"
-port = {box.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-""")  # fmt: skip
+    add_channel(ws, email_channel(box.port))
     sent = cli("audit", "witness", "press-mail", "--to", "audit@example.org")
     assert sent.exit_code == 0, sent.output
     [(rcpts, data)] = box.messages

@@ -21,7 +21,13 @@ import pytest
 
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel, smtp_server, write_release
+from tests.integration.conftest import (
+    Mailbox,
+    add_channel,
+    email_channel,
+    smtp_server,
+    write_release,
+)
 
 FROM = "Example Corp Press <press@example.org>"
 
@@ -47,19 +53,16 @@ def press_list(ws: Workspace, n: int = 500) -> None:
     (ws.lists_dir / "suppressed.txt").write_text("phoned@outlet2.example\n", encoding="utf-8")
 
 
-def mail_channel(ws: Workspace, box: Mailbox, extra: str = 'tls = "none"') -> None:
+def mail_channel(ws: Workspace, box: Mailbox, **settings: object) -> None:
     add_channel(
         ws,
-        f"""
-[channels.press-mail]
-type = "email"
-host = "{box.host}"
-port = {box.port}
-from_address = "{FROM}"
-unsubscribe_url = "https://press.example.org/unsubscribe?email={{email}}"
-connections = 4
-{extra}
-""",
+        email_channel(
+            box.port,
+            from_address=FROM,
+            unsubscribe_url="https://press.example.org/unsubscribe?email={email}",
+            connections=4,
+            **settings,
+        ),
     )
 
 
@@ -213,7 +216,10 @@ def test_starttls_and_login(
     mail_channel(
         ws,
         box,
-        extra=f'tls = "starttls"\nusername = "press"\npassword = "env:PRCAST_SMTP_PASSWORD"\nca_file = "{ca_file}"',
+        tls="starttls",
+        username="press",
+        password="env:PRCAST_SMTP_PASSWORD",
+        ca_file=str(ca_file),
     )
     release(ws)
     monkeypatch.setenv("PRCAST_SMTP_PASSWORD", "wrong-password-777")

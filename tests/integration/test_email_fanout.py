@@ -21,7 +21,7 @@ import pytest
 from prcast.audit import AuditLog
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel, smtp_server
+from tests.integration.conftest import Mailbox, add_channel, email_channel, smtp_server
 from tests.integration.test_email import press_list
 
 RECIPIENTS = 600
@@ -37,16 +37,7 @@ def slow_mailbox() -> Iterator[Mailbox]:
 
 def setup(ws: Workspace, box: Mailbox, processes: int | None) -> None:
     press_list(ws, n=RECIPIENTS)
-    setting = f"processes = {processes}\n" if processes else ""
-    add_channel(ws, f"""
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {box.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = {CONNECTIONS}
-{setting}""")  # fmt: skip
+    add_channel(ws, email_channel(box.port, connections=CONNECTIONS, processes=processes or None))
     (ws.releases_dir / "notice.md").write_text(
         '+++\ntitle = "Plant reopens on Monday"\nchannels = ["press-mail"]\n'
         'audience = ["tech-press", "business-press"]\n+++\nThe plant reopens on Monday.\n',
@@ -90,6 +81,44 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(stat.parent.name))
     return out
+
+
+#: seconds a run may take to reach a point the test waits for (a loaded machine is slow)
+PATIENCE = 300.0
+
+
+def helpers_once_sent(proc: subprocess.Popen[bytes], box: Mailbox, messages: int) -> list[int]:
+    """The pids of the helpers of `proc` (a multi-process send) once `box` has received
+    `messages` messages; fails at once, with its exit code, if `proc` ended first."""
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"the run exited with {proc.returncode} after {len(box.messages)} of the"
+                f" {messages} messages the test waits for; its stderr:\n" + stderr_so_far(proc)
+            )
+        if len(box.messages) >= messages:
+            helpers = children(proc.pid)
+            if helpers:
+                return helpers
+        assert time.monotonic() < deadline, (
+            f"{len(box.messages)} of {messages} messages, helpers {children(proc.pid)},"
+            f" after {PATIENCE:.0f} s"
+        )
+        time.sleep(0.002)
+
+
+def stderr_so_far(proc: subprocess.Popen[bytes]) -> str:
+    """What `proc` wrote to its stderr pipe (if it has one) up to now, without waiting for
+    the end of the pipe (a helper may still hold it open)."""
+    if proc.stderr is None:
+        return ""
+    os.set_blocking(proc.stderr.fileno(), False)
+    try:
+        data = proc.stderr.read() or b""
+    except BlockingIOError:
+        data = b""
+    return data.decode(errors="replace")[-3000:]
 
 
 def check_exactly_once(ws: Workspace, cli: Invoke, box: Mailbox, in_doubt_at_most: int) -> None:
@@ -151,12 +180,7 @@ def test_kill_of_every_process_then_resume_sends_each_recipient_once(
             prcast(ws, *command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the helpers are killed with it
         )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while len(slow_mailbox.messages) < point and proc.poll() is None:
-            assert time.monotonic() < deadline, "the run did not progress"
-            time.sleep(0.002)
-        assert proc.poll() is None, "the run finished before the kill point"
-        assert children(proc.pid), "no helper process was running"
+        helpers_once_sent(proc, slow_mailbox, point)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         time.sleep(0.2)  # the killed helpers' last writes, if any, are in the kernel already
@@ -173,12 +197,7 @@ def test_a_killed_helper_is_taken_over_and_the_run_completes(
     setup(ws, slow_mailbox, processes=2)
     proc = subprocess.Popen(prcast(ws, "send", "notice", "--yes"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 120
-    helpers: list[int] = []
-    while len(slow_mailbox.messages) < 150 or not helpers:
-        assert proc.poll() is None and time.monotonic() < deadline, "no helper to kill"
-        helpers = children(proc.pid)
-        time.sleep(0.002)
+    helpers = helpers_once_sent(proc, slow_mailbox, 150)
     os.kill(helpers[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     # the first process finished the run: what the helper had not sent is delivered, what it
@@ -209,16 +228,11 @@ def test_stopping_send_stops_its_helpers_and_resume_finishes(
     setup(ws, slow_mailbox, processes=2)
     proc = subprocess.Popen(prcast(ws, "send", "notice", "--yes"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 120
-    helpers: list[int] = []
-    while len(slow_mailbox.messages) < 100 or not helpers:
-        assert proc.poll() is None and time.monotonic() < deadline, "no helper to stop"
-        helpers = children(proc.pid)
-        time.sleep(0.002)
+    helpers = helpers_once_sent(proc, slow_mailbox, 100)
     proc.send_signal(how)  # to `send` only, not to its process group
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while any(alive(h) for h in helpers):
         assert time.monotonic() < deadline, "a helper kept running after send stopped"
         time.sleep(0.05)

@@ -19,6 +19,7 @@ from tests.integration.conftest import (
     Homeserver,
     PersonalDataServer,
     add_channel,
+    email_channel,
     flaky_smtp_server,
     unique,
 )
@@ -97,17 +98,7 @@ def test_email_to_200_under_smtp_faults(
     proxy = TcpProxy(flaky_mailbox.port, drop_rate=0.2)
     try:
         press_list(ws, n=200)
-        add_channel(ws, f"""
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {proxy.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = 4
-retry_base = 0.01
-max_attempts = 12
-""")  # fmt: skip
+        add_channel(ws, email_channel(proxy.port, connections=4, retry_base=0.01, max_attempts=12))
         statement(
             ws, 3, front='channels = ["press-mail"]\naudience = ["tech-press", "business-press"]\n'
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel
+from tests.integration.conftest import Mailbox, add_channel, email_channel
 
 #: a group name that is internal (a desk's shorthand): it must never reach a journalist
 GROUP = "tech-presse-intern"
@@ -23,16 +23,15 @@ FROM_ADDRESS = "presse@gruenwerk.example"
 def workspace(ws: Workspace, box: Mailbox, people: list[tuple[str, str, str]]) -> None:
     """An email channel sending under embargo with notice, and one group of `people`
     (name, email, language)."""
-    add_channel(ws, f"""
-[channels.press-mail]
-type = "email"
-host = "{box.host}"
-port = {box.port}
-tls = "none"
-from_address = "Grünwerk Presse <{FROM_ADDRESS}>"
-unsubscribe_url = "https://presse.gruenwerk.example/abmelden?email={{email}}"
-embargo_notice = true
-""")  # fmt: skip
+    add_channel(
+        ws,
+        email_channel(
+            box.port,
+            from_address=f"Grünwerk Presse <{FROM_ADDRESS}>",
+            unsubscribe_url="https://presse.gruenwerk.example/abmelden?email={email}",
+            embargo_notice=True,
+        ),
+    )
     with open(ws.lists_dir / "contacts.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["name", "email", "beat", "language"])

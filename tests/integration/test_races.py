@@ -24,7 +24,13 @@ import pytest
 from prcast.audit import AuditLog
 from prcast.workspace import Workspace
 from tests.conftest import Invoke
-from tests.integration.conftest import Mailbox, add_channel, add_masto_and_mail, smtp_server
+from tests.integration.conftest import (
+    Mailbox,
+    add_channel,
+    add_masto_and_mail,
+    email_channel,
+    smtp_server,
+)
 from tests.integration.test_crash import statuses_since
 from tests.integration.test_email import press_list
 from tests.integration.test_faults import TOKEN, newest_status
@@ -196,15 +202,7 @@ def test_a_schedule_item_whose_run_outlasts_the_lease_is_not_taken_again(
     for box in smtp_server():
         box.delay = 0.04
         press_list(ws, n=200)
-        add_channel(ws, f"""
-[channels.press-mail]
-type = "email"
-host = "127.0.0.1"
-port = {box.port}
-tls = "none"
-from_address = "Press <press@example.org>"
-connections = 1
-""")  # fmt: skip
+        add_channel(ws, email_channel(box.port, connections=1))
         release = ws.releases_dir / "slow.md"
         release.write_text(
             '+++\ntitle = "Slow statement"\nchannels = ["press-mail"]\n'
