@@ -138,6 +138,9 @@ class GroupCommit:
         self.finished = 0
         #: whether the last fsync took less than QUICK_FSYNC
         self.quick = True
+        #: the last fsync that failed, and how: no record written before it is durable
+        self.failed_through = 0
+        self.failure: Exception | None = None
         self.syncing = False
         self._syncer: asyncio.Task[None] | None = None
         self._fd: int | None = None
@@ -157,6 +160,10 @@ class GroupCommit:
 
     async def seal(self, ticket: int) -> None:
         """Wait until the records written before `ticket` was given are on disk."""
+        if ticket <= self.failed_through and self.failure is not None:
+            # written before an fsync that failed: a later fsync may report success although
+            # the kernel dropped those pages (Linux does), so it is never taken as durable
+            raise self.failure
         if not self.fsyncs or self.finished >= ticket:
             return
         synced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -212,6 +219,7 @@ class GroupCommit:
                     else:
                         await asyncio.to_thread(self._timed_fsync)
                 except Exception as exc:
+                    self.failed_through, self.failure = number, exc
                     failed = [w for t, w in self.waiting if t <= number]
                     self.waiting = [(t, w) for t, w in self.waiting if t > number]
                     for synced in failed:

@@ -128,3 +128,36 @@ def test_a_slow_fsync_moves_to_a_thread_and_a_quick_one_back(tmp_path: Path) -> 
     assert threads[1] != main_thread  # after a slow one: in a thread
     assert threads[2] == main_thread  # after a quick one: on the loop again
     assert log.verify().records == 3
+
+
+def test_a_record_written_before_a_failed_fsync_is_never_taken_as_durable(
+    tmp_path: Path,
+) -> None:
+    """After an fsync error Linux may drop the unwritten pages and report the next fsync as
+    a success: a record written before the failed fsync must not be sealed by a later one
+    (its email is then not sent), while a record written afterwards is."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    commit = Observed(log)
+    calls: list[int] = []
+    original = commit._fsync
+
+    def fsync() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        original()
+
+    commit._fsync = fsync  # type: ignore[method-assign]
+
+    async def main() -> tuple[object, object, object]:
+        early = await commit.write("delivery.attempted", {"n": 1})
+        first = await asyncio.gather(commit.seal(early), return_exceptions=True)
+        again = await asyncio.gather(commit.seal(early), return_exceptions=True)
+        late = await commit.write("delivery.attempted", {"n": 2})
+        return first[0], again[0], await commit.seal(late)
+
+    first, again, late = asyncio.run(main())
+    commit.close()
+    assert isinstance(first, OSError) and isinstance(again, OSError)
+    assert late is None  # a record written after the failure is sealed by the next fsync
+    assert len(calls) == 2
