@@ -599,7 +599,11 @@ class EmailChannel:
                     recording.cancel()
                     raise
                 except BaseException:
-                    await asyncio.wait([recording])
+                    try:
+                        await asyncio.wait([recording])
+                    except BaseException:  # cancelled meanwhile: the record's task goes too
+                        recording.cancel()  # (and an exception it holds is not reported)
+                        raise
                     failure = None if recording.cancelled() else recording.exception()
                     if failure is not None:
                         raise failure from None  # first: a lost claim (not this one's to send)

@@ -740,7 +740,7 @@ def _deliver(
                     # claimed ahead, a window at a time: one claim (a transaction) and one read
                     # per half window, not per message; a claim is not an attempt, so a crash
                     # leaves the claimed chains to be taken over, never in doubt
-                    window = max(16, 4 * runner.gates[name].concurrency)
+                    window = max(8, 4 * runner.gates[name].concurrency)
                     room = window - busy.get(name, 0)
                     if room >= window // 2 or (room > 0 and not busy.get(name)):
                         wanted += work.take(name, room)

@@ -138,14 +138,19 @@ def _table(name: str) -> str:
 
 
 def _delivery(
-    r: Any, run_id: str | None = None, seq: int | None = None, posts: dict[str, Any] | None = None
+    r: Any, run_id: str | None = None, seq: int | None = None, posts: dict[Any, Any] | None = None
 ) -> DeliveryRow:
-    """A publications row as a DeliveryRow. `posts`: posts decoded before, by their JSON (a
-    post never changes once planned; a chain read again as it is claimed reuses its post)."""
+    """A publications row as a DeliveryRow. `posts`: the posts decoded before (a chain read
+    again as it is claimed reuses its post; one edited meanwhile is decoded afresh)."""
+    raw = r["post"]
     if posts is None:
-        post = json.loads(r["post"])
-    elif (post := posts.get(r["post"])) is None:
-        post = posts[r["post"]] = json.loads(r["post"])
+        post = json.loads(raw)
+    else:
+        # by the publication and its text's hash: the text itself is not kept (a 100k run's
+        # posts would be held twice), and a post edited meanwhile is read afresh
+        seen = (r["key"], len(raw), hash(raw))
+        if (post := posts.get(seen)) is None:
+            post = posts[seen] = json.loads(raw)
     return DeliveryRow(
         key=r["key"],
         run_id=run_id or r["run_id"],
@@ -208,8 +213,8 @@ class Store:
         """Open (and upgrade) the store: an SQLite file by its path, or any `Database`."""
         self.database = where if isinstance(where, Database) else Database(path=where)
         self.db: Connection = db or self.database.connect()
-        #: posts decoded by `deliveries` and `chains`, by their JSON (shared, never changed)
-        self._posts: dict[str, Any] = {}
+        #: posts decoded by `deliveries` and `chains` (shared between rows, never changed)
+        self._posts: dict[Any, Any] = {}
         try:
             self._migrate()
         except BaseException:

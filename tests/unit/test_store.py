@@ -185,3 +185,26 @@ def test_a_schema_name_that_is_not_plain_is_refused(pg_url: str, tmp_path: Path)
 
     with pytest.raises(InputError, match='database schema "acme; drop"'):
         choose(tmp_path / ".prcast" / "state.db", pg_url, "acme; drop", "channels.toml:3")
+
+
+def test_a_post_edited_while_a_run_is_read_comes_back_as_edited(database: Database) -> None:
+    """`chains` reuses the posts `deliveries` decoded (a send reads every chain again as it
+    claims it), but a post edited in between (a second `send` of the changed release, before
+    this one reached it) must come back with its new text, never the one read first."""
+    import dataclasses
+
+    store = Store(database)
+    try:
+        store.record_run(_run(), [_row("a", 1), _row("b", 1)], 1)
+        before = {r.key: r.post for r in store.deliveries("run-1")}
+        assert store.chains(["a", "b"], "run-1")["a"][0].post == before["a"]
+        edited = dataclasses.replace(_row("a", 1), post={"text": "part 1, corrected"},
+                                     content_sha256="sha-a2")  # fmt: skip
+        _, conflicts = store.record_run(_run("run-2"), [edited], 1)
+        assert not conflicts
+        now_rows = store.chains(["a", "b"], "run-1")
+        assert now_rows["a"][0].post == {"text": "part 1, corrected"}
+        assert now_rows["a"][0].content_sha256 == "sha-a2"
+        assert now_rows["b"][0].post == before["b"]
+    finally:
+        store.close()
