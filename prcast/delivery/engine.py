@@ -123,9 +123,11 @@ class GroupCommit:
     request (e.g. "attempted") is sealed before the request leaves: `seal` waits until an
     fsync that began after the record was written has finished, and one fsync serves every
     record written before it began. A slow fsync runs in a thread, so the other deliveries go
-    on meanwhile (a quick one on the event loop), and it starts only when a delivery asks
-    for it: an email's record is written when its envelope starts and sealed right before
-    DATA, so the records of the messages that started in between share that fsync. A record that announces nothing (an
+    on meanwhile (a quick one on the event loop). On a quick disk the fsync starts only
+    when a delivery asks for it: an email's record is written when its envelope starts and
+    sealed right before DATA, so the records of the messages that started in between share
+    that fsync. On a slow one it starts as soon as the record is written, while the
+    envelope is answered. A record that announces nothing (an
     answer received) is made durable by the next fsync: a kill leaves it in the file, a
     power cut before that fsync leaves its delivery in doubt, never sent twice."""
 
@@ -133,7 +135,7 @@ class GroupCommit:
         self.audit = audit
         self.pending: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
         #: (the fsync a record needs, its waiter): fsyncs are numbered as they start
-        self.waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self.waiting: list[tuple[int, asyncio.Future[None] | None]] = []
         self.started = 0
         self.finished = 0
         #: whether the last fsync took less than QUICK_FSYNC
@@ -156,7 +158,19 @@ class GroupCommit:
         if len(self.pending) == 1:
             loop.call_soon(self._write)
         await written
-        return self.started + 1  # an fsync under way may have begun before this write
+        ticket = self.started + 1  # an fsync under way may have begun before this write
+        if self.fsyncs and not self.quick:
+            # a slow disk: its fsync starts now, while the envelope is answered, rather than
+            # when the message is at DATA
+            self._want(ticket, None)
+        return ticket
+
+    def _want(self, ticket: int, waiter: asyncio.Future[None] | None) -> None:
+        """An fsync that covers `ticket` is wanted (a waiter of None: nobody waits for it)."""
+        self.waiting.append((ticket, waiter))
+        if not self.syncing:
+            self.syncing = True
+            self._syncer = asyncio.get_running_loop().create_task(self._sync())
 
     async def seal(self, ticket: int) -> None:
         """Wait until the records written before `ticket` was given are on disk."""
@@ -167,10 +181,7 @@ class GroupCommit:
         if not self.fsyncs or self.finished >= ticket:
             return
         synced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append((ticket, synced))
-        if not self.syncing:
-            self.syncing = True
-            self._syncer = asyncio.get_running_loop().create_task(self._sync())
+        self._want(ticket, synced)
         await synced
 
     async def append(self, type: str, data: dict[str, Any], durable: bool = True) -> None:
@@ -223,14 +234,14 @@ class GroupCommit:
                     failed = [w for t, w in self.waiting if t <= number]
                     self.waiting = [(t, w) for t, w in self.waiting if t > number]
                     for synced in failed:
-                        if not synced.done():  # its delivery was cancelled meanwhile
+                        if synced is not None and not synced.done():  # (cancelled meanwhile)
                             synced.set_exception(exc)
                 else:
                     self.finished = number
                     done = [w for t, w in self.waiting if t <= number]
                     self.waiting = [(t, w) for t, w in self.waiting if t > number]
                     for synced in done:
-                        if not synced.done():
+                        if synced is not None and not synced.done():
                             synced.set_result(None)
         finally:
             self.syncing = False

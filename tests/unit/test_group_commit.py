@@ -82,7 +82,7 @@ def test_a_record_written_during_an_fsync_waits_for_the_next(tmp_path: Path) -> 
     async def main() -> None:
         first = await commit.write("delivery.attempted", {"n": 1})
         sealing = asyncio.create_task(commit.seal(first))
-        await asyncio.to_thread(commit.inside.wait, 30)  # the first fsync has begun
+        assert await asyncio.to_thread(commit.inside.wait, 60)  # the first fsync has begun
         second = await commit.write("delivery.attempted", {"n": 2})
         size = log.path.stat().st_size
         late = asyncio.create_task(commit.seal(second))
@@ -161,3 +161,21 @@ def test_a_record_written_before_a_failed_fsync_is_never_taken_as_durable(
     assert isinstance(first, OSError) and isinstance(again, OSError)
     assert late is None  # a record written after the failure is sealed by the next fsync
     assert len(calls) == 2
+
+
+def test_on_a_slow_disk_the_fsync_starts_as_the_record_is_written(tmp_path: Path) -> None:
+    """Where an fsync takes long (quick is False), it starts as soon as the record is
+    written, so it runs while the envelope is answered; the seal before DATA then finds it
+    done or under way, and no second fsync is needed."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    commit = Observed(log)
+    commit.quick = False
+
+    async def main() -> None:
+        ticket = await commit.write("delivery.attempted", {"n": 1})
+        assert await asyncio.to_thread(commit.inside.wait, 60)  # begun without any seal
+        await commit.seal(ticket)
+
+    asyncio.run(main())
+    commit.close()
+    assert commit.sizes == [log.path.stat().st_size]  # one fsync, begun after the write
