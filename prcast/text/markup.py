@@ -109,11 +109,27 @@ def to_html(text: str) -> str:
     return str(_html_parser().render(text))
 
 
+_SPECIAL = re.compile(r'[&<>"]')
+
+
 def _escape(text: str) -> str:
     """Escaped as markdown-it escapes text: &, <, > and double quotes."""
+    if _SPECIAL.search(text) is None:
+        return text
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
+
+
+#: an address markdown-it's normalizeLink leaves as it is: ASCII characters it does not
+#: percent-encode, "%" only before two hex digits
+_NORMAL_URL = re.compile(r"(?:[A-Za-z0-9;/?:@&=+$,\-_.!~*'()#]|%[0-9A-Fa-f]{2})*")
+
+
+def _href(url: str) -> str:
+    """`normalizeLink(url)`: most addresses as they are (an unsubscribe address per
+    recipient: normalizeLink takes some 40 us)."""
+    return url if _NORMAL_URL.fullmatch(url) else str(_html_parser().normalizeLink(url))
 
 
 def _inline(line: str) -> str:
@@ -121,10 +137,9 @@ def _inline(line: str) -> str:
     if "://" not in line:
         return _escape(line)
     out, pos = [], 0
-    normalize = _html_parser().normalizeLink
     for m in _URL.finditer(line):
         url = m.group(0)
-        out.append(f'{_escape(line[pos : m.start()])}<a href="{_escape(normalize(url))}">')
+        out.append(f'{_escape(line[pos : m.start()])}<a href="{_escape(_href(url))}">')
         out.append(f"{_escape(url)}</a>")
         pos = m.end()
     out.append(_escape(line[pos:]))
@@ -133,7 +148,9 @@ def _inline(line: str) -> str:
 
 #: what may make Markdown of a line that starts with a letter: escapes, code, emphasis,
 #: strikethrough, links and images, entities, autolinks
-_INLINE_MARKUP = re.compile(r"[\\`*_\[\]~]|&#?[A-Za-z0-9]+;|<[^\s<>]*[:@][^\s<>]*>")
+_INLINE_MARKUP = re.compile(r"[\\`*_\[\]~]")
+_ENTITY = re.compile(r"&#?[A-Za-z0-9]+;")
+_AUTOLINK = re.compile(r"<[^\s<>]*[:@][^\s<>]*>")
 
 
 def _plain_html(paragraph: str) -> str | None:
@@ -142,15 +159,17 @@ def _plain_html(paragraph: str) -> str | None:
     (no block syntax: headings, lists, quotes, tables, code, underlines), has no white space
     at either end and no character that may start inline Markdown; a first line "--" (a
     signature separator) is text as well."""
+    if (
+        _INLINE_MARKUP.search(paragraph)
+        or ("&" in paragraph and _ENTITY.search(paragraph))
+        or ("<" in paragraph and _AUTOLINK.search(paragraph))
+    ):
+        return None
     lines = paragraph.split("\n")
-    if lines[0] == "--":
-        lines[0] = "x"
-    for line in lines:
+    for line in lines[1:] if lines[0] == "--" else lines:
         if not (line[:1].isalpha() and line[-1] != " " and line.isprintable()):
             return None
-    if _INLINE_MARKUP.search(paragraph):
-        return None
-    return "<p>" + "<br>".join(_inline(line) for line in paragraph.split("\n")) + "</p>"
+    return "<p>" + "<br>".join(map(_inline, lines)) + "</p>"
 
 
 #: blank lines (with optional spaces) between two paragraphs
@@ -163,8 +182,17 @@ def _paragraphs(text: str) -> list[str] | None:
     """The text's paragraphs, each of which to_html converts alone to its part of
     to_html(text); None for a text whose paragraphs depend on each other (fenced code over
     blank lines, indented continuations, reference definitions, a list going on after a
-    blank line, carriage returns)."""
-    if "\r" in text or any(mark in "\n" + text for mark in _NOT_SELF_CONTAINED):
+    blank line: `_NOT_SELF_CONTAINED`), or one with carriage returns (line ends to
+    markdown-it)."""
+    if (
+        text[:1] in (" ", "\t")
+        or "\n " in text
+        or "\n\t" in text
+        or "]:" in text
+        or "```" in text
+        or "~~~" in text
+        or "\r" in text
+    ):
         return None
     paragraphs = _BLANK_LINES.split(text)
     for before, p in itertools.pairwise(paragraphs):
@@ -194,8 +222,8 @@ def html_of(text: str, cache: dict[str, str]) -> str:
             block = _plain_html(p)
             if block is None:
                 block = to_html(p)
-                if len(cache) < 10_000:
-                    cache[p] = block
+            if len(cache) < 10_000:
+                cache[p] = block
         out.append(block)
     return "".join(out)
 

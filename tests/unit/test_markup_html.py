@@ -17,7 +17,7 @@ from prcast.config import EmailConfig
 from prcast.lists import Contact, Recipient, Resolution
 from prcast.release import load_release
 from prcast.render import _html_of, render_release
-from prcast.text.markup import _plain_html, to_html
+from prcast.text.markup import _href, _html_parser, _plain_html, to_html
 from prcast.workspace import Workspace
 
 
@@ -248,6 +248,20 @@ def test_the_short_way_gives_what_markdown_it_gives(paragraph: str) -> None:
     made = _plain_html(paragraph)
     if made is not None:
         assert made == to_html(paragraph)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["https://", "x.example", "X.Example", "/", "?", "=", "&", "#", "%",
+                         "%40", "%zz", "%4", "a", "Z", "9", "-", "_", ".", "~", "(", ")", "'",
+                         "*", "!", "$", ",", ";", ":", "@", "+", "|", "^", "{", "\\", "[",
+                         "ä", "李", "xn--", ":8080", "[::1]"]),
+        max_size=15,
+    ).map("".join)
+)  # fmt: skip
+def test_an_address_is_written_as_markdown_it_normalizes_it(url: str) -> None:
+    assert _href(url) == _html_parser().normalizeLink(url)
 
 
 def test_the_emails_html_part_shows_the_link_as_an_anchor(ws: Workspace, tmp_path: Path) -> None:
