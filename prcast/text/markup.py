@@ -121,9 +121,12 @@ def _escape(text: str) -> str:
     )
 
 
-#: an address markdown-it's normalizeLink leaves as it is: ASCII characters it does not
-#: percent-encode, "%" only before two hex digits
-_NORMAL_URL = re.compile(r"(?:[A-Za-z0-9;/?:@&=+$,\-_.!~*'()#]|%[0-9A-Fa-f]{2})*")
+#: an address markdown-it's normalizeLink leaves as it is: an ASCII host name (and port),
+#: then ASCII characters it does not percent-encode, "%" only before two hex digits
+_NORMAL_URL = re.compile(
+    r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]+)?"
+    r"(?:[/?#](?:[A-Za-z0-9;/?:@&=+$,\-_.!~*'()#]|%[0-9A-Fa-f]{2})*)?"
+)
 
 
 def _href(url: str) -> str:

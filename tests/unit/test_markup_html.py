@@ -264,6 +264,18 @@ def test_an_address_is_written_as_markdown_it_normalizes_it(url: str) -> None:
     assert _href(url) == _html_parser().normalizeLink(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["https://press.example/u?e=j%40outlet.example&x=1", "https://@x.example", "https://@",
+     "https://a@b@c.example/", "https://X.Example:8080/A?b=C#D", "https://[::1]/a",
+     "https://x.example/%zz", "https://x$y.example/", "https://x.example/a|b", "https://köln.example"],
+)  # fmt: skip
+def test_tricky_addresses_are_written_as_markdown_it_normalizes_them(url: str) -> None:
+    assert _href(url) == _html_parser().normalizeLink(url)
+    made = _plain_html(f"See {url}")  # None for "[": it may be a link
+    assert made == to_html(f"See {url}") or (made is None and "[" in url)
+
+
 def test_the_emails_html_part_shows_the_link_as_an_anchor(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "r.md"
     path.write_text(
