@@ -204,12 +204,6 @@ def _paragraphs(text: str) -> list[str] | None:
     return paragraphs
 
 
-def paragraph_html(paragraph: str) -> str:
-    """to_html of one paragraph of `html_of`'s text (`_paragraphs`)."""
-    block = _plain_html(paragraph)
-    return to_html(paragraph) if block is None else block
-
-
 def html_of(text: str, cache: dict[str, str]) -> str:
     """`to_html(text)`, each paragraph converted once for all recipients (a press email's
     paragraphs are mostly the same for all; one without Markdown, like the greeting, is

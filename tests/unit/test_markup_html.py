@@ -239,7 +239,7 @@ def test_a_paragraph_that_may_hold_markdown_is_parsed(line: str) -> None:
 @given(
     st.lists(
         st.sampled_from(["Dear", "Jo", "ä", "李", "🎉", " ", ",", ".", "\n", "--", "&", "&amp;",
-                         "<", ">", '"', "'", "https://x.example/a", "http://y.example", "(", ")",
+                         "<", ">", '"', "'", "https://x.example/a", "http://y.example", "https://", "(", ")",
                          ":", "@", "%40", "\t", "\xa0", "!", "?", "=", "-", "#", "|", "$"]),
         min_size=1, max_size=20,
     ).map("".join)
