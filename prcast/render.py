@@ -24,7 +24,7 @@ from prcast.lists import Contact, Resolution
 from prcast.release import Release
 from prcast.text import split
 from prcast.text.counting import X_INVALID, acceptor, measurer
-from prcast.text.markup import paragraph_html, to_html
+from prcast.text.markup import html_of
 from prcast.text.split import SplitError
 
 DEFAULT_TEMPLATES = {
@@ -572,23 +572,10 @@ def _chained(
     return lambda personal: then(first(personal))
 
 
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-
-
 def _html_of(text: str, cache: dict[str, str]) -> str:
-    """`to_html(text)`, each paragraph converted once for all recipients: to_html converts
-    paragraph by paragraph, and a press email's paragraphs are mostly the same for all."""
-    out = []
-    for p in _PARAGRAPH_BREAK.split(text.strip()):
-        block = cache.get(p)
-        if block is None:
-            if p != p.strip():
-                return to_html(text)
-            block = paragraph_html(p)
-            if len(cache) < 10_000:
-                cache[p] = block
-        out.append(block)
-    return "".join(out)
+    """`to_html(text)`, each paragraph converted once for all recipients (`html_of`): a press
+    email's paragraphs are mostly the same for all, its greeting has no Markdown."""
+    return html_of(text, cache)
 
 
 #: what `quote` (urllib's, with its default safe "/") leaves of an ASCII character

@@ -1,54 +1,228 @@
-"""The Markdown-ish text prcast renders, as HTML (for Matrix and email): paragraphs, line
-breaks, "# " headings, "- " lists, **bold** and links. Everything else is escaped."""
+"""prcast's Markdown (CommonMark with tables and strikethrough) as HTML for the HTML part of
+an email and Matrix's `formatted_body`, and as plain text for the text part. Raw HTML in a
+release is escaped, never passed on."""
 
 from __future__ import annotations
 
 import functools
-import html
+import itertools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.rules_core import StateCore
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
+
+# -- HTML ---------------------------------------------------------------------------------------
+
+#: a bare http(s) address in running text, linked as it is written: not after a letter or
+#: digit, up to a space, quote or angle bracket, without trailing punctuation (".", ")", "*")
+_URL = re.compile(r"(?<![^\W_])https?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]*_~]")
+#: the headings of an email are sections of a letter, not page titles: "# " is an h3
+HEADING_TAGS = {"h1": "h3", "h2": "h4", "h3": "h5", "h4": "h6", "h5": "h6", "h6": "h6"}
+#: the only addresses a link (or an image) may have
+_LINKABLE = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
 
 
-def _inline(text: str) -> str:
-    """Escape `text`, turning URLs into links and **x** into bold."""
-    if "http" not in text and "**" not in text:
-        return html.escape(text, quote=False)  # neither a link nor bold: only escaped
-    out, pos = [], 0
-    for m in _URL.finditer(text):
-        out.append(
-            _BOLD.sub(r"<strong>\1</strong>", html.escape(text[pos : m.start()], quote=False))
-        )
-        url = m.group(0)
-        out.append(f'<a href="{html.escape(url)}">{html.escape(url, quote=False)}</a>')
-        pos = m.end()
-    out.append(_BOLD.sub(r"<strong>\1</strong>", html.escape(text[pos:], quote=False)))
-    return "".join(out)
+def _bare_url(state: StateInline, silent: bool) -> bool:
+    """Inline rule, at the ":" of "http://" or "https://" in running text: the address as
+    a link (not inside a link's text; code spans and autolinks are read by their own rules)."""
+    pos = state.pos
+    if state.linkLevel > 0 or not state.src.startswith("://", pos):
+        return False
+    scheme = 5 if state.pending.endswith("https") else 4 if state.pending.endswith("http") else 0
+    if not scheme:
+        return False
+    match = _URL.match(state.src, pos - scheme)
+    if match is None:
+        return False
+    url = match.group(0)
+    if not silent:
+        state.pending = state.pending[:-scheme]
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": state.md.normalizeLink(url)}
+        token.markup = "linkify"
+        token.info = "auto"
+        token = state.push("text", "", 0)
+        token.content = url
+        token = state.push("link_close", "a", -1)
+        token.markup = "linkify"
+        token.info = "auto"
+    state.pos = match.end()
+    return True
 
 
-def paragraph_html(para: str) -> str:
-    """One paragraph of `to_html`'s text (no blank line in it) as its HTML block."""
-    lines = para.splitlines()
-    if len(lines) == 1:  # a greeting, a heading: the tests below, for one line
-        line = lines[0]
-        if line.startswith("# "):
-            return f"<h3>{_inline(para[2:])}</h3>"
-        if line.startswith("- "):
-            return f"<ul><li>{_inline(line[2:])}</li></ul>"
-        return f"<p>{_inline(line)}</p>"
-    if para.startswith("# ") and len(lines) == 1:
-        return f"<h3>{_inline(para[2:])}</h3>"
-    if all(line.startswith("- ") for line in lines):
-        return "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>"
-    return "<p>" + "<br>".join(_inline(line) for line in lines) + "</p>"
+def _compact(state: StateCore) -> None:
+    """Core rule: headings a level or two smaller (HEADING_TAGS), and no line breaks between
+    the HTML blocks (a fragment inside the email's page, where they would only add bytes)."""
+    for token in state.tokens:
+        token.block = False
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = HEADING_TAGS[token.tag]
+
+
+def _br(
+    renderer: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """A line break in a paragraph is one in the email too (as in the text part)."""
+    return "<br>"
+
+
+@functools.cache
+def _html_parser() -> MarkdownIt:
+    """The text part's parser (`_parser`) with bare addresses linked, links to http(s) and
+    mailto only, and compact output."""
+    from markdown_it import MarkdownIt
+
+    class _Email(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            return _LINKABLE.match(url) is not None
+
+    md = _Email("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md.inline.ruler.before("newline", "bare_url", _bare_url)
+    md.core.ruler.push("compact", _compact)
+    renderer = cast("RendererHTML", md.renderer)
+    plain_code = renderer.rules["fence"], renderer.rules["code_block"]
+
+    def code(
+        self: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
+    ) -> str:
+        block = plain_code[tokens[idx].type == "code_block"](tokens, idx, options, env)
+        return str(block).removesuffix("\n")
+
+    md.add_render_rule("fence", code)
+    md.add_render_rule("code_block", code)
+    md.add_render_rule("softbreak", _br)
+    md.add_render_rule("hardbreak", _br)
+    return md
 
 
 def to_html(text: str) -> str:
-    """The text as an HTML fragment that says the same."""
-    return "".join(paragraph_html(para) for para in re.split(r"\n\s*\n", text.strip()))
+    """The text as an HTML fragment that says the same: CommonMark with tables,
+    strikethrough and bare http(s) addresses as links; headings as HEADING_TAGS; line breaks
+    kept; any HTML in the text escaped; links only to http(s) and mailto addresses."""
+    return str(_html_parser().render(text))
+
+
+_SPECIAL = re.compile(r'[&<>"]')
+
+
+def _escape(text: str) -> str:
+    """Escaped as markdown-it escapes text: &, <, > and double quotes."""
+    if _SPECIAL.search(text) is None:
+        return text
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+#: an address markdown-it's normalizeLink leaves as it is: an ASCII host name (and port),
+#: then ASCII characters it does not percent-encode, "%" only before two hex digits
+_NORMAL_URL = re.compile(
+    r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]+)?"
+    r"(?:[/?#](?:[A-Za-z0-9;/?:@&=+$,\-_.!~*'()#]|%[0-9A-Fa-f]{2})*)?"
+)
+
+
+def _href(url: str) -> str:
+    """`normalizeLink(url)`: most addresses as they are (an unsubscribe address per
+    recipient: normalizeLink takes some 40 us)."""
+    return url if _NORMAL_URL.fullmatch(url) else str(_html_parser().normalizeLink(url))
+
+
+def _inline(line: str) -> str:
+    """A line without Markdown as to_html shows it: escaped, its bare addresses linked."""
+    if "://" not in line:
+        return _escape(line)
+    out, pos = [], 0
+    for m in _URL.finditer(line):
+        url = m.group(0)
+        out.append(f'{_escape(line[pos : m.start()])}<a href="{_escape(_href(url))}">')
+        out.append(f"{_escape(url)}</a>")
+        pos = m.end()
+    out.append(_escape(line[pos:]))
+    return "".join(out)
+
+
+#: what may make Markdown of a line that starts with a letter: escapes, code, emphasis,
+#: strikethrough, links and images, entities, autolinks
+_INLINE_MARKUP = re.compile(r"[\\`*_\[\]~]")
+_ENTITY = re.compile(r"&#?[A-Za-z0-9]+;")
+_AUTOLINK = re.compile(r"<[^\s<>]*[:@][^\s<>]*>")
+
+
+def _plain_html(paragraph: str) -> str | None:
+    """to_html(paragraph) for a paragraph without Markdown (a greeting, an unsubscribe line),
+    without parsing it; None for one that may hold some. Each line starts with a letter
+    (no block syntax: headings, lists, quotes, tables, code, underlines), has no white space
+    at either end and no character that may start inline Markdown; a first line "--" (a
+    signature separator) is text as well."""
+    if (
+        _INLINE_MARKUP.search(paragraph)
+        or ("&" in paragraph and _ENTITY.search(paragraph))
+        or ("<" in paragraph and _AUTOLINK.search(paragraph))
+    ):
+        return None
+    lines = paragraph.split("\n")
+    for line in lines[1:] if lines[0] == "--" else lines:
+        if not (line[:1].isalpha() and line[-1] != " " and line.isprintable()):
+            return None
+    return "<p>" + "<br>".join(map(_inline, lines)) + "</p>"
+
+
+#: blank lines (with optional spaces) between two paragraphs
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+#: a line that starts a list item
+_LIST_ITEM = re.compile(r"^(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)", re.MULTILINE)
+
+
+def _paragraphs(text: str) -> list[str] | None:
+    """The text's paragraphs, each of which to_html converts alone to its part of
+    to_html(text); None for a text whose paragraphs depend on each other (fenced code over
+    blank lines, indented continuations, reference definitions, a list going on after a
+    blank line: `_NOT_SELF_CONTAINED`), or one with carriage returns (line ends to
+    markdown-it)."""
+    if (
+        text[:1] in (" ", "\t")
+        or "\n " in text
+        or "\n\t" in text
+        or "]:" in text
+        or "```" in text
+        or "~~~" in text
+        or "\r" in text
+    ):
+        return None
+    paragraphs = _BLANK_LINES.split(text)
+    for before, p in itertools.pairwise(paragraphs):
+        if _LIST_ITEM.match(p) and _LIST_ITEM.search(before):
+            return None  # one loose list, not two
+    return paragraphs
+
+
+def html_of(text: str, cache: dict[str, str]) -> str:
+    """`to_html(text)`, each paragraph converted once for all recipients (a press email's
+    paragraphs are mostly the same for all; one without Markdown, like the greeting, is
+    converted without parsing); a text whose paragraphs depend on each other is converted
+    as a whole."""
+    paragraphs = _paragraphs(text)
+    if paragraphs is None:
+        return to_html(text)
+    out = []
+    for p in paragraphs:
+        block = cache.get(p)
+        if block is None:
+            block = _plain_html(p)
+            if block is None:
+                block = to_html(p)
+            if len(cache) < 10_000:
+                cache[p] = block
+        out.append(block)
+    return "".join(out)
 
 
 # -- plain text ---------------------------------------------------------------------------------
