@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 _URL = re.compile(r"(?<![^\W_])https?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]*_~]")
 #: the headings of an email are sections of a letter, not page titles: "# " is an h3
 HEADING_TAGS = {"h1": "h3", "h2": "h4", "h3": "h5", "h4": "h6", "h5": "h6", "h6": "h6"}
-#: the only addresses a link (or an image) may have
-_LINKABLE = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
+#: the only addresses a link (or an image) may have (a press contact's phone: tel:)
+_LINKABLE = re.compile(r"(?:https?|mailto|tel):", re.IGNORECASE)
 
 
 def _bare_url(state: StateInline, silent: bool) -> bool:
@@ -76,7 +76,7 @@ def _br(
 @functools.cache
 def _html_parser() -> MarkdownIt:
     """The text part's parser (`_parser`) with bare addresses linked, links to http(s) and
-    mailto only, and compact output."""
+    mailto (and tel) only, and compact output."""
     from markdown_it import MarkdownIt
 
     class _Email(MarkdownIt):
@@ -105,7 +105,7 @@ def _html_parser() -> MarkdownIt:
 def to_html(text: str) -> str:
     """The text as an HTML fragment that says the same: CommonMark with tables,
     strikethrough and bare http(s) addresses as links; headings as HEADING_TAGS; line breaks
-    kept; any HTML in the text escaped; links only to http(s) and mailto addresses."""
+    kept; any HTML in the text escaped; links only to http(s), mailto and tel addresses."""
     return str(_html_parser().render(text))
 
 

@@ -309,3 +309,13 @@ def test_the_emails_html_part_shows_the_link_as_an_anchor(ws: Workspace, tmp_pat
     assert "<p>Guten Tag Jürgen &amp; Co,</p>" in first
     assert "<p>Guten Tag Ana,</p>" in second
     assert "[unserer Seite]" not in first and "## " not in first
+
+
+def test_a_press_contacts_phone_link_is_a_link() -> None:
+    """`[+49 30 1234 567](tel:+49301234567)` (a press contact's phone) is a link in the HTML
+    part, as it reads "+49 30 1234 567 (tel:…)" in the text part, never raw Markdown."""
+    from prcast.text.markup import to_html
+
+    out = to_html("Presse: [+49 30 1234 567](tel:+49301234567)")
+    assert '<a href="tel:+49301234567">+49 30 1234 567</a>' in out
+    assert "](" not in out
