@@ -223,7 +223,7 @@ def test_retries_and_temporary_failures_are_counted_once_per_cause(
     ws: Workspace, cli: Invoke, flaky_mailbox: FlakyMailbox
 ) -> None:
     press_list(ws, n=16)
-    mail_channel(ws, flaky_mailbox, 'tls = "none"\nmax_attempts = 2\nretry_base = 0.01')
+    mail_channel(ws, flaky_mailbox, tls="none", max_attempts=2, retry_base=0.01)
     mail_release(ws)
     sent = cli("send", "launch", "--yes")
     data = json.loads(cli("report", "--json").stdout)
