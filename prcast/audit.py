@@ -437,18 +437,11 @@ def verify_lines(lines: Iterable[bytes], where: str) -> Verified:
     return Verified(count, prev)
 
 
-def build_records(
-    entries: Sequence[tuple[str, dict[str, Any]]], seq: int, prev: str
-) -> list[dict[str, Any]]:
-    """The records that follow record `seq` (hash `prev`): secrets scrubbed, numbered,
-    stamped and chained."""
-    return build_lines(entries, seq, prev)[0]
-
-
 def build_lines(
     entries: Sequence[tuple[str, dict[str, Any]]], seq: int, prev: str
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """`build_records`, and each record's line as it is written (its canonical JSON)."""
+    """The records that follow record `seq` (hash `prev`): secrets scrubbed, numbered,
+    stamped and chained; and each record's line as it is written (its canonical JSON)."""
     written = []
     lines = []
     scrub = _scrub if any_secret_known() else dict  # no secret known: nothing to redact

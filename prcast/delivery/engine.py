@@ -127,9 +127,9 @@ class GroupCommit:
     when a delivery asks for it: an email's record is written when its envelope starts and
     sealed right before DATA, so the records of the messages that started in between share
     that fsync. On a slow one it starts as soon as the record is written, while the
-    envelope is answered. A record that announces nothing (an
-    answer received) is made durable by the next fsync: a kill leaves it in the file, a
-    power cut before that fsync leaves its delivery in doubt, never sent twice."""
+    envelope is answered. A record that announces nothing (an answer received) is made
+    durable by the next fsync: a kill leaves it in the file, a power cut before that fsync
+    leaves its delivery in doubt, never sent twice."""
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
@@ -224,25 +224,27 @@ class GroupCommit:
                 await asyncio.sleep(0)  # the deliveries at this point join this fsync
                 self.started += 1
                 number = self.started
+                error: Exception | None = None
                 try:
                     if self.quick:
                         self._timed_fsync()  # quicker than handing it to a thread
                     else:
                         await asyncio.to_thread(self._timed_fsync)
                 except Exception as exc:
-                    self.failed_through, self.failure = number, exc
-                    failed = [w for t, w in self.waiting if t <= number]
-                    self.waiting = [(t, w) for t, w in self.waiting if t > number]
-                    for synced in failed:
-                        if synced is not None and not synced.done():  # (cancelled meanwhile)
-                            synced.set_exception(exc)
+                    error = self.failure = exc
+                    self.failed_through = number
                 else:
                     self.finished = number
-                    done = [w for t, w in self.waiting if t <= number]
-                    self.waiting = [(t, w) for t, w in self.waiting if t > number]
-                    for synced in done:
-                        if synced is not None and not synced.done():
-                            synced.set_result(None)
+                # the waiters this fsync answers: every record written before it began
+                due = [w for t, w in self.waiting if t <= number]
+                self.waiting = [(t, w) for t, w in self.waiting if t > number]
+                for synced in due:
+                    if synced is None or synced.done():  # nobody waits, or cancelled meanwhile
+                        continue
+                    if error is None:
+                        synced.set_result(None)
+                    else:
+                        synced.set_exception(error)
         finally:
             self.syncing = False
 
