@@ -8,6 +8,7 @@ record therefore breaks that record's own hash, and verification names it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from prcast.errors import AuditError
+from prcast.errors import AuditError, StorageError, storage_reason
 from prcast.secrets import any_known as any_secret_known
 from prcast.secrets import redact
 from prcast.userdir import log_dir
@@ -200,6 +201,14 @@ def _unexpected_tail(heads: list[tuple[int, str]], seq: int, last: str) -> dict[
             "found": "the last record this account wrote was replaced"}  # fmt: skip
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` unbuffered (the file is in append mode): an error leaves nothing
+    in a buffer to be written later."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class AuditLog:
     """The workspace's audit log file."""
 
@@ -298,11 +307,23 @@ class AuditLog:
             written, lines = build_lines([*notes, *entries], seq, prev)
             if written:
                 seq, prev = written[-1]["seq"], written[-1]["hash"]
-            self._note.write(*confirmed, pending=(seq, prev))
-            f.write("".join(line + "\n" for line in lines).encode("utf-8"))
-            f.flush()
+            try:
+                self._note.write(*confirmed, pending=(seq, prev))
+                _write_all(f.fileno(), "".join(line + "\n" for line in lines).encode("utf-8"))
+            except OSError as exc:
+                # a full disk: the records written in part are taken back whole, so none
+                # of them stands for an action that never started (a kill right here
+                # leaves a torn tail, which the next append removes)
+                with contextlib.suppress(OSError):
+                    f.truncate(intact)
+                raise StorageError("the audit log", self.path, storage_reason(exc)) from None
             if sync:
-                os.fsync(f.fileno())
+                try:
+                    os.fsync(f.fileno())
+                except OSError as exc:
+                    # written, but maybe not durable: the records stay (what they announce
+                    # is not done; a delivery among them is in doubt, never sent twice)
+                    raise StorageError("the audit log", self.path, storage_reason(exc)) from None
             st = os.fstat(f.fileno())
             self._known = (st.st_size, st.st_mtime_ns, st.st_ino, seq, prev)
             self._note.write(seq, prev)

@@ -71,6 +71,24 @@ class DeliveryError(PrcastError):
     exit_code = ExitCode.DELIVERY_FAILED
 
 
+class StorageError(DeliveryError):
+    """The workspace's state or audit log could not be written (a full disk, an I/O error, a
+    read-only file system). prcast stops there: what it could not record first was not sent.
+    Exit code 1."""
+
+    def __init__(self, what: str, path: Path | str, reason: str) -> None:
+        super().__init__(
+            f"could not write {what} {path}: {reason}: stopped here, nothing more was sent",
+            hint="free space on that disk (or repair it), then `prcast resume` finishes the"
+            " run; nothing is sent twice",
+        )
+
+
+def storage_reason(exc: OSError) -> str:
+    """ "No space left on device", as the system says it."""
+    return exc.strerror or type(exc).__name__
+
+
 class AbortedError(PrcastError):
     """The user did not confirm: nothing was done. Exit code 4."""
 

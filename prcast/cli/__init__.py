@@ -101,6 +101,13 @@ class PrcastGroup(TyperGroup):
             seal_appended()
 
 
+def _os_reason(exc: OSError) -> str:
+    """ "No space left on device: /path", as the system says it, with the file if known."""
+    from prcast.errors import storage_reason
+
+    return f"{storage_reason(exc)}: {exc.filename}" if exc.filename else storage_reason(exc)
+
+
 def seal_appended() -> None:
     """Sign a checkpoint of each audit log this command wrote to; say so when a signing key
     was created, and warn (on stderr) about what could not be signed."""
@@ -120,8 +127,9 @@ def seal_appended() -> None:
             continue
         try:
             sealed = seal(Workspace(path.parent.parent))
-        except PrcastError as exc:
-            err_console().print(f"warning: no audit checkpoint signed: {exc.message}",
+        except (PrcastError, OSError) as exc:  # e.g. a full disk: the command's error stands
+            reason = exc.message if isinstance(exc, PrcastError) else _os_reason(exc)
+            err_console().print(f"warning: no audit checkpoint signed: {reason}",
                                 style="yellow", markup=False, soft_wrap=True)  # fmt: skip
             continue
         con = err_console()
@@ -147,7 +155,8 @@ app = typer.Typer(
         "Global options (--workspace/-w, --debug) may come before or after the command. "
         "Commands that report take --json (a stable shape, see the README).\n\n"
         "Completion: prcast --install-completion, or prcast completion bash|zsh|fish.\n\n"
-        "[bold]Exit codes:[/bold] 0 ok, all delivered; 1 a delivery failed; 2 bad input or refused "
+        "[bold]Exit codes:[/bold] 0 ok, all delivered; 1 a delivery failed (or the run stopped: a "
+        "full disk, a lost database; prcast resume finishes it); 2 bad input or refused "
         "(policy, embargo, conflict, a past time); 3 audit log broken; 4 aborted by the user "
         "(answered no, or no terminal to ask: add --yes)."
     ),

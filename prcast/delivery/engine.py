@@ -26,7 +26,7 @@ from prcast.delivery.claims import Lease, describe, is_dead, is_expired
 from prcast.delivery.fanout import Helpers, Share, plan_team, stopped_by_sigterm
 from prcast.delivery.pacing import Gate
 from prcast.delivery.plan import post_from_dict
-from prcast.errors import InputError, PrcastError
+from prcast.errors import InputError, PrcastError, StorageError, storage_reason
 from prcast.secrets import redact
 from prcast.store import (
     ATTEMPTING,
@@ -231,6 +231,8 @@ class GroupCommit:
                     else:
                         await asyncio.to_thread(self._timed_fsync)
                 except Exception as exc:
+                    if isinstance(exc, OSError):
+                        exc = StorageError("the audit log", self.audit.path, storage_reason(exc))
                     error = self.failure = exc
                     self.failed_through = number
                 else:
@@ -356,8 +358,8 @@ class _Runner:
                         await seal()
                         receipt = await channel.publish(post, row.key, parent)
                     return receipt, ("", "")
-            except LostClaim:
-                raise
+            except (LostClaim, StorageError):
+                raise  # not this delivery's failure: the claim is another's, or the disk full
             except Exception as exc:  # an adapter's failure is this delivery's, not the run's
                 fault = classify(exc)
             retryable = fault.transient and (channel.dedupes or not fault.maybe_sent)
@@ -436,10 +438,17 @@ class _Runner:
             parent = receipt
 
 
-def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[DeliveryRow]:
+def _reconcile(
+    store: Store, audit: AuditLog, rows: list[DeliveryRow], me: str = ""
+) -> list[DeliveryRow]:
     """Bring the store in line with the audit log, the durable record: an answer that reached
     the log but not the store counts as delivered, and a request the log says left, with no
-    answer recorded, is in doubt even if the store lost that (a power cut)."""
+    answer recorded, is in doubt even if the store lost that (a power cut). And a request
+    the store says was begun, but the log never announced, never left: every request's
+    "attempted" record is durable before it leaves. It is sent again (the process stopped
+    between the compare-and-set and that record: killed, or the disk full), unless a live
+    process holds its chain and may be about to write the record (`me`: this process, with
+    nothing in flight)."""
     open_rows = {r.key: r for r in rows if r.status != DELIVERED}
     if not open_rows:
         return rows
@@ -449,6 +458,21 @@ def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[D
         if key in open_rows and str(rec.get("type", "")).startswith("delivery."):
             last[key] = rec
     changed = False
+    unannounced = [
+        r
+        for r in open_rows.values()
+        if r.status == ATTEMPTING and (r.key not in last or last[r.key]["type"] == "delivery.retry")
+    ]
+    if unannounced:
+        held = {
+            h.chain
+            for h in store.holders(sorted({r.chain or r.key for r in unannounced}))
+            if h.owner.id != me and not is_expired(h.owner) and not is_dead(h.owner)
+        }
+        for row in unannounced:
+            if (row.chain or row.key) not in held:
+                store.update_delivery(row.key, PLANNED)
+                changed = True
     for key, rec in last.items():
         row = open_rows[key]
         if rec["type"] == "delivery.succeeded":
@@ -641,7 +665,7 @@ def _deliver_as_team(
     now_rows = [r for r in store.deliveries(run_id) if r.key in keys]
     if not any(r.status in (PLANNED, ATTEMPTING) for r in now_rows):
         return
-    left = [r for r in _reconcile(store, audit, now_rows) if r.key in keys]
+    left = [r for r in _reconcile(store, audit, now_rows, owner) if r.key in keys]
     # what the team answered (delivered, failed, in doubt) stays answered: only the chains
     # left open go round again
     open_chains = {r.chain or r.key for r in left if r.status in (PLANNED, ATTEMPTING)}

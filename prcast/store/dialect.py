@@ -60,6 +60,10 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+#: SQLite's result codes for a disk that refuses a write (full, failing, read-only)
+_DISK_REFUSED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})
+
+
 class SQLite:
     """SQLite in WAL mode. Every statement outside `transaction()` commits on its own."""
 
@@ -69,6 +73,7 @@ class SQLite:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         self.db.row_factory = sqlite3.Row
         self._enter_wal()
@@ -94,10 +99,25 @@ class SQLite:
             pause = min(pause * 2, 0.2)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
-        return self.db.execute(sql, tuple(args))
+        try:
+            return self.db.execute(sql, tuple(args))
+        except sqlite3.OperationalError as exc:
+            raise self._refused(exc) from None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
-        return self.db.executemany(sql, rows)
+        try:
+            return self.db.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: sqlite3.OperationalError) -> Exception:
+        """A disk that refuses the write (full, failing, read-only) as one clear error;
+        any other error as it is, for the caller."""
+        from prcast.errors import StorageError
+
+        if (exc.sqlite_errorcode & 0xFF) in _DISK_REFUSED:  # the primary code of an extended one
+            return StorageError("the state database", self.path, str(exc))
+        return exc
 
     @contextmanager
     def transaction(self, exclusive: bool = True) -> Iterator[SQLite]:
@@ -111,16 +131,17 @@ class SQLite:
             finally:
                 self.depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self.execute("BEGIN IMMEDIATE")
         self.depth = 1
         try:
             yield self
+            self.execute("COMMIT")
         except BaseException:
-            self.depth = 0
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite rolls back by itself on a full disk
+                self.db.execute("ROLLBACK")
             raise
-        self.depth = 0
-        self.execute("COMMIT")
+        finally:
+            self.depth = 0
 
     def lock(self, name: str) -> None:
         """Nothing to take: a transaction holds the write lock of the whole database."""

@@ -206,3 +206,37 @@ def test_each_line_written_is_the_canonical_json_of_its_record() -> None:
         assert record["prev"] == prev
         prev = record["hash"]
     assert records[3]["hash"] != "forged"
+
+
+def test_records_a_full_file_system_took_in_part_are_taken_back_whole(tmp_path: Path) -> None:
+    """A write that runs out of room (here the file size limit, EFBIG, as a full disk gives
+    ENOSPC) leaves none of its records in the log, not even the lines that fitted: each
+    stands for an action about to start, and none will. The next append goes on the chain."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "audit.jsonl"
+    make_log(path, n=3)
+    size = path.stat().st_size
+    script = (
+        "import resource, signal, sys\n"
+        "from prcast.audit import AuditLog\n"
+        "from prcast.errors import StorageError\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({size + 1500}, {size + 1500}))\n"
+        f"log = AuditLog(__import__('pathlib').Path({str(path)!r}))\n"
+        "try:\n"
+        "    log.append_many([('delivery.attempted', {'key': f'k{i}', 'pad': 'x' * 200})"
+        " for i in range(20)])\n"
+        "except StorageError as exc:\n"
+        "    print(exc.message)\n"
+        "    sys.exit(7)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 7, done.stdout + done.stderr
+    assert "could not write the audit log" in done.stdout and "File too large" in done.stdout
+    assert path.stat().st_size == size  # the lines that fitted are gone too
+    log = AuditLog(path)
+    log.append("after", n=1)
+    assert log.verify().records == 4  # raises AuditError if the chain were broken
+    assert "delivery.attempted" not in [r["type"] for r in log.records()]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prcast.audit import AuditLog
 from prcast.delivery.engine import QUICK_FSYNC, GroupCommit
+from prcast.errors import StorageError
 
 
 def test_a_cancelled_append_leaves_the_others_of_its_batch_to_finish(tmp_path: Path) -> None:
@@ -158,7 +159,11 @@ def test_a_record_written_before_a_failed_fsync_is_never_taken_as_durable(
 
     first, again, late = asyncio.run(main())
     commit.close()
-    assert isinstance(first, OSError) and isinstance(again, OSError)
+    # the failure as one clear error naming the log (the run stops; nothing more is sent)
+    assert isinstance(first, StorageError) and isinstance(again, StorageError)
+    assert (
+        "could not write the audit log" in first.message and "Input/output error" in first.message
+    )
     assert late is None  # a record written after the failure is sealed by the next fsync
     assert len(calls) == 2
 
