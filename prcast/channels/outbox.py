@@ -33,6 +33,7 @@ from prcast.channels.base import ChannelError, Post, Receipt, post_record
 from prcast.config import OutboxConfig
 from prcast.errors import InputError, PrcastError
 from prcast.fileio import write_atomic
+from prcast.text.markup import BARE_URL
 
 if TYPE_CHECKING:
     from prcast.workspace import Workspace
@@ -44,8 +45,7 @@ CHECKPOINT_NS = "urn:prcast:audit"
 PAGES = "releases"
 #: rendered Markdown kept between rebuilds, and the version of the rendering it holds
 CACHE = ".rendered.json"
-RENDERING = 1
-_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+RENDERING = 2  # 2: bare addresses linked by markup.BARE_URL, as in emails
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PART_SUFFIX = re.compile(r"\s*\(\d+/\d+\)\s*$")
 
@@ -153,11 +153,11 @@ def _markdown() -> Any:
             for tok in block.children:
                 inside += tok.type == "link_open"
                 inside -= tok.type == "link_close"
-                if tok.type != "text" or inside or not _URL.search(tok.content):
+                if tok.type != "text" or inside or not BARE_URL.search(tok.content):
                     out.append(tok)
                     continue
                 pos = 0
-                for m in _URL.finditer(tok.content):
+                for m in BARE_URL.finditer(tok.content):
                     url = md.normalizeLink(m.group(0))
                     if not md.validateLink(url):
                         continue

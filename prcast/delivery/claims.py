@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import socket
 import sys
 import threading
@@ -18,9 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from prcast.secrets import redact
 from prcast.store import Owner, Store, now, stamp
-from prcast.store.database import Database, hide_password
+from prcast.store.database import Database, hide_passwords_in
 
 log = logging.getLogger("prcast.lease")
 
@@ -29,8 +27,6 @@ DEFAULT_LEASE = 60.0
 #: seconds before the first retry of a failed renewal; each further one waits twice as long,
 #: up to the usual third of the lease
 _FIRST_RETRY = 0.25
-#: `scheme://user:password@`: a database URL's password, wherever an error message writes it
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]*@")
 
 
 def lease_seconds() -> float:
@@ -151,18 +147,16 @@ class Lease:
                 "prcast: could not renew the lease of pid %d in the database %s (%s); trying"
                 " again: if this lasts over %.0f s, another runner may take over this run's"
                 " remaining chains (nothing is sent twice)",
-                self.owner.pid, _redact(str(self.store_path)), reason, self.seconds,
+                self.owner.pid, hide_passwords_in(str(self.store_path)), reason, self.seconds,
             )  # fmt: skip
         else:
             log.debug("lease renewal failed again (try %d, next in %.1f s): %s",
                       failures, pause, reason)  # fmt: skip
 
     def _reason(self, exc: Exception) -> str:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        url = getattr(self.store_path, "url", "")
-        if url:
-            text = text.replace(url, hide_password(url))
-        return _redact(text)
+        return hide_passwords_in(
+            str(exc) or type(exc).__name__, getattr(self.store_path, "url", "")
+        )
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -174,11 +168,6 @@ class Lease:
             store.drop_owner(self.owner.id)
         finally:
             store.close()
-
-
-def _redact(text: str) -> str:
-    """`text` without known secrets, nor the password of any URL written in it."""
-    return redact(_URL_PASSWORD.sub(r"\g<head>***@", text))
 
 
 def _close(store: Store | None) -> None:

@@ -49,6 +49,20 @@ def hide_password(url: str) -> str:
     return redact(_KEYWORD.sub(lambda m: f"{m.group('key')}***", url))
 
 
+#: `scheme://user:password@` anywhere in a text (an error message that quotes some URL)
+_ANY_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]*@")
+
+
+def hide_passwords_in(text: str, url: str = "") -> str:
+    """`text` (an error message) without a password: `url`, where it is quoted, as
+    `hide_password` writes it; the password of any other URL in it masked; known secrets
+    redacted. On one line."""
+    text = " ".join(text.split())
+    if url:
+        text = text.replace(url, hide_password(url))
+    return redact(_ANY_USERINFO.sub(r"\g<head>***@", text))
+
+
 def _query(query: str) -> list[tuple[str, str]]:
     """A URL's query as (key, value) pairs, as written (not decoded)."""
     return [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
@@ -127,8 +141,8 @@ class Database:
         try:
             return PostgreSQL(self.url, self.schema)
         except psycopg.Error as exc:
-            reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-            reason = reason.replace(self.url, hide_password(self.url))
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            reason = hide_passwords_in(first, self.url)
             raise InputError(
                 f"cannot connect to the database {self}: {reason}",
                 hint=f"check {URL_ENV} or the workspace's database setting, and that the server runs",

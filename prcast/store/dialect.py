@@ -285,11 +285,10 @@ class PostgreSQL:
             yield
         except psycopg.OperationalError as exc:
             from prcast.errors import DeliveryError
-            from prcast.secrets import redact
-            from prcast.store.database import hide_password
+            from prcast.store.database import hide_password, hide_passwords_in
 
             where = f"{hide_password(self.url)} (schema {self.schema})"
-            reason = redact(" ".join(str(exc).split())).replace(self.url, "***")
+            reason = hide_passwords_in(str(exc), self.url)
             if exc.sqlstate == "55P03":  # lock_not_available: lock_timeout ran out
                 raise DeliveryError(
                     f"the database {where} is locked by another session for more than"

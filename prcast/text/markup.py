@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: a bare http(s) address in running text, linked as it is written: not after a letter or
 #: digit, up to a space, quote or angle bracket, without trailing punctuation (".", ")", "*")
-_URL = re.compile(r"(?<![^\W_])https?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]*_~]")
+BARE_URL = re.compile(r"(?<![^\W_])https?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]*_~]")
 #: the headings of an email are sections of a letter, not page titles: "# " is an h3
 HEADING_TAGS = {"h1": "h3", "h2": "h4", "h3": "h5", "h4": "h6", "h5": "h6", "h6": "h6"}
 #: the only addresses a link (or an image) may have (a press contact's phone: tel:)
@@ -38,7 +38,7 @@ def _bare_url(state: StateInline, silent: bool) -> bool:
     scheme = 5 if state.pending.endswith("https") else 4 if state.pending.endswith("http") else 0
     if not scheme:
         return False
-    match = _URL.match(state.src, pos - scheme)
+    match = BARE_URL.match(state.src, pos - scheme)
     if match is None:
         return False
     url = match.group(0)
@@ -113,12 +113,11 @@ _SPECIAL = re.compile(r'[&<>"]')
 
 
 def _escape(text: str) -> str:
-    """Escaped as markdown-it escapes text: &, <, > and double quotes."""
-    if _SPECIAL.search(text) is None:
-        return text
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
+    """Escaped as markdown-it escapes text (&, <, > and double quotes); most text has none
+    of them, and is spared the four replacements."""
+    from markdown_it.common.utils import escapeHtml
+
+    return text if _SPECIAL.search(text) is None else escapeHtml(text)
 
 
 #: an address markdown-it's normalizeLink leaves as it is: an ASCII host name (and port),
@@ -140,7 +139,7 @@ def _inline(line: str) -> str:
     if "://" not in line:
         return _escape(line)
     out, pos = [], 0
-    for m in _URL.finditer(line):
+    for m in BARE_URL.finditer(line):
         url = m.group(0)
         out.append(f'{_escape(line[pos : m.start()])}<a href="{_escape(_href(url))}">')
         out.append(f"{_escape(url)}</a>")

@@ -4,6 +4,7 @@ paragraph by paragraph for a large audience with exactly the result of the whole
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -319,3 +320,25 @@ def test_a_press_contacts_phone_link_is_a_link() -> None:
     out = to_html("Presse: [+49 30 1234 567](tel:+49301234567)")
     assert '<a href="tel:+49301234567">+49 30 1234 567</a>' in out
     assert "](" not in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Details: https://press.example.org/a.",
+        "(see https://press.example.org/b)",
+        "*https://press.example.org/c*",
+        "ahttps://press.example.org/not-a-link and https://press.example.org/d!",
+        "Mehr unter https://presse.example.de/straße?x=1&y=2, bitte.",
+    ],
+)
+def test_the_press_room_links_the_bare_addresses_the_email_links(line: str) -> None:
+    """A release's bare address is a link to the same place on its press-room page and in
+    its email: both take one pattern (where it ends, what it may not follow)."""
+    from prcast.channels.outbox import render_markdown
+
+    def hrefs(html: str) -> list[str]:
+        return re.findall(r'href="([^"]*)"', html)
+
+    assert hrefs(str(render_markdown(line).body)) == hrefs(to_html(line))
+    assert hrefs(to_html(line))  # each line has one to follow
