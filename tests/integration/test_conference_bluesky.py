@@ -139,7 +139,7 @@ def test_bluesky_conference_intake_answers_and_report(
                   mention=(host, host_did))  # fmt: skip
 
     conf = conference.load(ws, "sky")
-    poll_until(ws, conf, 13, 30)
+    poll_until(ws, conf, 13, 180)
     with conference.Book(ws, conf) as book:
         questions = book.questions()
     assert {q.remote_id for q in questions} == set(asked) | {repeat["uri"]}
@@ -191,7 +191,7 @@ def test_bluesky_reply_without_mention_under_the_opening_is_taken_in_once(
     deeper = post(pds, login(pds, handle2, password2), "And the prices?",
                   reply={"root": opening, "parent": under})  # fmt: skip
     conf = conference.load(ws, "thread")
-    poll_until(ws, conf, 2, 30)
+    poll_until(ws, conf, 2, 180)
     for _ in range(2):
         conference.poll(ws, conf)
     with conference.Book(ws, conf) as book:

@@ -40,7 +40,7 @@ class Screen:
         self.moderator = moderator
         self.child = pexpect.spawn(
             sys.executable, ["-m", "prcast", "conference", "live", "-c", name, "--every", "600"],
-            env=env, dimensions=(24, 80), encoding="utf-8", timeout=30,
+            env=env, dimensions=(24, 80), encoding="utf-8", timeout=180,
         )  # fmt: skip
         self.buffer = ""
         self.widest = 0
@@ -99,7 +99,7 @@ def moderate(screen: Screen, log: list[tuple[str, str, str]], errors: list[str])
         skip, qid = found.group(1) == "Skip", found.group(2)
         screen.child.send(f"{who} {'skips' if skip else 'answers'} {qid}\r")
         outcome = re.compile(rf"^ ({qid} (answered|skipped|is .*|was .*|has .*))$", re.M)
-        f = until(screen, outcome.search, 60)
+        f = until(screen, outcome.search, 180)
         message = outcome.search(f)
         log.append((who, qid, message.group(1) if message else f"no outcome:\n{f}"))
         if message and message.group(2) not in ("answered", "skipped"):
@@ -157,7 +157,7 @@ def race_two_screens(
             t.join(360)
         if errors:
             pytest.fail("\n".join(errors))
-        finals = [counts(s.settled(time.monotonic() + 10)) for s in screens]
+        finals = [counts(s.settled(time.monotonic() + 120)) for s in screens]
         for s in screens:
             s.child.send("q")
             s.child.expect(pexpect.EOF)

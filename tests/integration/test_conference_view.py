@@ -50,7 +50,7 @@ def test_moderator_picks_answers_and_skips_in_a_terminal(
     env = {**os.environ, "PRCAST_WORKSPACE": str(ws.root), "TERM": "xterm", "EDITOR": "false"}
     child = pexpect.spawn(
         sys.executable, ["-m", "prcast", "conference", "live", "-c", name, "--every", "2"],
-        env=env, dimensions=(24, 80), encoding="utf-8", timeout=30,
+        env=env, dimensions=(24, 80), encoding="utf-8", timeout=180,
     )  # fmt: skip
     try:
         child.expect("open 5")
