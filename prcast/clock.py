@@ -5,8 +5,21 @@ a rehearsal of scheduled runs (`prcast run-due --at TIME`) only shows, never del
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def shown(stamp: str, zone: tzinfo) -> str:
+    """A stored time (ISO 8601, UTC) as people read it in `zone`: "2026-11-24 10:02 CET";
+    a text that is not a time, as it is."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"

@@ -12,11 +12,11 @@ import getpass
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from prcast import limits
+from prcast import clock, limits
 from prcast.audit import canonical
 from prcast.channels import Post
 from prcast.errors import InputError, did_you_mean
@@ -332,15 +332,16 @@ def ledger_conflicts(ws: Workspace, plan: Plan) -> list[Conflict]:
         store.close()
 
 
-def conflict_error(plan: Plan, conflicts: Sequence[Conflict]) -> InputError:
-    """The refusal of an edit after publication: which channels, when, and what to do."""
+def conflict_error(plan: Plan, conflicts: Sequence[Conflict], zone: tzinfo = UTC) -> InputError:
+    """The refusal of an edit after publication: which channels, when (in `zone`, the
+    workspace's), and what to do."""
     by_channel: dict[str, list[Conflict]] = {}
     for c in conflicts:
         by_channel.setdefault(c.channel, []).append(c)
     lines = []
     for channel, items in by_channel.items():
         when = sorted(c.published_at for c in items if c.published_at)
-        seen = f"published {when[0][:19].replace('T', ' ')} UTC" if when else "sent, answer unknown"
+        seen = f"published {clock.shown(when[0], zone)}" if when else "sent, answer unknown"
         what = "post" if len(items) == 1 else "posts"
         lines.append(
             f"  {channel}: {len(items)} {what} with the earlier text ({seen}, run {items[0].run_id})"
@@ -368,7 +369,7 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
         if not existed:
             conflicts = ledger_conflicts(ws, plan)
             if conflicts:
-                raise conflict_error(plan, conflicts)
+                raise conflict_error(plan, conflicts, ws.timezone)
             # the durable record first: a crash after it leaves a plan the store may lack
             excluded = [(r.channel.name, e) for r in plan.renderings for e in r.excluded]
             ws.audit().append(
@@ -390,7 +391,7 @@ def record_plan(ws: Workspace, plan: Plan) -> bool:
             )  # fmt: skip
         new, conflicts = store.record_run(run, rows, plan.edition)
         if conflicts:
-            raise conflict_error(plan, conflicts)
+            raise conflict_error(plan, conflicts, ws.timezone)
         return new
     finally:
         store.close()

@@ -38,8 +38,10 @@ def check_embargo(
         config = ws.config.channels.get(post.channel)
         if isinstance(config, EmailConfig) and config.embargo_notice:
             continue
+        until = post.embargo.astimezone(ws.timezone).isoformat()  # as the team reads clocks
         raise InputError(
-            f'release "{post.release_id}" is under embargo until {post.embargo.isoformat()}: nothing was sent',
+            f'release "{post.release_id}" is under embargo until {until}'
+            f" ({ws.config.timezone}): nothing was sent",
             hint="schedule it (prcast schedule add), or, if it must go now, "
             '--break-embargo --reason "..." (audited)',
         )
@@ -154,7 +156,7 @@ def check_content(
     if ledger:
         conflicts = ledger_conflicts(ws, plan)
         if conflicts:
-            raise conflict_error(plan, conflicts)
+            raise conflict_error(plan, conflicts, ws.timezone)
     if not rules.required_approvals:
         return []
     # from a verified chain; check_approvals checks each signature

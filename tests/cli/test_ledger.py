@@ -5,6 +5,7 @@ purpose), the policy reads what is sent, and a state.db of the previous schema i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -66,6 +67,12 @@ def test_an_edit_after_publication_is_refused_and_a_new_edition_is_deliberate(
     assert "archive" not in edited.output.split("hint")[0].split("second copy on")[1]
     assert "--new-edition" in edited.output
     assert len(outbox_entries(ws)) == 1 and archive_entries(ws) == []
+    # when it was published, in the workspace's time zone
+    toml = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(f'timezone = "Europe/Berlin"\n{toml}', encoding="utf-8")
+    zoned = cli("send", "example", "--yes")
+    assert zoned.exit_code == 2, zoned.output
+    assert re.search(r"\(published 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d CES?T, run", zoned.output)
     # the same refusal for a dry run, and nothing recorded
     assert cli("send", "example", "--dry-run").exit_code == 2
     needs_reason = cli("send", "example", "--yes", "--new-edition")

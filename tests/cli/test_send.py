@@ -4,6 +4,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 
@@ -76,6 +77,14 @@ def test_release_under_embargo_is_not_sent(ws: Workspace, cli: Invoke) -> None:
     result = cli("send", "example", "--yes")
     assert result.exit_code == 2
     assert "under embargo until" in result.stderr
+    assert outbox_entries(ws) == []
+    # the embargo is said in the workspace's time zone, as the team reads its clocks
+    toml = ws.channels_file.read_text(encoding="utf-8")
+    ws.channels_file.write_text(f'timezone = "Asia/Kolkata"\n{toml}', encoding="utf-8")
+    result = cli("send", "example", "--yes")
+    assert result.exit_code == 2
+    local = datetime.fromisoformat(later).astimezone(ZoneInfo("Asia/Kolkata")).isoformat()
+    assert f"under embargo until {local} (Asia/Kolkata)" in " ".join(result.stderr.split())
     assert outbox_entries(ws) == []
     earlier = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
     path.write_text(
