@@ -117,7 +117,9 @@ def test_three_workers_share_a_run_and_survive_two_kills(
     mailbox: Mailbox,
     mastodon_server: str,
 ) -> None:
-    mailbox.delay = 0.02  # a real server's pace: the kills land mid-run
+    # a real server's pace: the run lasts long enough for a third worker to join it on a
+    # loaded machine, and the kills land mid-run
+    mailbox.delay = 0.06
     press_list(ws, n=300)
     add_masto_and_mail(ws, mastodon_server, mailbox.port, connections=2)
     statement(ws, 30, front='channels = ["masto", "press-mail"]\n'
