@@ -438,17 +438,13 @@ class _Runner:
             parent = receipt
 
 
-def _reconcile(
-    store: Store, audit: AuditLog, rows: list[DeliveryRow], me: str = ""
-) -> list[DeliveryRow]:
+def _reconcile(store: Store, audit: AuditLog, rows: list[DeliveryRow]) -> list[DeliveryRow]:
     """Bring the store in line with the audit log, the durable record: an answer that reached
     the log but not the store counts as delivered, and a request the log says left, with no
-    answer recorded, is in doubt even if the store lost that (a power cut). And a request
-    the store says was begun, but the log never announced, never left: every request's
-    "attempted" record is durable before it leaves. It is sent again (the process stopped
-    between the compare-and-set and that record: killed, or the disk full), unless a live
-    process holds its chain and may be about to write the record (`me`: this process, with
-    nothing in flight)."""
+    answer recorded, is in doubt even if the store lost that (a power cut). A request the
+    store says was begun and the log never announced stays in doubt too: it never left, but
+    the process that began it may be alive (stopped, suspended past its lease) and about to
+    announce and send it, and only that process may say otherwise."""
     open_rows = {r.key: r for r in rows if r.status != DELIVERED}
     if not open_rows:
         return rows
@@ -458,21 +454,6 @@ def _reconcile(
         if key in open_rows and str(rec.get("type", "")).startswith("delivery."):
             last[key] = rec
     changed = False
-    unannounced = [
-        r
-        for r in open_rows.values()
-        if r.status == ATTEMPTING and (r.key not in last or last[r.key]["type"] == "delivery.retry")
-    ]
-    if unannounced:
-        held = {
-            h.chain
-            for h in store.holders(sorted({r.chain or r.key for r in unannounced}))
-            if h.owner.id != me and not is_expired(h.owner) and not is_dead(h.owner)
-        }
-        for row in unannounced:
-            if (row.chain or row.key) not in held:
-                store.update_delivery(row.key, PLANNED)
-                changed = True
     for key, rec in last.items():
         row = open_rows[key]
         if rec["type"] == "delivery.succeeded":
@@ -665,7 +646,7 @@ def _deliver_as_team(
     now_rows = [r for r in store.deliveries(run_id) if r.key in keys]
     if not any(r.status in (PLANNED, ATTEMPTING) for r in now_rows):
         return
-    left = [r for r in _reconcile(store, audit, now_rows, owner) if r.key in keys]
+    left = [r for r in _reconcile(store, audit, now_rows) if r.key in keys]
     # what the team answered (delivered, failed, in doubt) stays answered: only the chains
     # left open go round again
     open_chains = {r.chain or r.key for r in left if r.status in (PLANNED, ATTEMPTING)}

@@ -264,35 +264,6 @@ def test_a_request_the_audit_log_saw_leave_is_in_doubt_even_if_the_store_lost_it
     assert len(sent) == 1  # it was not sent again
 
 
-def test_a_begun_request_of_a_chain_a_live_process_holds_is_left_to_that_process(
-    ws: Workspace,
-) -> None:
-    """The other process may be between its compare-and-set and its "attempted" record:
-    its chain's rows are not touched; once its lease is gone they are."""
-    from prcast.delivery import prepare, record_plan
-    from prcast.delivery.claims import this_process
-    from prcast.delivery.engine import _reconcile
-    from prcast.store import ATTEMPTING, PLANNED, Store
-
-    plan = prepare(ws, "example", ["press-room"])
-    record_plan(ws, plan)
-    store = Store(ws.store_path)
-    try:
-        other = this_process("send")  # alive: this very process, its lease running
-        store.register_owner(other)
-        rows = store.deliveries(plan.run_id)
-        assert store.claim(plan.run_id, other.id, [r.chain or r.key for r in rows])
-        for row in rows:
-            store.update_delivery(row.key, ATTEMPTING, attempt=True)
-        audit = AuditLog(ws.audit_path)
-        rows = store.deliveries(plan.run_id)
-        assert {r.status for r in _reconcile(store, audit, rows)} == {ATTEMPTING}
-        store.expire_owner(other.id)
-        assert {r.status for r in _reconcile(store, audit, rows)} == {PLANNED}
-    finally:
-        store.close()
-
-
 def test_an_unreachable_channel_fails_alone_on_one_line(ws: Workspace) -> None:
     """A Mastodon instance on a closed port: the press room is delivered, the Mastodon
     channel is one line with its name and server, exit 1, and no internal error."""

@@ -2,8 +2,8 @@
 workspace, filled by the SMTP server itself (aiosmtpd) at the 150th message of an email
 run. prcast stops with one message naming the file it could not write, exit code 1, never
 "internal error"; nothing is sent twice; once there is room again `prcast resume` sends
-everything else, and what it cannot know about (a request that left, its answer not
-recorded) is in doubt, at most one per connection. A disk too full for the plan sends
+everything else, and what it cannot know about (a request in flight when it stopped) is
+in doubt, at most one per connection. A disk too full for the plan sends
 nothing at all."""
 
 from __future__ import annotations
@@ -186,33 +186,3 @@ def test_a_disk_too_full_for_the_plan_sends_nothing_until_there_is_room(
     got = recipients(box)
     assert len(got) == RECIPIENTS and max(got.values()) == 1
     assert prcast(ws, "audit", "verify").returncode == 0
-
-
-def test_a_request_begun_in_the_store_but_never_announced_in_the_audit_log_is_sent_on_resume(
-    ws: Workspace, mailbox: Mailbox
-) -> None:
-    """As after a kill (or a disk that filled) between the compare-and-set and the
-    "attempted" record: that record is durable before any request leaves, so without it
-    nothing left, and resume sends it, once, on a channel that cannot recognise a repeat
-    (email), instead of leaving it in doubt."""
-    from prcast.audit import AuditLog
-    from prcast.delivery import prepare, record_plan
-    from prcast.store import ATTEMPTING, Store
-
-    press_list(ws, n=6)
-    add_channel(ws, email_channel(mailbox.port))
-    plan = prepare(ws, "example", ["press-mail"], to=["tech-press"])
-    record_plan(ws, plan)
-    store = Store(ws.store_path)
-    begun = [d.key for d in plan.deliveries[:2]]
-    for key in begun:
-        store.update_delivery(key, ATTEMPTING, attempt=True)
-    store.close()
-    resumed = prcast(ws, "resume", plan.run_id)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    got = recipients(mailbox)
-    assert len(got) == len(plan.deliveries) == 3 and max(got.values()) == 1
-    attempted = Counter(
-        r["key"] for r in AuditLog(ws.audit_path).records() if r["type"] == "delivery.attempted"
-    )
-    assert all(attempted[key] == 1 for key in begun)
