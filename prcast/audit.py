@@ -292,9 +292,12 @@ class AuditLog:
             size = st.st_size
             torn = size - intact
             notes: list[tuple[str, dict[str, Any]]] = []
+            fragment = b""
             if torn:
                 # a crash mid-append: the torn record's action never started (records are
                 # written before their action), so the fragment is dropped and that is recorded
+                f.seek(intact)
+                fragment = f.read(torn)
                 f.truncate(intact)
                 notes.append(("audit.torn_tail_removed", {"bytes": torn}))
             confirmed = (seq, prev)  # the last record this account wrote, as far as it knows
@@ -316,6 +319,8 @@ class AuditLog:
                 # leaves a torn tail, which the next append removes)
                 with contextlib.suppress(OSError):
                     f.truncate(intact)
+                    # the torn fragment back in its room, for the next append to remove and say
+                    _write_all(f.fileno(), fragment)
                 raise StorageError("the audit log", self.path, storage_reason(exc)) from None
             if sync:
                 try:

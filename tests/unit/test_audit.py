@@ -218,6 +218,9 @@ def test_records_a_full_file_system_took_in_part_are_taken_back_whole(tmp_path: 
     path = tmp_path / "audit.jsonl"
     make_log(path, n=3)
     size = path.stat().st_size
+    fragment = b'{"seq": 4, "type": "delivery.att'  # a crash mid-append left a torn tail
+    with open(path, "ab") as f:
+        f.write(fragment)
     script = (
         "import resource, signal, sys\n"
         "from prcast.audit import AuditLog\n"
@@ -235,8 +238,12 @@ def test_records_a_full_file_system_took_in_part_are_taken_back_whole(tmp_path: 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 7, done.stdout + done.stderr
     assert "could not write the audit log" in done.stdout and "File too large" in done.stdout
-    assert path.stat().st_size == size  # the lines that fitted are gone too
+    # the lines that fitted are gone too; the torn tail is left for the next append to say
+    assert path.stat().st_size == size + len(fragment)
     log = AuditLog(path)
     log.append("after", n=1)
-    assert log.verify().records == 4  # raises AuditError if the chain were broken
-    assert "delivery.attempted" not in [r["type"] for r in log.records()]
+    assert log.verify().records == 5  # raises AuditError if the chain were broken
+    records = list(log.records())
+    assert "delivery.attempted" not in [r["type"] for r in records]
+    assert [r["type"] for r in records][-2:] == ["audit.torn_tail_removed", "after"]
+    assert records[-2]["bytes"] == len(fragment)
