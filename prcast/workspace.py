@@ -299,7 +299,13 @@ def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Pat
     # a workspace kept in git never commits secrets or state: an existing .gitignore (a
     # workspace made inside a repository) gets the lines it lacks
     files[gitignore] = _with_prcast_ignores(gitignore)
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
+    # each file whole or not at all, channels.toml (what marks a workspace) last: a disk
+    # that fills up leaves no workspace that looks made, and `prcast init` can run again
+    for path in sorted(files, key=lambda p: p == ws.channels_file):
+        try:
+            path.write_text(files[path], encoding="utf-8")
+        except OSError as exc:
+            path.unlink(missing_ok=True)  # not a file cut short
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         created.append(path)
     return ws, created

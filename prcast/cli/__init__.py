@@ -28,7 +28,7 @@ from prcast.cli import (
     workspace,
 )
 from prcast.cli.common import Settings, print_error
-from prcast.errors import AbortedError, ExitCode, PrcastError
+from prcast.errors import AbortedError, ExitCode, PrcastError, refused_write
 
 
 def _debugging(ctx: Any) -> bool:
@@ -89,6 +89,10 @@ class PrcastGroup(TyperGroup):
         except Exception as exc:
             if _debugging(ctx):
                 raise
+            stopped = refused_write(exc) if isinstance(exc, OSError) else None
+            if stopped is not None:  # a full or read-only disk, the file named
+                print_error(stopped)
+                ctx.exit(int(stopped.exit_code))
             kind = (
                 "I/O error"
                 if isinstance(exc, OSError)

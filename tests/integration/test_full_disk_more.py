@@ -1,0 +1,99 @@
+"""More of a disk that fills up (or turns read-only) under prcast, on a real file system (a
+tmpfs of a set size): every command that writes says once which file it could not write,
+exits 1, never "internal error" or a traceback; nothing is sent twice, nothing is lost
+without a word, and the audit log verifies once there is room again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prcast.workspace import init_workspace
+from tests.integration.test_full_disk import Disk, as_root, prcast
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Disk]:
+    """A tmpfs of 40 MB holding the workspace."""
+    d = Disk(tmp_path / "disk", "40m")
+    try:
+        yield d
+    finally:
+        d.unmount()
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prcast", *args], capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+    )  # fmt: skip
+
+
+def check_refused(done: subprocess.CompletedProcess[str], named: str) -> None:
+    """One message naming the file that could not be written, exit code 1, no traceback."""
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "could not write the" in done.stderr and named in done.stderr, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "never retrieved" not in done.stderr, done.stderr
+    assert sum(line.startswith("error:") for line in done.stderr.splitlines()) == 1, done.stderr
+
+
+def read_only(disk: Disk, on: bool) -> None:
+    mode = "ro" if on else "rw"
+    subprocess.run(as_root("mount", "-o", f"remount,{mode}", str(disk.path)), check=True)
+
+
+@pytest.mark.parametrize("leave", [0, 8192])
+def test_init_on_a_full_disk_names_the_file_and_leaves_no_half_workspace(
+    tmpfs: Disk, leave: int
+) -> None:
+    tmpfs.fill(leave)
+    root = tmpfs.path / "press"
+    refused = run("init", str(root))
+    check_refused(refused, str(root))
+    # channels.toml (what makes a folder a workspace) is written last: none, not an empty one
+    assert not (root / "channels.toml").exists()
+    assert all(p.stat().st_size > 0 for p in root.rglob("*") if p.is_file())
+
+    tmpfs.filler.unlink()
+    made = run("init", str(root))
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "press-room" in (root / "channels.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("leave", [0, 16384], ids=["full", "room-for-a-page"])
+def test_a_state_database_that_cannot_be_made_on_a_full_disk_is_one_clear_message(
+    tmpfs: Disk, leave: int
+) -> None:
+    """The state database is opened (and made WAL) before the plan: a disk too full for
+    that says which file, instead of "internal error (OperationalError)"."""
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    tmpfs.fill(leave)
+    refused = prcast(ws, "send", "example", "--yes")
+    check_refused(refused, "state.db")
+    assert not (ws.root / "outbox" / "releases").exists()  # nothing published
+
+    tmpfs.filler.unlink()
+    sent = prcast(ws, "send", "example", "--yes")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert len(list((ws.root / "outbox" / "releases").glob("*.html"))) == 1
+    assert prcast(ws, "audit", "verify").returncode == 0
+
+
+def test_a_read_only_disk_is_one_clear_message_for_each_command_that_writes(tmpfs: Disk) -> None:
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    first = prcast(ws, "send", "example", "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    read_only(tmpfs, True)
+    try:
+        check_refused(prcast(ws, "send", "example", "--yes"), "state.db")
+        check_refused(prcast(ws, "resume"), "state.db")
+        check_refused(prcast(ws, "lists", "suppress", "a@b.example"), "lists")
+        check_refused(run("init", str(tmpfs.path / "other")), str(tmpfs.path / "other"))
+    finally:
+        read_only(tmpfs, False)
+    assert prcast(ws, "audit", "verify").returncode == 0
