@@ -77,9 +77,16 @@ class StorageError(DeliveryError):
     read-only file system). prcast stops there: what it could not record first was not sent.
     Exit code 1."""
 
-    def __init__(self, what: str, path: Path | str, reason: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        path: Path | str,
+        reason: str,
+        hint: str | None = None,
+        stopped: str = "stopped here, nothing more was sent",
+    ) -> None:
         super().__init__(
-            f"could not write {what} {path}: {reason}: stopped here, nothing more was sent",
+            f"could not write {what} {path}: {reason}: {stopped}",
             hint=hint
             or "free space on that disk (or repair it), then `prcast resume` finishes the"
             " run; nothing is sent twice",
@@ -106,6 +113,7 @@ def refused_write(exc: OSError) -> StorageError | None:
         storage_reason(exc),
         hint="free space on that disk (or repair it), then run the command again (or"
         " `prcast resume` for a run); what was written before is kept, nothing is sent twice",
+        stopped="stopped here",
     )
 
 

@@ -10,6 +10,7 @@ import typer
 
 from prcast.cli.common import console, print_json, workspace
 from prcast.errors import AuditError, InputError
+from prcast.fileio import write_output
 
 if TYPE_CHECKING:
     from prcast.workspace import Workspace
@@ -123,7 +124,7 @@ def _emit(text: str, output: Path | None) -> None:
     """The report to `output`, or to standard output."""
     if output:
         try:
-            output.write_text(text, encoding="utf-8")
+            write_output(output, text)
         except OSError as exc:
             raise InputError(
                 f"cannot write the report: {exc.strerror or exc}", path=output

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from prcast.workspace import init_workspace
+from tests.integration.test_email import press_list
 from tests.integration.test_full_disk import Disk, as_root, prcast
 
 
@@ -97,3 +98,71 @@ def test_a_read_only_disk_is_one_clear_message_for_each_command_that_writes(tmpf
     finally:
         read_only(tmpfs, False)
     assert prcast(ws, "audit", "verify").returncode == 0
+
+
+def _export(path: Path, n: int) -> Path:
+    from benchmarks.lists import write_export
+
+    write_export(path, n)
+    return path
+
+
+@pytest.mark.parametrize("room", ["none", "for-contacts-only"])
+def test_an_import_onto_a_full_disk_keeps_the_old_lists_and_leaves_no_staged_file(
+    tmpfs: Disk, tmp_path: Path, room: str
+) -> None:
+    """20,000 contacts into a group: the disk fills before contacts.csv is staged, or
+    between contacts.csv and groups.toml. One message names the file; contacts.csv and
+    groups.toml stay as they were, no `.staged` file is left to keep the disk full; once
+    there is room the same import goes through."""
+    export = _export(tmp_path / "export.csv", 20_000)
+    scratch, _ = init_workspace(tmp_path / "scratch")  # how large the new contacts.csv is
+    assert (
+        run("-w", str(scratch.root), "lists", "import", str(export), "-g", "press").returncode == 0
+    )
+    staged_contacts = (scratch.lists_dir / "contacts.csv").stat().st_size
+
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    press_list(ws, n=50)
+    before = {p.name: p.read_bytes() for p in ws.lists_dir.iterdir()}
+    tmpfs.fill(0 if room == "none" else staged_contacts + 64 * 1024)
+    refused = prcast(ws, "lists", "import", str(export), "-g", "press")
+    check_refused(refused, "contacts.csv" if room == "none" else "groups.toml")
+    assert {p.name: p.read_bytes() for p in ws.lists_dir.iterdir()} == before
+
+    tmpfs.filler.unlink()
+    done = prcast(ws, "lists", "import", str(export), "-g", "press")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "19976 added, 24 merged" in done.stdout  # the 24 already on the press list
+    assert sorted(p.name for p in ws.lists_dir.iterdir()) == sorted(before)  # no stray file
+    assert len((ws.lists_dir / "contacts.csv").read_text(encoding="utf-8").splitlines()) > 20_000
+
+
+def test_an_export_or_proof_onto_a_full_disk_names_it_and_leaves_no_file_cut_short(
+    tmpfs: Disk, tmp_path: Path
+) -> None:
+    ws, _ = init_workspace(tmp_path / "ws")  # the workspace has room; the output does not
+    assert prcast(ws, "send", "example", "--yes").returncode == 0
+    tmpfs.fill(0)
+    for args in (("audit", "export", "-o"), ("audit", "prove", "1", "-o")):
+        target = tmpfs.path / "out.json"
+        check_refused(prcast(ws, *args, str(target)), str(target))
+        assert not target.exists()
+
+
+def test_a_command_stopped_by_a_full_disk_says_so_once(tmpfs: Disk) -> None:
+    """The checkpoint it cannot sign afterwards on the same full disk is no second message;
+    `prcast audit checkpoint` signs it once there is room."""
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    assert prcast(ws, "send", "example", "--yes").returncode == 0
+    assert prcast(ws, "lists", "suppress", "gone@example.org").returncode == 0
+    tmpfs.fill(0)
+    refused = prcast(ws, "lists", "unsuppress", "gone@example.org", "--reason", "asked again")
+    check_refused(refused, str(ws.lists_dir))
+    assert "warning" not in refused.stderr, refused.stderr
+    assert "gone@example.org" in (ws.lists_dir / "suppressed.txt").read_text(encoding="utf-8")
+
+    tmpfs.filler.unlink()
+    assert prcast(ws, "audit", "checkpoint").returncode == 0
+    verified = prcast(ws, "audit", "verify")
+    assert verified.returncode == 0 and "warning" not in verified.stderr, verified.stderr
