@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from prcast.workspace import init_workspace
+from prcast.workspace import Workspace, init_workspace
+from tests.integration.conftest import Mailbox, add_channel, email_channel, smtp_server
 from tests.integration.test_email import press_list
-from tests.integration.test_full_disk import Disk, as_root, prcast
+from tests.integration.test_full_disk import Disk, as_root, prcast, recipients
 
 
 @pytest.fixture
@@ -166,3 +167,89 @@ def test_a_command_stopped_by_a_full_disk_says_so_once(tmpfs: Disk) -> None:
     assert prcast(ws, "audit", "checkpoint").returncode == 0
     verified = prcast(ws, "audit", "verify")
     assert verified.returncode == 0 and "warning" not in verified.stderr, verified.stderr
+
+
+@pytest.fixture
+def acting_mailbox() -> Iterator[tuple[Mailbox, list[tuple[int, Callable[[], object]]]]]:
+    """A real SMTP server (aiosmtpd) that does what the test puts in the list, (n, action),
+    when it takes its n-th message: fill the disk, say."""
+    when: list[tuple[int, Callable[[], object]]] = []
+    for box in smtp_server():
+
+        class Acting(list):  # type: ignore[type-arg]
+            def append(self, item: object) -> None:
+                super().append(item)
+                for n, action in when:
+                    if len(self) == n:
+                        action()
+
+        box.messages = Acting(box.messages)
+        yield box, when
+
+
+def _mail_workspace(disk: Disk, box: Mailbox, n: int) -> Workspace:
+    ws, _ = init_workspace(disk.path / "ws")
+    press_list(ws, n=n)
+    add_channel(ws, email_channel(box.port, connections=2, processes=1))
+    (ws.releases_dir / "notice.md").write_text(
+        '+++\ntitle = "Plant reopens on Monday"\nchannels = ["press-mail"]\n'
+        'audience = ["tech-press", "business-press"]\n+++\nThe plant reopens on Monday.\n',
+        encoding="utf-8",
+    )
+    return ws
+
+
+@pytest.mark.parametrize("leave", [0, 100_000], ids=["full", "some-room-left"])
+def test_a_scheduled_run_stopped_by_a_full_disk_is_finished_by_the_next_run_due(
+    tmpfs: Disk,
+    acting_mailbox: tuple[Mailbox, list[tuple[int, Callable[[], object]]]],
+    leave: int,
+) -> None:
+    """cron runs `prcast run-due`; the disk fills mid-run. The item is not marked failed
+    (its run half sent, nobody to finish it): it stays taken by the process that stopped,
+    and the next run-due, once there is room, takes it over and finishes the same run."""
+    box, when = acting_mailbox
+    ws = _mail_workspace(tmpfs, box, 300)
+    added = prcast(ws, "schedule", "add", "notice", "--at", "2026-01-01 09:00 UTC",
+                   "--now-if-past")  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    when.append((100, lambda: tmpfs.fill(leave)))
+
+    stopped = prcast(ws, "run-due")
+    check_refused(stopped, ".prcast/")
+    assert 100 <= len(box.messages) < 300
+    tmpfs.filler.unlink()
+    finished = prcast(ws, "run-due")
+    assert finished.returncode in (0, 1), finished.stdout + finished.stderr  # 1: in doubt
+    assert "Traceback" not in finished.stderr, finished.stderr
+
+    got = recipients(box)
+    assert max(got.values()) == 1  # nothing twice
+    assert len(got) >= 300 - 2  # at most one in doubt per connection, the rest delivered
+    listed = prcast(ws, "schedule", "list", "--all")
+    assert "failed" not in listed.stdout and ("done" in listed.stdout
+                                              or "incomplete" in listed.stdout), listed.stdout  # fmt: skip
+    assert prcast(ws, "audit", "verify").returncode == 0
+
+
+def test_a_scheduled_item_whose_plan_does_not_fit_on_the_disk_is_sent_by_the_next_run_due(
+    tmpfs: Disk, acting_mailbox: tuple[Mailbox, list[tuple[int, Callable[[], object]]]]
+) -> None:
+    """Room for the audit log's plan records, not for the state's rows: the item was marked
+    failed, and no later run-due would send it. It stays due; after freeing space the next
+    run-due sends it, once."""
+    box, _ = acting_mailbox
+    ws = _mail_workspace(tmpfs, box, 1200)
+    added = prcast(ws, "schedule", "add", "notice", "--at", "2026-01-01 09:00 UTC",
+                   "--now-if-past")  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    tmpfs.fill(2_000_000)
+
+    check_refused(prcast(ws, "run-due"), ".prcast/")
+    assert not box.messages
+    tmpfs.filler.unlink()
+    sent = prcast(ws, "run-due")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    got = recipients(box)
+    assert len(got) == 1200 and max(got.values()) == 1
+    assert "done" in prcast(ws, "schedule", "list", "--all").stdout
