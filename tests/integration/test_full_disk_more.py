@@ -253,3 +253,38 @@ def test_a_scheduled_item_whose_plan_does_not_fit_on_the_disk_is_sent_by_the_nex
     got = recipients(box)
     assert len(got) == 1200 and max(got.values()) == 1
     assert "done" in prcast(ws, "schedule", "list", "--all").stdout
+
+
+def test_an_approver_added_on_a_full_disk_leaves_approvers_toml_as_it_was(tmpfs: Disk) -> None:
+    """The entry used to be appended as far as the disk had room: a torn `key = "...` that
+    made every later approval command fail with "invalid TOML". Now it is all or nothing,
+    and the audit record comes first, so no approver counts that the log does not name."""
+    import re
+
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    assert run("approver", "init", "--name", "Jana Example").returncode == 0
+    vkey = re.search(r"\S+\+[0-9a-f]{8}\+\S+", run("approver", "show").stdout)
+    assert vkey is not None
+    approvers = ws.root / "approvers.toml"
+    approvers.write_text("# who may approve\n" + "#" * 4000 + "\n", encoding="utf-8")
+    before = approvers.read_bytes()  # 40-odd bytes short of a page: the entry crosses it
+
+    def room_in_last_page() -> int:
+        return -ws.audit_path.stat().st_size % 4096 if ws.audit_path.exists() else 0
+
+    n = 0
+    while room_in_last_page() < 1000:  # for the audit record, which comes first
+        n += 1
+        assert prcast(ws, "lists", "suppress", f"x{n}@example.org").returncode == 0
+    tmpfs.fill(0)
+
+    refused = prcast(ws, "approver", "add", "--name", "Jana Example", vkey.group(0))
+    check_refused(refused, "approvers.toml")
+    assert approvers.read_bytes() == before
+
+    tmpfs.filler.unlink()
+    assert prcast(ws, "approver", "list").returncode == 0
+    added = prcast(ws, "approver", "add", "--name", "Jana Example", vkey.group(0))
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "Jana Example" in prcast(ws, "approver", "list").stdout
+    assert prcast(ws, "audit", "verify").returncode == 0
