@@ -288,3 +288,23 @@ def test_an_approver_added_on_a_full_disk_leaves_approvers_toml_as_it_was(tmpfs:
     assert added.returncode == 0, added.stdout + added.stderr
     assert "Jana Example" in prcast(ws, "approver", "list").stdout
     assert prcast(ws, "audit", "verify").returncode == 0
+
+
+def test_a_conference_made_on_a_full_disk_leaves_no_empty_file_that_exists_already(
+    tmpfs: Disk,
+) -> None:
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    add_channel(
+        ws,
+        '[channels.masto]\ntype = "mastodon"\ninstance = "http://127.0.0.1:9"\n'
+        'token = "env:PRCAST_MASTODON_TOKEN"\n',
+    )  # an instance never called here
+    (ws.root / "conferences").mkdir()
+    args = ("conference", "new", "launch", "--channel", "masto", "--at", "2030-12-01 15:00 UTC")
+    tmpfs.fill(0)
+    check_refused(prcast(ws, *args), "launch.toml")
+    assert not (ws.root / "conferences" / "launch.toml").exists()
+
+    tmpfs.filler.unlink()
+    made = prcast(ws, *args)
+    assert made.returncode == 0, made.stdout + made.stderr
