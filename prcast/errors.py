@@ -89,7 +89,8 @@ class StorageError(DeliveryError):
             f"could not write {what} {path}: {reason}: {stopped}",
             hint=hint
             or "free space on that disk (or repair it), then `prcast resume` finishes the"
-            " run; nothing is sent twice",
+            " run (one that stopped before its plan was recorded: the same command again);"
+            " nothing is sent twice",
         )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prcast.cli.common import console, print_json, workspace
-from prcast.errors import AuditError, InputError
+from prcast.errors import AuditError, InputError, refused_write
 from prcast.fileio import write_output
 
 if TYPE_CHECKING:
@@ -126,6 +126,9 @@ def _emit(text: str, output: Path | None) -> None:
         try:
             write_output(output, text)
         except OSError as exc:
+            full = refused_write(exc)  # a full disk: exit 1, as for every other write
+            if full is not None:
+                raise full from None
             raise InputError(
                 f"cannot write the report: {exc.strerror or exc}", path=output
             ) from None

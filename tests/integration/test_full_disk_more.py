@@ -139,13 +139,13 @@ def test_an_import_onto_a_full_disk_keeps_the_old_lists_and_leaves_no_staged_fil
     assert len((ws.lists_dir / "contacts.csv").read_text(encoding="utf-8").splitlines()) > 20_000
 
 
-def test_an_export_or_proof_onto_a_full_disk_names_it_and_leaves_no_file_cut_short(
+def test_an_export_proof_or_report_onto_a_full_disk_names_it_and_leaves_no_file_cut_short(
     tmpfs: Disk, tmp_path: Path
 ) -> None:
     ws, _ = init_workspace(tmp_path / "ws")  # the workspace has room; the output does not
     assert prcast(ws, "send", "example", "--yes").returncode == 0
     tmpfs.fill(0)
-    for args in (("audit", "export", "-o"), ("audit", "prove", "1", "-o")):
+    for args in (("audit", "export", "-o"), ("audit", "prove", "1", "-o"), ("report", "-o")):
         target = tmpfs.path / "out.json"
         check_refused(prcast(ws, *args, str(target)), str(target))
         assert not target.exists()
