@@ -308,3 +308,34 @@ def test_a_conference_made_on_a_full_disk_leaves_no_empty_file_that_exists_alrea
     tmpfs.filler.unlink()
     made = prcast(ws, *args)
     assert made.returncode == 0, made.stdout + made.stderr
+
+
+def test_a_state_that_cannot_grow_while_the_last_answers_come_in_stops_the_run_once(
+    tmpfs: Disk, acting_mailbox: tuple[Mailbox, list[tuple[int, Callable[[], object]]]]
+) -> None:
+    """The state database may not grow any more (a file size limit) once every message of
+    the run has begun and the last is slowly answered: what fails first is writing the
+    answers received to the state, done every 50 ms by itself. The run stops with one
+    message, not a second ("Task exception was never retrieved", a traceback)."""
+    box, when = acting_mailbox
+    ws = _mail_workspace(tmpfs, box, 40)
+    wal = ws.state_dir / "state.db-wal"
+    running: list[subprocess.Popen[str]] = []
+
+    def stop_growth() -> None:
+        box.delay = 1.0  # the last message, still on its way, is answered a second later
+        limit = f"--fsize={wal.stat().st_size}"
+        subprocess.run(as_root("prlimit", "--pid", str(running[0].pid), limit), check=True)
+
+    when.append((39, stop_growth))
+    running.append(subprocess.Popen(
+        [sys.executable, "-m", "prcast", "-w", str(ws.root), "send", "notice", "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ))  # fmt: skip
+    out, err = running[0].communicate(timeout=120)
+    stopped = subprocess.CompletedProcess(running[0].args, running[0].returncode, out, err)
+    check_refused(stopped, "state.db")
+    resumed = prcast(ws, "resume")
+    assert resumed.returncode in (0, 1), resumed.stdout + resumed.stderr
+    got = recipients(box)
+    assert max(got.values()) == 1 and len(got) >= 40 - 2  # the ones in flight: in doubt
