@@ -49,16 +49,23 @@ def read_only(disk: Disk, on: bool) -> None:
     subprocess.run(as_root("mount", "-o", f"remount,{mode}", str(disk.path)), check=True)
 
 
-@pytest.mark.parametrize("leave", [0, 8192])
+@pytest.mark.parametrize("pages", [0, 2, 5])
 def test_init_on_a_full_disk_names_the_file_and_leaves_no_half_workspace(
-    tmpfs: Disk, leave: int
+    tmpfs: Disk, pages: int
 ) -> None:
-    tmpfs.fill(leave)
+    """Made in a folder that has a .gitignore of its own (a repository): the disk fills
+    after `pages` pages of the new files (5: at the .gitignore, which used to be lost). The .gitignore is as it was or has prcast's lines
+    added, never cut short; no file is left empty or half written; no channels.toml."""
     root = tmpfs.path / "press"
+    root.mkdir()
+    ours = "# " + "x" * 8141 + "\n"  # 8,144 bytes: with prcast's lines, a third page
+    (root / ".gitignore").write_text(ours, encoding="utf-8")
+    tmpfs.fill(pages * 4096)
     refused = run("init", str(root))
     check_refused(refused, str(root))
     # channels.toml (what makes a folder a workspace) is written last: none, not an empty one
     assert not (root / "channels.toml").exists()
+    assert (root / ".gitignore").read_text(encoding="utf-8").startswith(ours)
     assert all(p.stat().st_size > 0 for p in root.rglob("*") if p.is_file())
 
     tmpfs.filler.unlink()
