@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,8 +72,12 @@ def load_approvers(workspace_root: Path) -> list[Approver]:
     return out
 
 
-def register(workspace_root: Path, name: str, vkey: str) -> Approver:
-    """Add an approver to approvers.toml (refusing a key already listed)."""
+def register(
+    workspace_root: Path, name: str, vkey: str, announce: Callable[[Approver], object] | None = None
+) -> Approver:
+    """Add an approver to approvers.toml (refusing a key already listed). `announce` is
+    called once the key is known to be new and before it counts (the audit record: a full
+    disk then leaves no approver that the audit log does not name)."""
     vk = keys.parse_vkey(vkey)
     current = load_approvers(workspace_root)
     for a in current:
@@ -83,8 +88,18 @@ def register(workspace_root: Path, name: str, vkey: str) -> Approver:
     path = workspace_root / FILE
     quoted = name.strip().replace("\\", "\\\\").replace('"', '\\"')
     entry = f'\n[[approver]]\nname = "{quoted}"\nkey = "{vk.vkey}"\n'
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(entry)
+    if announce is not None:
+        announce(Approver(name.strip(), vk))
+    with open(path, "ab", buffering=0) as f:
+        size = f.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(entry.encode("utf-8"))
+            while view:
+                view = view[f.write(view) or 0 :]
+        except OSError as exc:  # a full disk: no entry cut short, which every later read
+            with contextlib.suppress(OSError):  # of approvers.toml would refuse
+                f.truncate(size)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     return Approver(name.strip(), vk)
 
 

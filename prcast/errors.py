@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 from enum import IntEnum
 from pathlib import Path
@@ -76,17 +77,45 @@ class StorageError(DeliveryError):
     read-only file system). prcast stops there: what it could not record first was not sent.
     Exit code 1."""
 
-    def __init__(self, what: str, path: Path | str, reason: str) -> None:
+    def __init__(
+        self,
+        what: str,
+        path: Path | str,
+        reason: str,
+        hint: str | None = None,
+        stopped: str = "stopped here, nothing more was sent",
+    ) -> None:
         super().__init__(
-            f"could not write {what} {path}: {reason}: stopped here, nothing more was sent",
-            hint="free space on that disk (or repair it), then `prcast resume` finishes the"
-            " run; nothing is sent twice",
+            f"could not write {what} {path}: {reason}: {stopped}",
+            hint=hint
+            or "free space on that disk (or repair it), then `prcast resume` finishes the"
+            " run (one that stopped before its plan was recorded: the same command again);"
+            " nothing is sent twice",
         )
 
 
 def storage_reason(exc: OSError) -> str:
     """ "No space left on device", as the system says it."""
     return exc.strerror or type(exc).__name__
+
+
+#: what a disk answers when it refuses a write: full, over quota, read-only, a file size
+#: limit, failing
+_WRITE_REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO})
+
+
+def refused_write(exc: OSError) -> StorageError | None:
+    """A disk's refusal to write a named file as one clear error (None for any other)."""
+    if exc.errno not in _WRITE_REFUSED or not exc.filename:
+        return None
+    return StorageError(
+        "the file",
+        exc.filename,
+        storage_reason(exc),
+        hint="free space on that disk (or repair it), then run the command again (or"
+        " `prcast resume` for a run); what was written before is kept, nothing is sent twice",
+        stopped="stopped here",
+    )
 
 
 class AbortedError(PrcastError):

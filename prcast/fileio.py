@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -18,19 +20,40 @@ def fsync_dir(path: Path) -> None:
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write `data` to `path` through a temporary file and a rename (fsynced when durable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if durable:
-        fsync_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if durable:
+            fsync_dir(path.parent)
+    except OSError as exc:
+        # a full or read-only disk: the error names the file meant, not the temporary one
+        # (or none at all, as a failed write says it)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def write_output(path: Path, data: str | bytes) -> None:
+    """A file the user asked for (a report, an export, a rehearsal's messages). A disk that
+    refuses it (full, a size limit) leaves no file cut short, and the error names the file."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                if path.is_file():
+                    path.unlink()
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 #: the largest input file prcast reads (a release, channels.toml, a list, a policy)

@@ -97,16 +97,25 @@ def commit(folder: Path, texts: dict[str, str], *, lock: bool = True) -> None:
             commit(folder, texts, lock=False)
         return
     _replay(folder)
-    for name, text in texts.items():
+    for name in texts:
         if name not in FILES:
             raise ValueError(f"not a file of lists/: {name}")
-        path = _staged(folder, name)
-        with open(path, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-    fsync_dir(folder)
-    write_atomic(folder / JOURNAL, ("\n".join(texts) + "\n").encode("utf-8"))
+    try:
+        for name, text in texts.items():
+            try:
+                with open(_staged(folder, name), "wb") as f:
+                    f.write(text.encode("utf-8"))
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:  # a full disk: named by the file it was to replace
+                raise OSError(exc.errno, exc.strerror or str(exc), str(folder / name)) from None
+        fsync_dir(folder)
+        write_atomic(folder / JOURNAL, ("\n".join(texts) + "\n").encode("utf-8"))
+    except OSError:
+        if not (folder / JOURNAL).exists():  # not decided (a full disk): the old state
+            for name in texts:  # stands, and its staged files do not keep the disk full
+                _staged(folder, name).unlink(missing_ok=True)
+        raise
     _replay(folder)
 
 

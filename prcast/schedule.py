@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prcast import clock
 from prcast.delivery.claims import is_dead, is_expired
-from prcast.errors import InputError, PrcastError
+from prcast.errors import InputError, PrcastError, StorageError
 from prcast.store import stamp
 from prcast.workspace import Workspace
 
@@ -234,6 +234,11 @@ def _fire(
                      delay_seconds=round(late.total_seconds(), 3))  # fmt: skip
         schedule.store.set_schedule_run(item.id, plan.run_id)
         outcome = send(ws, plan)
+    except StorageError:
+        # a full disk is not the item's failure: it stays taken by this process, which
+        # stops here, so the next run-due (once there is room) takes it over and finishes
+        # its run, never twice
+        raise
     except PrcastError as exc:
         audit.append("schedule.failed", schedule=item.id, release=item.release, reason=exc.message)
         schedule.finish(item.id, owner, "failed", detail=exc.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -268,6 +269,24 @@ def _with_prcast_ignores(gitignore: Path) -> str:
     )
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write `path` whole or leave it as it was (a user's .gitignore, say): through a
+    temporary file (with the old file's mode) and a rename. A disk that refuses it (full,
+    read-only) is an OSError naming `path`."""
+    import shutil
+
+    tmp = path.with_name(f".{path.name}.init.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if path.exists():
+            shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
 def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Path]]:
     """Create a workspace with a working outbox channel and an example release."""
     ws = Workspace(root.resolve())
@@ -299,7 +318,9 @@ def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Pat
     # a workspace kept in git never commits secrets or state: an existing .gitignore (a
     # workspace made inside a repository) gets the lines it lacks
     files[gitignore] = _with_prcast_ignores(gitignore)
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
+    # each file whole or not at all, channels.toml (what marks a workspace) last: a disk
+    # that fills up leaves no workspace that looks made, and `prcast init` can run again
+    for path in sorted(files, key=lambda p: p == ws.channels_file):
+        _write_whole(path, files[path])
         created.append(path)
     return ws, created

@@ -28,7 +28,7 @@ from prcast.cli import (
     workspace,
 )
 from prcast.cli.common import Settings, print_error
-from prcast.errors import AbortedError, ExitCode, PrcastError
+from prcast.errors import AbortedError, ExitCode, PrcastError, StorageError, refused_write
 
 
 def _debugging(ctx: Any) -> bool:
@@ -74,6 +74,7 @@ class PrcastGroup(TyperGroup):
         loaded_keys = sys.modules.get("prcast.keys")
         if loaded_keys is not None:
             loaded_keys.created.clear()
+        disk_said = False  # the command stopped on a full disk, and said so
         try:
             return super().invoke(ctx)
         except typer.Abort:  # Ctrl-C or end of input at a question: the user's decision
@@ -85,10 +86,16 @@ class PrcastGroup(TyperGroup):
             if _debugging(ctx):
                 raise
             print_error(exc)
+            disk_said = isinstance(exc, StorageError)
             ctx.exit(int(exc.exit_code))
         except Exception as exc:
             if _debugging(ctx):
                 raise
+            stopped = refused_write(exc) if isinstance(exc, OSError) else None
+            if stopped is not None:  # a full or read-only disk, the file named
+                print_error(stopped)
+                disk_said = True
+                ctx.exit(int(stopped.exit_code))
             kind = (
                 "I/O error"
                 if isinstance(exc, OSError)
@@ -98,7 +105,7 @@ class PrcastGroup(TyperGroup):
             ctx.exit(int(ExitCode.DELIVERY_FAILED))
         finally:
             # every command that wrote to an audit log ends with a signed checkpoint of it
-            seal_appended()
+            seal_appended(quiet_about_disk=disk_said)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -108,9 +115,10 @@ def _os_reason(exc: OSError) -> str:
     return f"{storage_reason(exc)}: {exc.filename}" if exc.filename else storage_reason(exc)
 
 
-def seal_appended() -> None:
+def seal_appended(quiet_about_disk: bool = False) -> None:
     """Sign a checkpoint of each audit log this command wrote to; say so when a signing key
-    was created, and warn (on stderr) about what could not be signed."""
+    was created, and warn (on stderr) about what could not be signed (not again about the
+    full disk the command stopped on: `quiet_about_disk`)."""
     from prcast import audit as audit_log
 
     paths = sorted(audit_log.appended)
@@ -128,6 +136,8 @@ def seal_appended() -> None:
         try:
             sealed = seal(Workspace(path.parent.parent))
         except (PrcastError, OSError) as exc:  # e.g. a full disk: the command's error stands
+            if quiet_about_disk and isinstance(exc, (StorageError, OSError)):
+                continue  # the one message said it; the next command signs what is left
             reason = exc.message if isinstance(exc, PrcastError) else _os_reason(exc)
             err_console().print(f"warning: no audit checkpoint signed: {reason}",
                                 style="yellow", markup=False, soft_wrap=True)  # fmt: skip

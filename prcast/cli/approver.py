@@ -65,8 +65,12 @@ def add(
     from prcast import approvals
 
     ws = workspace(ctx)
-    approver = approvals.register(ws.root, name, key)
-    ws.audit().append("approver.added", name=approver.name, key=approver.key.vkey)
+    log = ws.audit()
+
+    def record(new: approvals.Approver) -> None:  # durable before the key counts
+        log.append("approver.added", name=new.name, key=new.key.vkey)
+
+    approver = approvals.register(ws.root, name, key, announce=record)
     console().print(f"registered {approver.name} ({approver.key.name})", markup=False)
 
 

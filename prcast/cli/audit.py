@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from prcast.cli.common import console, err_console, print_json, workspace
+from prcast.fileio import write_output
 
 app = typer.Typer(
     help="Prove and read the hash-chained audit log.\n\n[bold]Example:[/bold] prcast audit verify",
@@ -163,7 +164,7 @@ def consistency(
     proof = make_proof(workspace(ctx), note, key or [])
     text = json.dumps(proof, ensure_ascii=False, indent=2) + "\n"
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
     else:
         sys.stdout.write(text)
 
@@ -201,7 +202,7 @@ def prove(
 
     text = json.dumps(make_proof(workspace(ctx), record), ensure_ascii=False, indent=2) + "\n"
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
     else:
         sys.stdout.write(text)
 
@@ -306,6 +307,6 @@ def export(
             markup=False,
         )
     if output:
-        output.write_text(lines, encoding="utf-8")
+        write_output(output, lines)
     else:
         sys.stdout.write(lines)

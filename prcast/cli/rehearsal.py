@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from prcast import clock
 from prcast.cli.common import console, print_json
+from prcast.fileio import write_output
 
 if TYPE_CHECKING:
     from prcast.delivery import Delivery, Plan
@@ -144,7 +145,7 @@ def collect(
             if out is not None:
                 path = out / d.channel / f"{n:06d}-{_safe(d.post.target)}.eml"
                 path.parent.mkdir(exist_ok=True)
-                path.write_bytes(msg.as_bytes())
+                write_output(path, msg.as_bytes())
                 written.append(path)
             continue
         first = first_target.setdefault(d.channel, d.target)
@@ -156,7 +157,7 @@ def collect(
             name = f"{n:06d}-{_safe(d.target)}-part{d.post.index}.txt"
             path = out / d.channel / name
             path.parent.mkdir(exist_ok=True)
-            path.write_text(d.post.text, encoding="utf-8")
+            write_output(path, d.post.text)
             written.append(path)
     return list(shown.values()), written
 

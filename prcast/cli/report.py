@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prcast.cli.common import console, print_json, workspace
-from prcast.errors import AuditError, InputError
+from prcast.errors import AuditError, InputError, refused_write
+from prcast.fileio import write_output
 
 if TYPE_CHECKING:
     from prcast.workspace import Workspace
@@ -123,8 +124,11 @@ def _emit(text: str, output: Path | None) -> None:
     """The report to `output`, or to standard output."""
     if output:
         try:
-            output.write_text(text, encoding="utf-8")
+            write_output(output, text)
         except OSError as exc:
+            full = refused_write(exc)  # a full disk: exit 1, as for every other write
+            if full is not None:
+                raise full from None
             raise InputError(
                 f"cannot write the report: {exc.strerror or exc}", path=output
             ) from None

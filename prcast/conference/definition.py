@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from prcast.config import BlueskyConfig, MastodonConfig
 from prcast.errors import InputError, did_you_mean
-from prcast.fileio import read_input
+from prcast.fileio import read_input, write_output
 from prcast.tomlfile import parse_toml
 from prcast.workspace import Workspace
 
@@ -217,7 +217,8 @@ def scaffold(ws: Workspace, name: str, channel: str, start: datetime, zone: str)
         raise InputError(f"{path} exists already")
     local = start.astimezone(ZoneInfo(zone))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    write_output(  # a full disk leaves no empty file, which "exists already" would keep
+        path,
         f'title = "Ask us anything: {name}"\n'
         f'channels = ["{channel}"]\n'
         f'hashtag = "{re.sub(r"[^A-Za-z0-9_]", "", name.title())}"\n'
@@ -230,6 +231,5 @@ def scaffold(ws: Workspace, name: str, channel: str, start: datetime, zone: str)
         "\n"
         "# the posts' templates; a file of the same name in templates/ overrides the shipped one\n"
         "[templates]\n" + "".join(f'{k} = "{v}"\n' for k, v in DEFAULT_TEMPLATES.items()),
-        encoding="utf-8",
     )
     return path

@@ -747,6 +747,8 @@ def _deliver(
             told = ""
             flushing = asyncio.create_task(flusher())
             while True:
+                if flushing.done():  # it could not write the answers (a full disk): stop
+                    flushing.result()
                 busy: dict[str, int] = {}
                 for chain in running.values():
                     busy[work.channel_of[chain]] = busy.get(work.channel_of[chain], 0) + 1
@@ -808,10 +810,12 @@ def _deliver(
         finally:
             # a run that stops on an error (a database gone) collects what is still in
             # flight, so no task's exception is left unretrieved to be printed at exit
+            # (the flusher's too, when it stopped on a full disk)
             leftovers = [t for t in (*running, flushing) if t is not None and not t.done()]
             for task in leftovers:
                 task.cancel()
-            await asyncio.gather(*running, *leftovers, return_exceptions=True)
+            await asyncio.gather(*running, *[t for t in (flushing,) if t is not None],
+                                 return_exceptions=True)  # fmt: skip
             runner.flush()
             runner.records.close()
             for channel in channels.values():

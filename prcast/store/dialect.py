@@ -60,8 +60,11 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-#: SQLite's result codes for a disk that refuses a write (full, failing, read-only)
-_DISK_REFUSED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})
+#: SQLite's result codes for a disk that refuses a write (full, failing, read-only, a file
+#: it cannot create there)
+_DISK_REFUSED = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+)
 
 
 class SQLite:
@@ -72,14 +75,25 @@ class SQLite:
     for_update = ""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from prcast.errors import StorageError, storage_reason
+
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
+        except OSError as exc:  # a read-only or full disk, before SQLite is asked
+            raise StorageError("the state database", path, storage_reason(exc)) from None
+        except sqlite3.OperationalError as exc:
+            raise self._refused(exc) from None
         self.db.row_factory = sqlite3.Row
-        self._enter_wal()
-        # the fsynced audit log is the durable record; the store may lose its last commits
-        # in a power cut, and resume trusts the log over it
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._enter_wal()
+            # the fsynced audit log is the durable record; the store may lose its last
+            # commits in a power cut, and resume trusts the log over it
+            self.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            self.db.close()
+            raise
         self.depth = 0
 
     def _enter_wal(self, patience: float = 60.0) -> None:
@@ -94,7 +108,7 @@ class SQLite:
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
+                    raise self._refused(exc) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.2)
 
@@ -156,17 +170,17 @@ class SQLite:
         """AUTOINCREMENT follows the largest id by itself."""
 
     def table_names(self) -> list[str]:
-        rows = self.db.execute(
+        rows = self.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%'"
             " ESCAPE '!' ORDER BY name"
         ).fetchall()
         return [str(r[0]) for r in rows]
 
     def columns(self, table: str) -> list[str]:
-        return [str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()]
+        return [str(r[1]) for r in self.execute(f"PRAGMA table_info({table})").fetchall()]
 
     def has_table(self, name: str) -> bool:
-        row = self.db.execute(
+        row = self.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
