@@ -5,6 +5,7 @@ dialect is the same interface over psycopg."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -152,7 +153,9 @@ class SQLite:
             self.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:  # SQLite rolls back by itself on a full disk
-                self.db.execute("ROLLBACK")
+                # a ROLLBACK that fails too (a disk gone) must not hide the first error
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             raise
         finally:
             self.depth = 0
