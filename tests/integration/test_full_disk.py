@@ -62,13 +62,18 @@ class Disk:
         subprocess.run(as_root("umount", "-l", str(self.path)), check=False)
 
 
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[Disk]:
-    d = Disk(tmp_path / "disk", "80m")
+def mounted(path: Path, size: str) -> Iterator[Disk]:
+    """A Disk at `path` for a fixture to yield, unmounted after the test."""
+    d = Disk(path, size)
     try:
         yield d
     finally:
         d.unmount()
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Disk]:
+    yield from mounted(tmp_path / "disk", "80m")
 
 
 @pytest.fixture

@@ -15,17 +15,13 @@ import pytest
 from prcast.workspace import Workspace, init_workspace
 from tests.integration.conftest import Mailbox, add_channel, email_channel, smtp_server
 from tests.integration.test_email import press_list
-from tests.integration.test_full_disk import Disk, as_root, prcast, recipients
+from tests.integration.test_full_disk import Disk, as_root, mounted, prcast, recipients
 
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Disk]:
     """A tmpfs of 40 MB holding the workspace."""
-    d = Disk(tmp_path / "disk", "40m")
-    try:
-        yield d
-    finally:
-        d.unmount()
+    yield from mounted(tmp_path / "disk", "40m")
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
