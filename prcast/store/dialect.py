@@ -68,6 +68,14 @@ _DISK_REFUSED = frozenset(
 )
 
 
+#: a state database that cannot be opened: even a command that only reads writes beside it
+_OPEN_HINT = (
+    "free space on that disk (or make it writable): SQLite writes its -wal and -shm files"
+    " beside the database even to read it; then run the command again"
+)
+_OPEN_STOPPED = "stopped here"
+
+
 class SQLite:
     """SQLite in WAL mode. Every statement outside `transaction()` commits on its own."""
 
@@ -79,11 +87,14 @@ class SQLite:
         from prcast.errors import StorageError, storage_reason
 
         self.path = path
+        self.opened = False  # until then a refusal stops a command before it did anything
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         except OSError as exc:  # a read-only or full disk, before SQLite is asked
-            raise StorageError("the state database", path, storage_reason(exc)) from None
+            raise StorageError(
+                "the state database", path, storage_reason(exc), _OPEN_HINT, _OPEN_STOPPED
+            ) from None
         except sqlite3.OperationalError as exc:
             raise self._refused(exc) from None
         self.db.row_factory = sqlite3.Row
@@ -95,6 +106,7 @@ class SQLite:
         except BaseException:
             self.db.close()
             raise
+        self.opened = True
         self.depth = 0
 
     def _enter_wal(self, patience: float = 60.0) -> None:
@@ -130,9 +142,13 @@ class SQLite:
         any other error as it is, for the caller."""
         from prcast.errors import StorageError
 
-        if (exc.sqlite_errorcode & 0xFF) in _DISK_REFUSED:  # the primary code of an extended one
-            return StorageError("the state database", self.path, str(exc))
-        return exc
+        if (exc.sqlite_errorcode & 0xFF) not in _DISK_REFUSED:  # (the primary code)
+            return exc
+        if not self.opened:
+            return StorageError(
+                "the state database", self.path, str(exc), _OPEN_HINT, _OPEN_STOPPED
+            )
+        return StorageError("the state database", self.path, str(exc))
 
     @contextmanager
     def transaction(self, exclusive: bool = True) -> Iterator[SQLite]:

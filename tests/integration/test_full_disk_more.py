@@ -342,3 +342,21 @@ def test_a_state_that_cannot_grow_while_the_last_answers_come_in_stops_the_run_o
     assert resumed.returncode in (0, 1), resumed.stdout + resumed.stderr
     got = recipients(box)
     assert max(got.values()) == 1 and len(got) >= 40 - 2  # the ones in flight: in doubt
+
+
+def test_a_command_that_only_reads_on_a_full_disk_is_told_to_run_again_not_to_resume(
+    tmpfs: Disk,
+) -> None:
+    """SQLite writes its -wal and -shm files beside the database even to read it: on a full
+    disk `report` cannot open the state. It says so, naming the database, and what to do,
+    which is to run it again once there is room (there is no run to resume)."""
+    ws, _ = init_workspace(tmpfs.path / "ws")
+    assert run("--workspace", str(ws.root), "send", "example", "--yes").returncode == 0
+    assert not (ws.store_path.parent / "state.db-wal").exists()  # closed: made anew to read
+    tmpfs.fill(0)
+    refused = run("--workspace", str(ws.root), "report", "--list")
+    check_refused(refused, "state.db")
+    assert "run the command again" in refused.stderr and "resume" not in refused.stderr
+    tmpfs.filler.unlink()
+    listed = run("--workspace", str(ws.root), "report", "--list")
+    assert listed.returncode == 0, listed.stderr
