@@ -572,12 +572,6 @@ def _chained(
     return lambda personal: then(first(personal))
 
 
-def _html_of(text: str, cache: dict[str, str]) -> str:
-    """`to_html(text)`, each paragraph converted once for all recipients (`html_of`): a press
-    email's paragraphs are mostly the same for all, its greeting has no Markdown."""
-    return html_of(text, cache)
-
-
 #: what `quote` (urllib's, with its default safe "/") leaves of an ASCII character
 _QUOTED = {c: f"%{c:02X}" for c in range(128)}
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/":
@@ -620,7 +614,7 @@ class _Wording:
         subject = self.fixed_subject
         if subject is None:
             subject = " ".join(self.subject.render(personal).split())
-        fragment = _html_of(text, self.paragraphs)
+        fragment = html_of(text, self.paragraphs)
         html = self.page.with_html(fragment)
         if html is None:
             html = self.page.render({**personal, "content_html": Markup(fragment)})

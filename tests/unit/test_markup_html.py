@@ -17,8 +17,8 @@ from prcast.channels.email import Composer
 from prcast.config import EmailConfig
 from prcast.lists import Contact, Recipient, Resolution
 from prcast.release import load_release
-from prcast.render import _html_of, render_release
-from prcast.text.markup import _href, _html_parser, _plain_html, to_html
+from prcast.render import render_release
+from prcast.text.markup import _href, _html_parser, _plain_html, html_of, to_html
 from prcast.workspace import Workspace
 
 
@@ -182,11 +182,11 @@ RELEASES = [
 @pytest.mark.parametrize("text", RELEASES)
 def test_the_html_made_paragraph_by_paragraph_is_the_html_of_the_whole(text: str) -> None:
     cache: dict[str, str] = {}
-    assert _html_of(text, cache) == to_html(text)
+    assert html_of(text, cache) == to_html(text)
     # the next recipient: another greeting, the other paragraphs from the cache
     other = text.replace("Dear Ms Weber,", "Sehr geehrter Herr Öztürk & Co,")
-    assert _html_of(other, cache) == to_html(other)
-    assert _html_of(text, cache) == to_html(text)
+    assert html_of(other, cache) == to_html(other)
+    assert html_of(text, cache) == to_html(text)
 
 
 @settings(max_examples=400, deadline=None)
@@ -199,7 +199,7 @@ def test_the_html_made_paragraph_by_paragraph_is_the_html_of_the_whole(text: str
     ).map("".join)
 )  # fmt: skip
 def test_any_text_by_paragraphs_is_the_html_of_the_whole(text: str) -> None:
-    assert _html_of(text, {}) == to_html(text)
+    assert html_of(text, {}) == to_html(text)
 
 
 PLAIN_LINES = [

@@ -13,8 +13,8 @@ from markupsafe import Markup
 from prcast.config import EmailConfig
 from prcast.lists import Contact
 from prcast.release import load_release
-from prcast.render import _html_of, _Personal, context, environment, render_template
-from prcast.text.markup import to_html
+from prcast.render import _Personal, context, environment, render_template
+from prcast.text.markup import html_of, to_html
 from prcast.workspace import Workspace
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
@@ -85,4 +85,4 @@ def test_the_shipped_templates_are_rendered_once_not_per_recipient(
     ).map("".join)
 )
 def test_html_by_paragraph_is_the_html_of_the_whole_text(text: str) -> None:
-    assert _html_of(text, {}) == to_html(text)
+    assert html_of(text, {}) == to_html(text)
