@@ -22,6 +22,7 @@ from typing import Any
 
 from prcast import keys
 from prcast.errors import InputError, did_you_mean
+from prcast.fileio import naming, write_all
 from prcast.tomlfile import parse_toml
 from prcast.userdir import config_dir
 
@@ -90,16 +91,14 @@ def register(
     entry = f'\n[[approver]]\nname = "{quoted}"\nkey = "{vk.vkey}"\n'
     if announce is not None:
         announce(Approver(name.strip(), vk))
-    with open(path, "ab", buffering=0) as f:
+    with open(path, "ab", buffering=0) as f, naming(path):
         size = f.seek(0, os.SEEK_END)
         try:
-            view = memoryview(entry.encode("utf-8"))
-            while view:
-                view = view[f.write(view) or 0 :]
-        except OSError as exc:  # a full disk: no entry cut short, which every later read
+            write_all(f.fileno(), entry.encode("utf-8"))
+        except OSError:  # a full disk: no entry cut short, which every later read
             with contextlib.suppress(OSError):  # of approvers.toml would refuse
                 f.truncate(size)
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+            raise
     return Approver(name.strip(), vk)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from prcast.errors import AuditError, StorageError, storage_reason
+from prcast.fileio import write_all
 from prcast.secrets import any_known as any_secret_known
 from prcast.secrets import redact
 from prcast.userdir import log_dir
@@ -201,14 +202,6 @@ def _unexpected_tail(heads: list[tuple[int, str]], seq: int, last: str) -> dict[
             "found": "the last record this account wrote was replaced"}  # fmt: skip
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of `data` unbuffered (the file is in append mode): an error leaves nothing
-    in a buffer to be written later."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 class AuditLog:
     """The workspace's audit log file."""
 
@@ -312,7 +305,7 @@ class AuditLog:
                 seq, prev = written[-1]["seq"], written[-1]["hash"]
             try:
                 self._note.write(*confirmed, pending=(seq, prev))
-                _write_all(f.fileno(), "".join(line + "\n" for line in lines).encode("utf-8"))
+                write_all(f.fileno(), "".join(line + "\n" for line in lines).encode("utf-8"))
             except OSError as exc:
                 # a full disk: the records written in part are taken back whole, so none
                 # of them stands for an action that never started (a kill right here
@@ -320,7 +313,7 @@ class AuditLog:
                 with contextlib.suppress(OSError):
                     f.truncate(intact)
                     # the torn fragment back in its room, for the next append to remove and say
-                    _write_all(f.fileno(), fragment)
+                    write_all(f.fileno(), fragment)
                 raise StorageError("the audit log", self.path, storage_reason(exc)) from None
             if sync:
                 try:

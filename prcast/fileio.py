@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -17,10 +18,28 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside (a full or read-only disk) as one that names `path`, the file
+    meant: not a temporary file, nor no file at all, as a failed write says it."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` unbuffered: an error leaves nothing in a buffer to be
+    written later (the caller can take back what went out)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write `data` to `path` through a temporary file and a rename (fsynced when durable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with naming(path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -34,26 +53,23 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
             raise
         if durable:
             fsync_dir(path.parent)
-    except OSError as exc:
-        # a full or read-only disk: the error names the file meant, not the temporary one
-        # (or none at all, as a failed write says it)
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 def write_output(path: Path, data: str | bytes) -> None:
     """A file the user asked for (a report, an export, a rehearsal's messages). A disk that
     refuses it (full, a size limit) leaves no file cut short, and the error names the file."""
-    try:
-        if isinstance(data, str):
-            path.write_text(data, encoding="utf-8")
-        else:
-            path.write_bytes(data)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and not path.is_symlink():
-            with contextlib.suppress(OSError):
-                if path.is_file():
-                    path.unlink()
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    with naming(path):
+        try:
+            if isinstance(data, str):
+                path.write_text(data, encoding="utf-8")
+            else:
+                path.write_bytes(data)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    if path.is_file():
+                        path.unlink()
+            raise
 
 
 #: the largest input file prcast reads (a release, channels.toml, a list, a policy)

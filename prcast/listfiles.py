@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from prcast.fileio import fsync_dir, write_atomic
+from prcast.fileio import fsync_dir, naming, write_atomic
 
 #: the files a commit may change
 FILES = ("contacts.csv", "groups.toml", "suppressed.txt")
@@ -102,13 +102,11 @@ def commit(folder: Path, texts: dict[str, str], *, lock: bool = True) -> None:
             raise ValueError(f"not a file of lists/: {name}")
     try:
         for name, text in texts.items():
-            try:
-                with open(_staged(folder, name), "wb") as f:
-                    f.write(text.encode("utf-8"))
-                    f.flush()
-                    os.fsync(f.fileno())
-            except OSError as exc:  # a full disk: named by the file it was to replace
-                raise OSError(exc.errno, exc.strerror or str(exc), str(folder / name)) from None
+            # a full disk: named by the file it was to replace
+            with naming(folder / name), open(_staged(folder, name), "wb") as f:
+                f.write(text.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
         fsync_dir(folder)
         write_atomic(folder / JOURNAL, ("\n".join(texts) + "\n").encode("utf-8"))
     except OSError:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from prcast.config import Config, load_config
 from prcast.errors import InputError, WorkspaceError
+from prcast.fileio import naming
 
 if TYPE_CHECKING:
     from prcast.audit import AuditLog
@@ -276,15 +277,16 @@ def _write_whole(path: Path, text: str) -> None:
     import shutil
 
     tmp = path.with_name(f".{path.name}.init.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        if path.exists():
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    with naming(path):
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            if path.exists():
+                shutil.copymode(path, tmp)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
 
 def init_workspace(root: Path, force: bool = False) -> tuple[Workspace, list[Path]]:
