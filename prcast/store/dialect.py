@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from prcast.errors import StorageError, storage_reason
+
 
 class Cursor(Protocol):
     @property
@@ -84,17 +86,13 @@ class SQLite:
     for_update = ""
 
     def __init__(self, path: Path) -> None:
-        from prcast.errors import StorageError, storage_reason
-
         self.path = path
         self.opened = False  # until then a refusal stops a command before it did anything
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         except OSError as exc:  # a read-only or full disk, before SQLite is asked
-            raise StorageError(
-                "the state database", path, storage_reason(exc), _OPEN_HINT, _OPEN_STOPPED
-            ) from None
+            raise self._storage(storage_reason(exc)) from None
         except sqlite3.OperationalError as exc:
             raise self._refused(exc) from None
         self.db.row_factory = sqlite3.Row
@@ -140,15 +138,16 @@ class SQLite:
     def _refused(self, exc: sqlite3.OperationalError) -> Exception:
         """A disk that refuses the write (full, failing, read-only) as one clear error;
         any other error as it is, for the caller."""
-        from prcast.errors import StorageError
-
         if (exc.sqlite_errorcode & 0xFF) not in _DISK_REFUSED:  # (the primary code)
             return exc
-        if not self.opened:
-            return StorageError(
-                "the state database", self.path, str(exc), _OPEN_HINT, _OPEN_STOPPED
-            )
-        return StorageError("the state database", self.path, str(exc))
+        return self._storage(str(exc))
+
+    def _storage(self, reason: str) -> StorageError:
+        """The disk refused the state database: once it is open, a run stopped (resume
+        finishes it); before, the command did not start (run it again)."""
+        if self.opened:
+            return StorageError("the state database", self.path, reason)
+        return StorageError("the state database", self.path, reason, _OPEN_HINT, _OPEN_STOPPED)
 
     @contextmanager
     def transaction(self, exclusive: bool = True) -> Iterator[SQLite]:
